@@ -1,0 +1,139 @@
+"""Conformance: run case files (the format of ../shared/aws-recorded, documented in conformance/README.md) and
+compare each result with what the case expects.
+
+A case is compared on status, output, error and cause, and, when it records a history, on the sequence of
+history event types. Cases recorded with snapshot placeholders (``snapshot_transformers``) are compared through
+the ``normalize.py`` that ships beside the recordings, found by walking up from the case file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .diagnostics import DefinitionError
+from .interpreter import ExecutionOptions, ExecutionResult, VirtualClock, iso, run
+from .model import load
+
+
+@dataclass
+class Verdict:
+    """The outcome of one case: ``passed``, the differences, and the actual result."""
+
+    file: str
+    passed: bool
+    skipped: str | None = None
+    diffs: list[str] = field(default_factory=list)
+    result: ExecutionResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {"file": self.file, "verdict": "skipped" if self.skipped else ("passed" if self.passed else "failed"),
+                "reason": self.skipped, "diffs": self.diffs,
+                "status": r.status if r else None, "output": r.output if r else None,
+                "error": r.error if r else None, "cause": r.cause if r else None,
+                "history": _json_history(r.history) if r else None}
+
+
+def _json_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "timestamp": iso(e["timestamp"]) if isinstance(e["timestamp"], datetime) else e["timestamp"]} for e in events]
+
+
+def case_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Every ``*.json`` case under the given files and folders, sorted."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(x for x in p.rglob("*.json") if not x.name.endswith(".schema.json"))
+        else:
+            yield p
+
+
+def _find_normalize(case_path: Path) -> ModuleType | None:
+    for parent in case_path.resolve().parents:
+        candidate = parent / "normalize.py"
+        if candidate.is_file():
+            spec = importlib.util.spec_from_file_location("_asl_recorded_normalize", candidate)
+            if spec and spec.loader:
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+                return mod
+    return None
+
+
+_NORMALIZE_CACHE: dict[Path, ModuleType | None] = {}
+
+
+def options_for(case: dict[str, Any]) -> ExecutionOptions:
+    """Execution options carrying the case's account, region, names and ARNs."""
+    ctx = case.get("context") or {}
+    return ExecutionOptions(
+        account=ctx.get("account", "123456789012"), region=ctx.get("region", "us-east-1"),
+        partition=ctx.get("partition", "aws"), state_machine_name=ctx.get("state_machine_name", "StateMachine"),
+        execution_name=ctx.get("execution_name"), state_machine_arn=ctx.get("state_machine_arn"),
+        execution_arn=ctx.get("execution_arn"), role_arn=ctx.get("role_arn"),
+        clock=VirtualClock(datetime(2024, 1, 1, tzinfo=UTC)))
+
+
+def run_case(path: Path) -> Verdict:
+    """Run one case file and judge it."""
+    try:
+        case = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return Verdict(str(path), False, diffs=[f"unreadable case file: {exc}"])
+    if not isinstance(case, dict) or not isinstance(case.get("definition"), dict) or "status" not in (case.get("expected") or {}):
+        return Verdict(str(path), False, skipped="not an execution case")
+    try:
+        machine = load(case["definition"], machine_type=case.get("state_machine_type") or "STANDARD")
+    except DefinitionError as exc:
+        return Verdict(str(path), False, diffs=[f"definition rejected: {exc}"])
+    try:
+        result = run(machine, case.get("input_text"), options_for(case))
+        diffs = compare(case, result, path)
+    except Exception as exc:  # a crash is a failed verdict with its reason, never a traceback for the user
+        return Verdict(str(path), False, diffs=[f"internal error: {type(exc).__name__}: {exc}"])
+    return Verdict(str(path), not diffs, diffs=diffs, result=result)
+
+
+def compare(case: dict[str, Any], result: ExecutionResult, path: Path) -> list[str]:
+    """The differences between a result and what the case expects (empty when it passes)."""
+    exp = case["expected"]
+    history = _json_history(result.history)
+    actual = {"status": result.status, "output": result.output, "error": result.error, "cause": result.cause,
+              "history": history}
+    diffs: list[str] = []
+    norm = None
+    if case.get("snapshot_transformers"):
+        key = path.resolve().parent
+        if key not in _NORMALIZE_CACHE:
+            _NORMALIZE_CACHE[key] = _find_normalize(path)
+        norm = _NORMALIZE_CACHE[key]
+    if norm is not None:
+        ok, found = norm.compare_result(case, actual)
+        diffs.extend(f"{k}: expected {json.dumps(e)[:300]}, got {json.dumps(g)[:300]}" for k, e, g in found)
+    else:
+        if result.status != exp.get("status"):
+            diffs.append(f"status: expected {exp.get('status')}, got {result.status}")
+        if exp.get("status") == "SUCCEEDED" and result.output_value != exp.get("output"):
+            diffs.append(f"output: expected {json.dumps(exp.get('output'))[:300]}, got {result.output[:300] if result.output else None}")
+        for k in ("error", "cause"):
+            if exp.get("status") != "SUCCEEDED" and (exp.get(k) or None) != (getattr(result, k) or None):
+                diffs.append(f"{k}: expected {exp.get(k)!r}, got {getattr(result, k)!r}")
+    expected_history = case.get("history")
+    if expected_history:
+        got_events = norm.normalize_history(case, history) if norm is not None else history
+        want = [e.get("type") for e in expected_history]
+        got = [e.get("type") for e in got_events]
+        if case.get("history_parallel_events_normalised"):
+            events = [dict(e) for e in got_events if e.get("type") != "ParallelStateSucceeded"]
+            if norm is not None:
+                norm._normalise_parallel_events(events)
+            got = [e.get("type") for e in events]
+        if want != got:
+            diffs.append(f"history event types differ: expected {want}, got {got}")
+    return diffs

@@ -1,0 +1,885 @@
+"""Interpreter: runs a compiled :class:`~asl.model.StateMachine` and records its execution history.
+
+One explicit loop (:meth:`Execution._run_block`) moves through a ``States`` block; each state type has a handler
+that takes the state's input and returns its output and the name of the next state (None at the end). Parallel
+branches and Map iterations run the same loop on their own block. Errors are :class:`StateError` values carrying
+the ASL error name and AWS's cause text; the loop applies Retry and Catch.
+
+Time, sleeping, ids and randomness come from an injected :class:`Clock` and ``random.Random``: on the default
+:class:`VirtualClock`, Wait and Retry delays cost no real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from .intrinsics import Call, IntrinsicEnv, IntrinsicFailure
+from .intrinsics import evaluate as eval_intrinsic
+from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
+from .model import ABSENT, Block, Catcher, Rule, State, StateMachine, Template
+from .validate import JSONATA, is_timestamp
+
+MAX_PAYLOAD = 262144
+
+
+# -- time -----------------------------------------------------------------------------------------------------
+class Clock(Protocol):
+    """The source of time. ``sleep`` may advance virtual time instead of waiting."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class VirtualClock:
+    """A clock that moves only when slept on: Wait and Retry cost no real time."""
+
+    def __init__(self, start: datetime | None = None):
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+class RealClock:
+    """Wall-clock time; ``sleep`` really sleeps."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def iso(ts: datetime) -> str:
+    """AWS's ISO-8601 form: milliseconds and ``Z``."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+# -- errors ---------------------------------------------------------------------------------------------------
+class StateError(Exception):
+    """A state failed with an ASL error name and cause. ``States.Runtime`` is never retried or caught."""
+
+    def __init__(self, error: str | None, cause: str | None = None):
+        super().__init__(error, cause)
+        self.error = error
+        self.cause = cause
+        # An event a Parallel or Map state writes only when this error is final (not retried), and its parent id.
+        self.final_event: tuple[str, int] | None = None
+
+    @property
+    def catchable(self) -> bool:
+        return self.error != "States.Runtime"
+
+
+class TaskFailed(Exception):
+    """Raised by a task callable to fail its Task with an error name and cause (as a Lambda error would)."""
+
+    def __init__(self, error: str, cause: str | None = None):
+        super().__init__(error, cause)
+        self.error = error
+        self.cause = cause
+
+
+class _BranchEnded(Exception):
+    """A Fail state ended a branch, an iteration or the execution."""
+
+    def __init__(self, err: StateError):
+        self.err = err
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as AWS writes payloads in history events and outputs."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- tasks ----------------------------------------------------------------------------------------------------
+TaskFunction = Callable[[Any, Mapping[str, Any]], Any]
+
+
+@dataclass
+class ExecutionOptions:
+    """Identity and services of one execution. Defaults match Step Functions Local's test account."""
+
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    partition: str = "aws"
+    state_machine_name: str = "StateMachine"
+    execution_name: str | None = None
+    state_machine_arn: str | None = None
+    execution_arn: str | None = None
+    role_arn: str | None = None
+    clock: Clock = field(default_factory=VirtualClock)
+    rng: random.Random = field(default_factory=random.Random)
+    uuid4: Callable[[], str] = field(default_factory=lambda: (lambda: str(uuid.uuid4())))
+    tasks: Mapping[str, TaskFunction] = field(default_factory=dict)
+
+
+@dataclass
+class ExecutionResult:
+    """What an execution ended with. ``output`` is the output's JSON text (SUCCEEDED only)."""
+
+    status: str
+    output: str | None
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]]
+    execution_arn: str
+
+    @property
+    def output_value(self) -> Any:
+        return None if self.output is None else json.loads(self.output)
+
+
+class _History:
+    """The event log of one execution. ``cursor`` is the id the next event points back to."""
+
+    def __init__(self, clock: Clock):
+        self.events: list[dict[str, Any]] = []
+        self.clock = clock
+
+    def add(self, etype: str, prev: int, details_key: str | None = None, details: dict[str, Any] | None = None) -> int:
+        eid = len(self.events) + 1
+        ev: dict[str, Any] = {"id": eid, "previousEventId": prev, "timestamp": self.clock.now(), "type": etype}
+        if details_key is not None:
+            ev[details_key] = details if details is not None else {}
+        self.events.append(ev)
+        return eid
+
+
+@dataclass
+class _Frame:
+    """Where a thread of execution is: the last event id it wrote and the variables it sees."""
+
+    cursor: int
+    variables: dict[str, Any]
+    outer: _Frame | None = None
+    map_item: dict[str, Any] | None = None
+
+    def lookup(self, name: str) -> Any:
+        f: _Frame | None = self
+        while f is not None:
+            if name in f.variables:
+                return f.variables[name]
+            f = f.outer
+        raise KeyError(name)
+
+
+_ENTERED = {t: (t + "StateEntered") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")}
+_EXITED = {t: (t + "StateExited") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Parallel", "Map")}
+
+
+class Execution:
+    """One run of a state machine. Create it, call :meth:`run`, read the :class:`ExecutionResult`."""
+
+    def __init__(self, machine: StateMachine, input_text: str | None = None, options: ExecutionOptions | None = None):
+        self.machine = machine
+        self.opts = options or ExecutionOptions()
+        o = self.opts
+        self.input_text = "{}" if input_text is None else input_text
+        self.input = json.loads(self.input_text)
+        name = o.execution_name or o.uuid4()
+        self.sm_arn = o.state_machine_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{o.state_machine_name}"
+        sm_name = self.sm_arn.rsplit(":", 1)[-1]
+        self.exec_arn = o.execution_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{sm_name}:{name}"
+        self.role_arn = o.role_arn or f"arn:{o.partition}:iam::{o.account}:role/StepFunctionsRole"
+        self.clock = o.clock
+        self.history = _History(self.clock)
+        self.start_time = self.clock.now()
+        self.intrinsic_env = IntrinsicEnv(o.rng, o.uuid4)
+        self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
+                                  "Name": self.exec_arn.rsplit(":", 1)[-1], "RoleArn": self.role_arn, "RedriveCount": 0}
+        self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
+        self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
+
+    # -- the run ----------------------------------------------------------------------------------------------
+    def run(self) -> ExecutionResult:
+        """Run to the end and return the result. Never raises for a failing execution."""
+        h = self.history
+        h.add("ExecutionStarted", 0, "executionStartedEventDetails",
+              {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
+        frame = _Frame(0, {})
+        try:
+            output = self._run_block(self.machine.top, self.input, frame)
+        except _BranchEnded as end:
+            return self._fail(end.err, frame.cursor, "ExecutionFailed", "FAILED")
+        except StateError as err:
+            if err.error == "States.Timeout" and self.deadline is not None and self.clock.now() >= self.deadline:
+                return self._fail(err, frame.cursor, "ExecutionTimedOut", "TIMED_OUT")
+            return self._fail(err, frame.cursor, "ExecutionFailed", "FAILED")
+        text = dumps(output)
+        h.add("ExecutionSucceeded", frame.cursor, "executionSucceededEventDetails",
+              {"output": text, "outputDetails": {"truncated": False}})
+        return ExecutionResult("SUCCEEDED", text, None, None, self._history_out(), self.exec_arn)
+
+    def _fail(self, err: StateError, prev: int, etype: str, status: str) -> ExecutionResult:
+        details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+        key = "executionFailedEventDetails" if etype == "ExecutionFailed" else "executionTimedOutEventDetails"
+        self.history.add(etype, prev, key, details)
+        return ExecutionResult(status, None, err.error, err.cause, self._history_out(), self.exec_arn)
+
+    def _history_out(self) -> list[dict[str, Any]]:
+        return [dict(ev) for ev in self.history.events]
+
+    def _run_block(self, block: Block, value: Any, frame: _Frame) -> Any:
+        """The interpreter loop: enter a state, run its handler, follow Next until a state ends the block."""
+        name: str | None = block.start_at
+        while name is not None:
+            state = block.states[name]
+            self._check_deadline()
+            value, name = self._run_state(state, value, frame)
+        return value
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and self.clock.now() >= self.deadline:
+            raise StateError("States.Timeout", None)
+
+    def _run_state(self, state: State, raw_input: Any, frame: _Frame) -> tuple[Any, str | None]:
+        h = self.history
+        entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
+                        {"name": state.name, "input": dumps(raw_input), "inputDetails": {"truncated": False}})
+        frame.cursor = entered
+        ctx_state: dict[str, Any] = {"EnteredTime": iso(self.clock.now()), "Name": state.name}
+        if state.query_language == JSONATA:
+            raise _NoRecovery("States.Runtime", f"An error occurred while executing the state '{state.name}' (entered at "
+                                                f"the event id #{entered}). JSONata states are not supported yet by asl")
+        handler = _HANDLERS[state.type]
+        retry_counts = [0] * len(state.retry)
+        while True:
+            try:
+                output, nxt, assigned = handler(self, state, raw_input, frame, ctx_state)
+                break
+            except StateError as err:
+                if not err.catchable or isinstance(err, _NoRecovery):
+                    raise _runtime(state, entered, err) from None
+                delay = self._retry_delay(state, err, retry_counts)
+                if delay is None and err.final_event is not None:
+                    frame.cursor = h.add(err.final_event[0], err.final_event[1])
+                if delay is not None:
+                    self.clock.sleep(delay)
+                    self._check_deadline()
+                    if state.type == "Task":
+                        ctx_state["RetryCount"] = sum(retry_counts)
+                    continue
+                catcher = _match_catcher(state.catch, err)
+                if catcher is None:
+                    raise
+                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, entered)
+                nxt = catcher.next
+                break
+        self._assign(frame, assigned)
+        if state.type in _EXITED:
+            details: dict[str, Any] = {"name": state.name, "output": dumps(output), "outputDetails": {"truncated": False}}
+            if assigned:
+                details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
+                details["assignedVariablesDetails"] = {"truncated": False}
+            frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
+        return output, nxt
+
+    def _assign(self, frame: _Frame, assigned: dict[str, Any] | None) -> None:
+        if assigned:
+            frame.variables.update(assigned)
+
+    def _retry_delay(self, state: State, err: StateError, counts: list[int]) -> float | None:
+        for i, r in enumerate(state.retry):
+            if _matches(r.error_equals, err.error):
+                if counts[i] >= r.max_attempts:
+                    return None
+                delay = r.interval_seconds * (r.backoff_rate ** counts[i])
+                if r.max_delay_seconds is not None:
+                    delay = min(delay, r.max_delay_seconds)
+                if r.jitter == "FULL":
+                    delay = self.opts.rng.uniform(0, delay)
+                counts[i] += 1
+                return delay
+        return None
+
+    def _apply_catcher(self, state: State, c: Catcher, raw_input: Any, err: StateError, frame: _Frame,
+                       entered: int) -> tuple[Any, dict[str, Any] | None]:
+        error_output: dict[str, Any] = {"Error": err.error}
+        if err.cause is not None:
+            error_output["Cause"] = err.cause
+        assigned = None
+        if c.assign is not ABSENT:
+            assigned = self._eval_assign(c.assign, error_output, frame, state, {})
+        if c.result_path is ABSENT:
+            return error_output, assigned
+        if c.result_path is None:
+            return raw_input, assigned
+        return self._set_result(state, c.result_path, raw_input, error_output, entered), assigned
+
+    # -- evaluation helpers ------------------------------------------------------------------------------------
+    def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None, task_token: str | None = None) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"Execution": self.context_execution, "StateMachine": self.context_sm, "State": dict(state_ctx)}
+        if task_token is not None:
+            ctx["Task"] = {"Token": task_token}
+        if frame is not None and frame.map_item is not None:
+            ctx["Map"] = {"Item": frame.map_item}
+        return ctx
+
+    def resolve(self, path: Path, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        """Evaluate a path against the value, the context object or a variable."""
+        if path.root == CONTEXT:
+            return path.find(self.context(state_ctx, frame))
+        if path.root == VARIABLE:
+            assert path.variable is not None
+            try:
+                root = frame.lookup(path.variable)
+            except KeyError:
+                raise PathNotFound(f"The variable '${path.variable}' is not defined") from None
+            return path.find(root)
+        return path.find(value)
+
+    def eval_template(self, tpl: Template, value: Any, frame: _Frame, state_ctx: Mapping[str, Any], state: State) -> Any:
+        """Evaluate a payload template against ``value``."""
+        if tpl.kind == "lit":
+            return tpl.entries[0][2]
+        if tpl.kind == "arr":
+            return [self.eval_template(p, value, frame, state_ctx, state) if kind == "tpl" else p for _, kind, p in tpl.entries]
+        out: dict[str, Any] = {}
+        for key, kind, payload in tpl.entries:
+            if kind == "lit":
+                out[key] = payload
+            elif kind == "tpl":
+                out[key] = self.eval_template(payload, value, frame, state_ctx, state)
+            elif kind == "path":
+                path, field_name = payload
+                try:
+                    out[key] = self.resolve(path, value, frame, state_ctx)
+                except PathNotFound:
+                    raise StateError("States.Runtime", f"The JSONPath '{path.text}' specified for the field '{field_name}' "
+                                                       f"could not be found in the input '{dumps(value)}'") from None
+            else:
+                call, field_name = payload
+                out[key] = self.eval_call(call, value, frame, state_ctx)
+        return out
+
+    def eval_call(self, call: Call, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        def res(p: Path) -> Any:
+            try:
+                return self.resolve(p, value, frame, state_ctx)
+            except PathNotFound:
+                raise IntrinsicFailure(f"The JSONPath '{p.text}' could not be found in the input '{dumps(value)}'") from None
+
+        try:
+            return eval_intrinsic(call, res, self.intrinsic_env)
+        except IntrinsicFailure as exc:
+            raise StateError("States.IntrinsicFailure", str(exc)) from None
+
+    def _eval_assign(self, assign: Any, value: Any, frame: _Frame, state: State, state_ctx: Mapping[str, Any]) -> dict[str, Any]:
+        if state.query_language == JSONATA:
+            raise StateError("States.Runtime", "JSONata Assign is not supported yet")
+        result = self.eval_template(assign, value, frame, state_ctx, state)
+        assert isinstance(result, dict)
+        return result
+
+    def input_path(self, state: State, raw_input: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        p = state.input_path
+        if p is ABSENT:
+            return raw_input
+        if p is None:
+            return {}
+        try:
+            return self.resolve(p, raw_input, frame, state_ctx)
+        except PathNotFound as exc:
+            raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
+
+    def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        p = state.output_path
+        if p is ABSENT:
+            return value
+        if p is None:
+            return {}
+        try:
+            return self.resolve(p, value, frame, state_ctx)
+        except PathNotFound as exc:
+            raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
+
+    def _set_result(self, state: State, path: Path, raw_input: Any, result: Any, entered: int) -> Any:
+        try:
+            return path.set(raw_input, result)
+        except PathNotFound as exc:
+            raise StateError("States.Runtime", f"Invalid path '{path.text}' : {exc.detail}") from None
+
+    def result_path(self, state: State, raw_input: Any, result: Any, entered: int) -> Any:
+        p = state.result_path
+        if p is ABSENT:
+            return result
+        if p is None:
+            return raw_input
+        return self._set_result(state, p, raw_input, result, entered)
+
+    def jsonpath_io(self, state: State, raw_input: Any, frame: _Frame, state_ctx: dict[str, Any], entered: int,
+                    work: Callable[[Any], Any], assign_on: str = "result") -> tuple[Any, dict[str, Any] | None]:
+        """The JSONPath data flow: InputPath → Parameters → work → ResultSelector → Assign → ResultPath → OutputPath."""
+        effective = self.input_path(state, raw_input, frame, state_ctx)
+        if state.parameters is not ABSENT:
+            effective = self.eval_template(state.parameters, effective, frame, state_ctx, state)
+        result = work(effective)
+        if state.result_selector is not ABSENT:
+            result = self.eval_template(state.result_selector, result, frame, state_ctx, state)
+        assigned = None
+        if state.assign is not ABSENT:
+            assigned = self._eval_assign(state.assign, result if assign_on == "result" else effective, frame, state, state_ctx)
+        out = self.result_path(state, raw_input, result, entered)
+        out = self.output_path(state, out, frame, state_ctx)
+        _check_size(out, state)
+        return out, assigned
+
+
+class _NoRecovery(StateError):
+    """An error that ends the execution without Retry or Catch."""
+
+
+def _runtime(state: State, entered: int, err: StateError) -> StateError:
+    if err.error in ("States.Runtime", "States.QueryEvaluationError") and err.cause and not err.cause.startswith("An error occurred"):
+        return _NoRecovery(err.error, f"An error occurred while executing the state '{state.name}' "
+                                      f"(entered at the event id #{entered}). {err.cause}")
+    return err
+
+
+def _matches(names: tuple[str, ...], error: str | None) -> bool:
+    if error is None:
+        error = ""
+    for n in names:
+        if n == error or n == "States.ALL" or (n == "States.TaskFailed" and error != "States.Timeout"):
+            return True
+    return False
+
+
+def _match_catcher(catchers: tuple[Catcher, ...], err: StateError) -> Catcher | None:
+    for c in catchers:
+        if _matches(c.error_equals, err.error):
+            return c
+    return None
+
+
+def _check_size(value: Any, state: State) -> None:
+    if len(dumps(value).encode()) > MAX_PAYLOAD:
+        raise _NoRecovery("States.DataLimitExceeded", f"The state/task '{state.name}' returned a result with a size "
+                                                      "exceeding the maximum number of bytes service limit.")
+
+
+Outcome = tuple[Any, "str | None", "dict[str, Any] | None"]
+
+
+# -- handlers ---------------------------------------------------------------------------------------------------
+def _pass(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    entered = frame.cursor
+    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, lambda eff: st.result if st.result is not ABSENT else eff)
+    return out, st.next, assigned
+
+
+def _succeed(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    eff = ex.input_path(st, raw, frame, sctx)
+    return ex.output_path(st, eff, frame, sctx), None, None
+
+
+def _fail(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    def text(field_name: str, literal: Any, path: Any) -> str | None:
+        if path is ABSENT:
+            return literal if isinstance(literal, str) else None
+        if isinstance(path, Call):
+            v = ex.eval_call(path, raw, frame, sctx)
+        else:
+            try:
+                v = ex.resolve(path, raw, frame, sctx)
+            except PathNotFound:
+                raise _NoRecovery("States.Runtime", f"The JSONPath '{path.text}' specified for the field '{field_name}' "
+                                                    f"could not be found in the input '{dumps(raw)}'") from None
+        return v if isinstance(v, str) else dumps(v)
+
+    error = text("ErrorPath", st.raw.get("Error"), st.error_path)
+    cause = text("CausePath", st.raw.get("Cause"), st.cause_path)
+    raise _BranchEnded(StateError(error, cause))
+
+
+def _parse_ts(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def _wait(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    eff = ex.input_path(st, raw, frame, sctx)
+    r = st.raw
+    seconds: float
+    if "Seconds" in r:
+        seconds = r["Seconds"]
+    elif "Timestamp" in r:
+        seconds = (_parse_ts(r["Timestamp"]) - ex.clock.now()).total_seconds()
+    elif "SecondsPath" in r:
+        p = st.fields["SecondsPath"]
+        try:
+            v = ex.resolve(p, eff, frame, sctx)
+        except PathNotFound:
+            raise StateError("States.Runtime", f"The SecondsPath parameter does not reference an input value: {p.text}") from None
+        if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not v.is_integer()):
+            raise StateError("States.Runtime", f"The SecondsPath parameter cannot be parsed as a long value: {p.text} == {dumps(v)}")
+        if v < 0:
+            raise StateError("States.Runtime", f"The SecondsPath parameter references a negative value: {p.text} == {dumps(v)}")
+        seconds = v
+    else:
+        p = st.fields["TimestampPath"]
+        try:
+            v = ex.resolve(p, eff, frame, sctx)
+        except PathNotFound:
+            raise StateError("States.Runtime", f"The TimestampPath parameter does not reference an input value: {p.text}") from None
+        if not isinstance(v, str) or not is_timestamp(v):
+            shown = v if isinstance(v, str) else dumps(v)
+            raise StateError("States.Runtime", "The TimestampPath parameter does not reference a valid ISO-8601 extended "
+                                               f"offset date-time format string: {p.text} == {shown}")
+        seconds = (_parse_ts(v) - ex.clock.now()).total_seconds()
+    if seconds >= 2**31:
+        raise StateError("States.Runtime", "Wait state delay is too long.")
+    assigned = ex._eval_assign(st.assign, eff, frame, st, sctx) if st.assign is not ABSENT else None
+    if seconds > 0:
+        if ex.deadline is not None and ex.clock.now() + timedelta(seconds=seconds) >= ex.deadline:
+            ex.clock.sleep((ex.deadline - ex.clock.now()).total_seconds())
+            raise StateError("States.Timeout", None)
+        ex.clock.sleep(seconds)
+    return ex.output_path(st, eff, frame, sctx), st.next, assigned
+
+
+# Choice ---------------------------------------------------------------------------------------------------------
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _string_matches(value: str, pattern: str) -> bool:
+    import re
+
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "*" else re.escape(c))
+        i += 1
+    return re.fullmatch("".join(out), value, re.DOTALL) is not None
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    base = op[:-4] if op.endswith("Path") and not op.startswith("Is") else op
+    if base.startswith("String"):
+        if not (isinstance(a, str) and isinstance(b, str)):
+            return False
+        if base == "StringMatches":
+            return _string_matches(a, b)
+    elif base.startswith("Numeric"):
+        if not (_num(a) and _num(b)):
+            return False
+    elif base.startswith("Boolean"):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    elif base.startswith("Timestamp"):
+        if not (isinstance(a, str) and isinstance(b, str) and is_timestamp(a) and is_timestamp(b)):
+            return False
+        a, b = _parse_ts(a), _parse_ts(b)
+    kind = base.removeprefix("String").removeprefix("Numeric").removeprefix("Timestamp")
+    return {"Equals": a == b, "LessThan": a < b, "GreaterThan": a > b,
+            "LessThanEquals": a <= b, "GreaterThanEquals": a >= b}[kind]
+
+
+def _eval_rule(ex: Execution, rule: Rule, value: Any, frame: _Frame, sctx: dict[str, Any]) -> bool:
+    op = rule.op
+    if op == "And":
+        return all(_eval_rule(ex, r, value, frame, sctx) for r in rule.operand)
+    if op == "Or":
+        return any(_eval_rule(ex, r, value, frame, sctx) for r in rule.operand)
+    if op == "Not":
+        return not _eval_rule(ex, rule.operand[0], value, frame, sctx)
+    assert rule.variable is not None
+    try:
+        v = ex.resolve(rule.variable, value, frame, sctx)
+        present = True
+    except PathNotFound:
+        present, v = False, None
+    if op == "IsPresent":
+        return present == rule.operand
+    if not present:
+        raise StateError("States.Runtime", f"Invalid path '{rule.variable.text}': The choice state's condition path "
+                                           f"references an invalid value.")
+    if op.startswith("Is"):
+        t = {"IsNull": v is None, "IsNumeric": _num(v), "IsString": isinstance(v, str),
+             "IsBoolean": isinstance(v, bool), "IsTimestamp": isinstance(v, str) and is_timestamp(v)}[op]
+        return t == rule.operand
+    operand = rule.operand
+    if isinstance(operand, Path):
+        try:
+            operand = ex.resolve(operand, value, frame, sctx)
+        except PathNotFound:
+            raise StateError("States.Runtime", f"Invalid path '{operand.text}': The choice state's condition path "
+                                               f"references an invalid value.") from None
+    return _compare(op, v, operand)
+
+
+def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    eff = ex.input_path(st, raw, frame, sctx)
+    for rule in st.choices:
+        if _eval_rule(ex, rule, eff, frame, sctx):
+            assigned = ex._eval_assign(rule.assign, eff, frame, st, sctx) if rule.assign is not ABSENT else None
+            return ex.output_path(st, eff, frame, sctx), rule.next, assigned
+    if st.default is None:
+        raise StateError("States.NoChoiceMatched", "No Matches!")
+    assigned = ex._eval_assign(st.assign, eff, frame, st, sctx) if st.assign is not ABSENT else None
+    return ex.output_path(st, eff, frame, sctx), st.default, assigned
+
+
+# Task -------------------------------------------------------------------------------------------------------------
+def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    entered = frame.cursor
+    res = st.resource
+    assert res is not None
+    sctx.setdefault("RetryCount", 0)
+    h = ex.history
+
+    def work(eff: Any) -> Any:
+        lam = res.kind == "lambda"
+        if lam:
+            frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
+                                 {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False}})
+            frame.cursor = h.add("LambdaFunctionStarted", frame.cursor)
+        else:
+            rtype, rname = _split_resource(res.arn, res.service_name, res.action)
+            frame.cursor = h.add("TaskScheduled", frame.cursor, "taskScheduledEventDetails",
+                                 {"resourceType": rtype, "resource": rname, "region": ex.opts.region, "parameters": dumps(eff)})
+            frame.cursor = h.add("TaskStarted", frame.cursor, "taskStartedEventDetails", {"resourceType": rtype, "resource": rname})
+        fn = ex.opts.tasks.get(res.arn)
+        try:
+            if fn is None:
+                raise TaskFailed("States.TaskFailed",
+                                 f"No task implementation is registered for the resource '{res.arn}'")
+            result = fn(eff, ex.context(sctx, frame))
+        except TaskFailed as exc:
+            err = StateError(exc.error, exc.cause)
+        except Exception as exc:  # a task's own exception is the task's error, as with Lambda
+            err = StateError(type(exc).__name__, str(exc))
+        else:
+            try:
+                text = dumps(result)
+            except (TypeError, ValueError) as exc:
+                raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
+            if len(text.encode()) > MAX_PAYLOAD:
+                err = StateError("States.DataLimitExceeded", f"The state/task '{st.name}' returned a result with a size "
+                                                            "exceeding the maximum number of bytes service limit.")
+            else:
+                if lam:
+                    frame.cursor = h.add("LambdaFunctionSucceeded", frame.cursor, "lambdaFunctionSucceededEventDetails",
+                                         {"output": text, "outputDetails": {"truncated": False}})
+                else:
+                    frame.cursor = h.add("TaskSucceeded", frame.cursor, "taskSucceededEventDetails",
+                                         {"resourceType": rtype, "resource": rname, "output": text,
+                                          "outputDetails": {"truncated": False}})
+                return result
+        details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+        if lam:
+            frame.cursor = h.add("LambdaFunctionFailed", frame.cursor, "lambdaFunctionFailedEventDetails", details)
+        else:
+            frame.cursor = h.add("TaskFailed", frame.cursor, "taskFailedEventDetails", {"resourceType": rtype, "resource": rname, **details})
+        raise err
+
+    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    return out, st.next, assigned
+
+
+def _split_resource(arn: str, service: str, action: str) -> tuple[str, str]:
+    if service:
+        return service, action
+    parts = arn.split(":")
+    return (parts[2] if len(parts) > 2 else arn), (":".join(parts[5:]) if len(parts) > 5 else arn)
+
+
+# Parallel and Map ----------------------------------------------------------------------------------------------------
+def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    entered = frame.cursor
+    h = ex.history
+
+    def work(eff: Any) -> Any:
+        frame.cursor = h.add("ParallelStateStarted", frame.cursor)
+        start = frame.cursor
+        results = []
+        last = start
+        for branch in st.branches:
+            sub = _Frame(start, {}, frame)
+            try:
+                results.append(ex._run_block(branch, eff, sub))
+            except (_BranchEnded, StateError) as exc:
+                err = exc.err if isinstance(exc, _BranchEnded) else exc
+                if isinstance(err, _NoRecovery) or not err.catchable:
+                    raise err from None
+                failed = StateError(err.error, err.cause)
+                failed.final_event = ("ParallelStateFailed", sub.cursor)
+                frame.cursor = sub.cursor
+                raise failed from None
+            last = max(last, sub.cursor)
+        h.add("ParallelStateSucceeded", last)
+        frame.cursor = last
+        return results
+
+    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    return out, st.next, assigned
+
+
+def _int_field(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: dict[str, Any], kind: str) -> Any:
+    if name in st.raw:
+        return st.raw[name]
+    p = st.fields.get(name + "Path")
+    if p is None:
+        return None
+    try:
+        v = ex.resolve(p, eff, frame, sctx)
+    except PathNotFound:
+        raise StateError("States.Runtime", f"The {name}Path field references a value that does not exist: {p.text}") from None
+    if isinstance(v, str):  # AWS parses numeric strings ("1"), as Java's Integer/Double.parseDouble would
+        with contextlib.suppress(ValueError):
+            v = float(v) if kind == "float" else int(v.strip())
+    ok = _num(v) and (kind == "float" or float(v).is_integer())
+    if not ok:
+        shown = v if isinstance(v, str) else dumps(v)
+        raise StateError("States.Runtime", f"The {name}Path field refers to value \"{shown}\" which is not a valid {kind}: {p.text}")
+    return v if kind == "float" else int(v)
+
+
+def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+    entered = frame.cursor
+    h = ex.history
+    proc = st.processor
+    assert proc is not None
+    distributed = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
+    if "ItemReader" in st.raw or "ResultWriter" in st.raw:
+        raise StateError("States.Runtime", "ItemReader and ResultWriter (S3) are not supported yet by asl")
+
+    def work(eff: Any) -> Any:
+        items = eff
+        if st.items_path is not ABSENT and st.items_path is not None:
+            try:
+                items = ex.resolve(st.items_path, eff, frame, sctx)
+            except PathNotFound as exc:
+                raise StateError("States.Runtime", f"Invalid path '{st.items_path.text}' : {exc.detail}") from None
+        if not isinstance(items, list):
+            where = st.items_path.text if st.items_path not in (ABSENT, None) else "$"
+            raise StateError("States.Runtime", f"Reference path \"{where}\" must point to array.")
+        _int_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
+        frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
+        tol_count = _int_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
+        tol_pct = _int_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
+        if tol_count is not None and tol_count < 0:
+            raise StateError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        if tol_pct is not None and not 0 <= tol_pct <= 100:
+            raise StateError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
+        if distributed:
+            return _distributed(ex, st, items, eff, frame, sctx, tol_count, tol_pct)
+        results: list[Any] = []
+        failures = 0
+        prev = frame.cursor
+        last_err: StateError | None = None
+        for index, item in enumerate(items):
+            map_item = {"Index": index, "Value": item}
+            it_frame = _Frame(prev, {}, frame, None)
+            if st.item_selector is not ABSENT:
+                sel_frame = _Frame(frame.cursor, {}, frame, map_item)
+                value = ex.eval_template(st.item_selector, eff, sel_frame, sctx, st)
+            else:
+                value = item
+            started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": st.name})
+            it_frame.cursor = started
+            try:
+                results.append(ex._run_block(proc, value, it_frame))
+            except (_BranchEnded, StateError) as exc:
+                err = exc.err if isinstance(exc, _BranchEnded) else exc
+                if isinstance(err, _NoRecovery) or not err.catchable:
+                    raise err from None
+                h.add("MapIterationFailed", it_frame.cursor, "mapIterationFailedEventDetails", {"index": index, "name": st.name})
+                failures += 1
+                last_err = err
+                results.append(None)
+                tolerated = ((tol_count is not None and failures <= tol_count)
+                             or (tol_pct is not None and items and failures * 100 / len(items) <= tol_pct))
+                if not tolerated:
+                    if tol_count is not None or tol_pct is not None:
+                        failed = StateError("States.ExceedToleratedFailureThreshold",
+                                            "The specified tolerated failure threshold was exceeded")
+                    else:
+                        failed = StateError(err.error, err.cause)
+                    failed.final_event = ("MapStateFailed", len(h.events))
+                    frame.cursor = len(h.events)
+                    raise failed from None
+                prev = it_frame.cursor
+                continue
+            h.add("MapIterationSucceeded", it_frame.cursor, "mapIterationSucceededEventDetails", {"index": index, "name": st.name})
+            prev = it_frame.cursor
+        del last_err
+        last = len(h.events)
+        h.add("MapStateSucceeded", last)
+        frame.cursor = last
+        return results
+
+    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    return out, st.next, assigned
+
+
+def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _Frame, sctx: dict[str, Any],
+                 tol_count: Any, tol_pct: Any) -> list[Any]:
+    """A Distributed Map: each item runs as a child run with its own history; the parent records the Map Run."""
+    h = ex.history
+    proc = st.processor
+    assert proc is not None
+    o = ex.opts
+    label = st.raw.get("Label") or ex.opts.uuid4()
+    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{ex.opts.uuid4()}"
+    frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+    results: list[Any] = []
+    failures = 0
+    last_err: StateError | None = None
+    parent_history = ex.history
+    for index, item in enumerate(items):
+        map_item = {"Index": index, "Value": item}
+        value = ex.eval_template(st.item_selector, eff, _Frame(frame.cursor, {}, frame, map_item), sctx, st) \
+            if st.item_selector is not ABSENT else item
+        ex.history = _History(ex.clock)  # a child execution's own history
+        try:
+            results.append(ex._run_block(proc, value, _Frame(0, {}, frame)))
+        except (_BranchEnded, StateError) as exc:
+            err = exc.err if isinstance(exc, _BranchEnded) else exc
+            if isinstance(err, _NoRecovery) or not err.catchable:
+                raise err from None
+            failures += 1
+            last_err = err
+            results.append(None)
+        finally:
+            ex.history = parent_history
+    tolerated = failures == 0 or (tol_count is not None and failures <= tol_count) or \
+        (tol_pct is not None and failures * 100 / max(len(items), 1) <= tol_pct)
+    if not tolerated:
+        assert last_err is not None
+        frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
+        failed = StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded") \
+            if (tol_count is not None or tol_pct is not None) else StateError(last_err.error, last_err.cause)
+        failed.final_event = ("MapStateFailed", frame.cursor)
+        raise failed
+    frame.cursor = h.add("MapRunSucceeded", frame.cursor)
+    h.add("MapStateSucceeded", frame.cursor)
+    return results
+
+
+_HANDLERS: dict[str, Callable[[Execution, State, Any, _Frame, dict[str, Any]], Outcome]] = {
+    "Pass": _pass, "Succeed": _succeed, "Fail": _fail, "Wait": _wait, "Choice": _choice, "Task": _task,
+    "Parallel": _parallel, "Map": _map,
+}
+
+
+def run(machine: StateMachine, input_text: str | None = None, options: ExecutionOptions | None = None) -> ExecutionResult:
+    """Run a compiled state machine to its end."""
+    return Execution(machine, input_text, options).run()
