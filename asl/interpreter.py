@@ -384,19 +384,8 @@ class Execution:
         assert isinstance(result, dict)
         return result
 
-    def input_path(self, state: State, raw_input: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
-        p = state.input_path
-        if p is ABSENT:
-            return raw_input
-        if p is None:
-            return {}
-        try:
-            return self.resolve(p, raw_input, frame, state_ctx)
-        except PathNotFound as exc:
-            raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
-
-    def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
-        p = state.output_path
+    def _select(self, p: Any, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        """InputPath / OutputPath: absent keeps the value, null gives {}, a path selects."""
         if p is ABSENT:
             return value
         if p is None:
@@ -405,6 +394,12 @@ class Execution:
             return self.resolve(p, value, frame, state_ctx)
         except PathNotFound as exc:
             raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
+
+    def input_path(self, state: State, raw_input: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        return self._select(state.input_path, raw_input, frame, state_ctx)
+
+    def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
+        return self._select(state.output_path, value, frame, state_ctx)
 
     def _set_result(self, state: State, path: Path, raw_input: Any, result: Any, entered: int) -> Any:
         try:
