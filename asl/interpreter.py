@@ -711,9 +711,7 @@ def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str,
             try:
                 results.append(ex._run_block(branch, eff, sub))
             except (_BranchEnded, StateError) as exc:
-                err = exc.err if isinstance(exc, _BranchEnded) else exc
-                if isinstance(err, _NoRecovery) or not err.catchable:
-                    raise err from None
+                err = _branch_error(exc)
                 failed = StateError(err.error, err.cause)
                 failed.final_event = ("ParallelStateFailed", sub.cursor)
                 frame.cursor = sub.cursor
@@ -725,6 +723,15 @@ def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str,
 
     out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
     return out, st.next, assigned
+
+
+def _branch_error(exc: _BranchEnded | StateError) -> StateError:
+    """The error that ended a Parallel branch or a Map iteration. Errors that allow no recovery (States.Runtime,
+    data limits) end the execution at once, so they are re-raised as they are."""
+    err = exc.err if isinstance(exc, _BranchEnded) else exc
+    if isinstance(err, _NoRecovery) or not err.catchable:
+        raise err
+    return err
 
 
 def _int_field(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: dict[str, Any], kind: str) -> Any:
@@ -779,7 +786,6 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
         results: list[Any] = []
         failures = 0
         prev = frame.cursor
-        last_err: StateError | None = None
         for index, item in enumerate(items):
             map_item = {"Index": index, "Value": item}
             it_frame = _Frame(prev, {}, frame, None)
@@ -793,12 +799,9 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
             try:
                 results.append(ex._run_block(proc, value, it_frame))
             except (_BranchEnded, StateError) as exc:
-                err = exc.err if isinstance(exc, _BranchEnded) else exc
-                if isinstance(err, _NoRecovery) or not err.catchable:
-                    raise err from None
+                err = _branch_error(exc)
                 h.add("MapIterationFailed", it_frame.cursor, "mapIterationFailedEventDetails", {"index": index, "name": st.name})
                 failures += 1
-                last_err = err
                 results.append(None)
                 tolerated = ((tol_count is not None and failures <= tol_count)
                              or (tol_pct is not None and items and failures * 100 / len(items) <= tol_pct))
@@ -815,7 +818,6 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
                 continue
             h.add("MapIterationSucceeded", it_frame.cursor, "mapIterationSucceededEventDetails", {"index": index, "name": st.name})
             prev = it_frame.cursor
-        del last_err
         last = len(h.events)
         h.add("MapStateSucceeded", last)
         frame.cursor = last
@@ -847,9 +849,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
         try:
             results.append(ex._run_block(proc, value, _Frame(0, {}, frame)))
         except (_BranchEnded, StateError) as exc:
-            err = exc.err if isinstance(exc, _BranchEnded) else exc
-            if isinstance(err, _NoRecovery) or not err.catchable:
-                raise err from None
+            err = _branch_error(exc)
             failures += 1
             last_err = err
             results.append(None)

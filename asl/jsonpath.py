@@ -107,10 +107,10 @@ class Path:
         assert steps is not None and self.reference
         if not steps:
             return value
-        return _set(doc, steps, 0, value, self.text)
+        return _set(doc, steps, 0, value)
 
 
-def _set(cur: Any, steps: tuple[Any, ...], i: int, value: Any, text: str) -> Any:
+def _set(cur: Any, steps: tuple[Any, ...], i: int, value: Any) -> Any:
     step = steps[i]
     last = i == len(steps) - 1
     if isinstance(step, str):
@@ -119,12 +119,12 @@ def _set(cur: Any, steps: tuple[Any, ...], i: int, value: Any, text: str) -> Any
         if not isinstance(cur, dict):
             raise PathNotFound("Missing property in path $" + "".join(_jayway_key(s) for s in steps[:i]))
         out = dict(cur)
-        out[step] = value if last else _set(cur.get(step), steps, i + 1, value, text)
+        out[step] = value if last else _set(cur.get(step), steps, i + 1, value)
         return out
     if not isinstance(cur, list) or not -len(cur) <= step < len(cur):
         raise PathNotFound("Index out of bounds in path $" + "".join(_jayway_key(s) for s in steps[: i + 1]))
     lst = list(cur)
-    lst[step] = value if last else _set(cur[step], steps, i + 1, value, text)
+    lst[step] = value if last else _set(cur[step], steps, i + 1, value)
     return lst
 
 
