@@ -77,6 +77,7 @@ def options_for(case: dict[str, Any]) -> ExecutionOptions:
         partition=ctx.get("partition", "aws"), state_machine_name=ctx.get("state_machine_name", "StateMachine"),
         execution_name=ctx.get("execution_name"), state_machine_arn=ctx.get("state_machine_arn"),
         execution_arn=ctx.get("execution_arn"), role_arn=ctx.get("role_arn"),
+        machine_type=case.get("state_machine_type") or "STANDARD", sync=case.get("execution_kind") == "sync",
         clock=VirtualClock(datetime(2024, 1, 1, tzinfo=UTC)))
 
 

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 
 from .intrinsics import Call, IntrinsicEnv, IntrinsicFailure
 from .intrinsics import evaluate as eval_intrinsic
+from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
 from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
-from .model import ABSENT, Block, Catcher, Rule, State, StateMachine, Template
+from .model import ABSENT, Block, Catcher, JTemplate, Rule, State, StateMachine, Template
 from .validate import JSONATA, is_timestamp
 
 MAX_PAYLOAD = 262144
@@ -117,6 +118,8 @@ class ExecutionOptions:
     partition: str = "aws"
     state_machine_name: str = "StateMachine"
     execution_name: str | None = None
+    machine_type: str = "STANDARD"  # or EXPRESS: ``express:`` execution ARNs
+    sync: bool = False  # started by StartSyncExecution (EXPRESS): the context object has no RedriveCount
     state_machine_arn: str | None = None
     execution_arn: str | None = None
     role_arn: str | None = None
@@ -167,6 +170,14 @@ class _Frame:
     outer: _Frame | None = None
     map_item: dict[str, Any] | None = None
 
+    def visible(self) -> dict[str, Any]:
+        """Every variable this frame can read, inner scopes shadowing outer ones (JSONata bindings)."""
+        if self.outer is None:
+            return self.variables
+        out = dict(self.outer.visible())
+        out.update(self.variables)
+        return out
+
     def lookup(self, name: str) -> Any:
         f: _Frame | None = self
         while f is not None:
@@ -174,6 +185,17 @@ class _Frame:
                 return f.variables[name]
             f = f.outer
         raise KeyError(name)
+
+
+class _StateCtx(dict[str, Any]):
+    """The context object's ``State`` entry for one state run (EnteredTime, Name, RetryCount), carrying the ids of
+    the run's StateEntered event and of the event before it, which AWS's error causes and events refer to."""
+
+    def __init__(self, state: State, entered: int, entered_prev: int, entered_time: str):
+        super().__init__(EnteredTime=entered_time, Name=state.name)
+        self.state = state
+        self.entered = entered
+        self.entered_prev = entered_prev
 
 
 _ENTERED = {t: (t + "StateEntered") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")}
@@ -192,14 +214,23 @@ class Execution:
         name = o.execution_name or o.uuid4()
         self.sm_arn = o.state_machine_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{o.state_machine_name}"
         sm_name = self.sm_arn.rsplit(":", 1)[-1]
-        self.exec_arn = o.execution_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{sm_name}:{name}"
+        express = o.machine_type == "EXPRESS"
+        arn = o.execution_arn
+        if express and (arn is None or ":express:" not in arn):
+            # EXPRESS executions are named arn:…:express:<state machine>:<execution name>:<uuid>
+            arn = f"arn:{o.partition}:states:{o.region}:{o.account}:express:{sm_name}:{name}:{o.uuid4()}"
+        self.exec_arn = arn or f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{sm_name}:{name}"
+        if o.execution_name is None:
+            name = self.exec_arn.split(":")[7] if ":express:" in self.exec_arn else self.exec_arn.rsplit(":", 1)[-1]
         self.role_arn = o.role_arn or f"arn:{o.partition}:iam::{o.account}:role/StepFunctionsRole"
         self.clock = o.clock
         self.history = _History(self.clock)
         self.start_time = self.clock.now()
         self.intrinsic_env = IntrinsicEnv(o.rng, o.uuid4)
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
-                                  "Name": self.exec_arn.rsplit(":", 1)[-1], "RoleArn": self.role_arn, "RedriveCount": 0}
+                                  "Name": name, "RoleArn": self.role_arn}
+        if not o.sync:
+            self.context_execution["RedriveCount"] = 0
         self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
         self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
 
@@ -210,6 +241,14 @@ class Execution:
         h.add("ExecutionStarted", 0, "executionStartedEventDetails",
               {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
         frame = _Frame(0, {})
+        token = ENVIRONMENT.set(Environment(self.opts.rng, self.opts.uuid4, self.clock.now()))
+        try:
+            return self._run_top(frame)
+        finally:
+            ENVIRONMENT.reset(token)
+
+    def _run_top(self, frame: _Frame) -> ExecutionResult:
+        h = self.history
         try:
             output = self._run_block(self.machine.top, self.input, frame)
         except _BranchEnded as end:
@@ -247,13 +286,11 @@ class Execution:
 
     def _run_state(self, state: State, raw_input: Any, frame: _Frame) -> tuple[Any, str | None]:
         h = self.history
+        entered_prev = frame.cursor
         entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
                         {"name": state.name, "input": dumps(raw_input), "inputDetails": {"truncated": False}})
         frame.cursor = entered
-        ctx_state: dict[str, Any] = {"EnteredTime": iso(self.clock.now()), "Name": state.name}
-        if state.query_language == JSONATA:
-            raise _NoRecovery("States.Runtime", f"An error occurred while executing the state '{state.name}' (entered at "
-                                                f"the event id #{entered}). JSONata states are not supported yet by asl")
+        ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
         handler = _HANDLERS[state.type]
         retry_counts = [0] * len(state.retry)
         while True:
@@ -275,7 +312,7 @@ class Execution:
                 catcher = _match_catcher(state.catch, err)
                 if catcher is None:
                     raise
-                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, entered)
+                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, entered, ctx_state)
                 nxt = catcher.next
                 break
         self._assign(frame, assigned)
@@ -306,13 +343,19 @@ class Execution:
         return None
 
     def _apply_catcher(self, state: State, c: Catcher, raw_input: Any, err: StateError, frame: _Frame,
-                       entered: int) -> tuple[Any, dict[str, Any] | None]:
+                       entered: int, sctx: Mapping[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         error_output: dict[str, Any] = {"Error": err.error}
         if err.cause is not None:
             error_output["Cause"] = err.cause
+        if state.query_language == JSONATA:
+            assert isinstance(sctx, _StateCtx)
+            states = {**self.states_binding(raw_input, frame, sctx), "errorOutput": error_output}
+            jassigned = self.jassign(c.assign, states, frame, sctx)
+            out = self.jeval(c.output, states, frame, sctx) if c.output is not ABSENT else error_output
+            return out, jassigned
         assigned = None
         if c.assign is not ABSENT:
-            assigned = self._eval_assign(c.assign, error_output, frame, state, {})
+            assigned = self._eval_assign(c.assign, error_output, frame, state, sctx)
         if c.result_path is ABSENT:
             return error_output, assigned
         if c.result_path is None:
@@ -378,11 +421,100 @@ class Execution:
             raise StateError("States.IntrinsicFailure", str(exc)) from None
 
     def _eval_assign(self, assign: Any, value: Any, frame: _Frame, state: State, state_ctx: Mapping[str, Any]) -> dict[str, Any]:
-        if state.query_language == JSONATA:
-            raise StateError("States.Runtime", "JSONata Assign is not supported yet")
+        """A JSONPath Assign: a payload template over ``value``."""
         result = self.eval_template(assign, value, frame, state_ctx, state)
         assert isinstance(result, dict)
         return result
+
+    # -- JSONata ------------------------------------------------------------------------------------------------
+    def states_binding(self, raw_input: Any, frame: _Frame, sctx: _StateCtx) -> dict[str, Any]:
+        """``$states`` for a JSONata state: its input and the context object (result / errorOutput added later)."""
+        return {"input": raw_input, "context": self.context(sctx, frame)}
+
+    def query_error(self, frame: _Frame, sctx: _StateCtx, location: str | None, message: str,
+                    prev: int | None = None) -> StateError:
+        """A ``States.QueryEvaluationError`` of this state run, with its EvaluationFailed event recorded."""
+        st = sctx.state
+        cause = f"An error occurred while executing the state '{st.name}' (entered at the event id #{sctx.entered}). {message}"
+        details: dict[str, Any] = {"cause": cause, "error": "States.QueryEvaluationError"}
+        if location is not None:
+            details["location"] = location
+        details["state"] = st.name
+        # AWS points the event at the event before StateEntered, except where noted by the caller.
+        frame.cursor = self.history.add("EvaluationFailed", sctx.entered_prev if prev is None else prev,
+                                        "evaluationFailedEventDetails", details)
+        err = StateError("States.QueryEvaluationError", cause)
+        if st.type in ("Map", "Parallel"):
+            err.final_event = (st.type + "StateFailed", frame.cursor)
+        return err
+
+    def jeval(self, tpl: JTemplate, states: Mapping[str, Any], frame: _Frame, sctx: _StateCtx) -> Any:
+        """Evaluate a JSONata-mode field: literals as they are, every ``{% %}`` string evaluated."""
+        kind = tpl.kind
+        if kind == "lit":
+            return tpl.value
+        if kind == "obj":
+            return {k: self.jeval(t, states, frame, sctx) for k, t in tpl.value}
+        if kind == "arr":
+            return [self.jeval(t, states, frame, sctx) for t in tpl.value]
+        expr = tpl.value
+        ENVIRONMENT.get().now = self.clock.now()
+        bindings = dict(frame.visible())
+        bindings["states"] = states
+        where = f"The JSONata expression '{expr.text}' specified for the field '{tpl.location}'"
+        try:
+            value = expr.evaluate(bindings)
+        except JsonataEvaluationError as exc:
+            raise self.query_error(frame, sctx, tpl.location, f"{where} threw an error during evaluation. {exc}") from None
+        if value is UNDEFINED:
+            raise self.query_error(frame, sctx, tpl.location, f"{where} returned nothing (undefined).")
+        if value is FUNCTION_RESULT:
+            raise self.query_error(frame, sctx, tpl.location, f"{where} returned an unsupported result type.")
+        return value
+
+    def jeval_typed(self, tpl: JTemplate, expected: str, states: Mapping[str, Any], frame: _Frame, sctx: _StateCtx) -> Any:
+        """Evaluate a field whose value must have a JSON type (``array``, ``boolean``, ``string``, ``number``,
+        ``integer``)."""
+        value = self.jeval(tpl, states, frame, sctx)
+        actual = type_name(value)
+        ok = actual == expected or (expected == "integer" and actual == "number" and float(value).is_integer())
+        if not ok:
+            text = tpl.value.text if tpl.kind == "expr" else dumps(tpl.value)
+            raise self.query_error(frame, sctx, tpl.location,
+                                   f"The JSONata expression '{text}' specified for the field '{tpl.location}' returned an "
+                                   f"unexpected result type. Expected '{expected}', but was '{actual}' for value: {dumps(value)}")
+        return int(value) if expected == "integer" else value
+
+    def jassign(self, tpl: Any, states: Mapping[str, Any], frame: _Frame, sctx: _StateCtx) -> dict[str, Any] | None:
+        """A JSONata Assign: every right-hand side sees the variables as they were when the state was entered."""
+        if tpl is ABSENT:
+            return None
+        result = self.jeval(tpl, states, frame, sctx)
+        assert isinstance(result, dict)
+        return result
+
+    def jsonata_io(self, state: State, raw_input: Any, frame: _Frame, sctx: _StateCtx, work: Callable[[Any], Any],
+                   has_result: bool = True) -> tuple[Any, dict[str, Any] | None]:
+        """The JSONata data flow: Arguments → work → Assign and Output (both over ``$states.result``)."""
+        states = self.states_binding(raw_input, frame, sctx)
+        args = self.jeval(state.arguments, states, frame, sctx) if state.arguments is not ABSENT else raw_input
+        result = work(args)
+        if has_result:
+            states = {**states, "context": self.context(sctx, frame), "result": result}
+        assigned = self.jassign(state.assign, states, frame, sctx)
+        if state.output is not ABSENT:
+            out = self.jeval(state.output, states, frame, sctx)
+        else:
+            out = result if has_result else raw_input
+        _check_size(out, state)
+        return out, assigned
+
+    def dataflow(self, state: State, raw_input: Any, frame: _Frame, sctx: _StateCtx, work: Callable[[Any], Any],
+                 has_result: bool = True) -> tuple[Any, dict[str, Any] | None]:
+        """Run ``work`` inside the state's data flow, in its query language."""
+        if state.query_language == JSONATA:
+            return self.jsonata_io(state, raw_input, frame, sctx, work, has_result)
+        return self.jsonpath_io(state, raw_input, frame, sctx, sctx.entered, work)
 
     def _select(self, p: Any, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
         """InputPath / OutputPath: absent keeps the value, null gives {}, a path selects."""
@@ -470,18 +602,29 @@ Outcome = tuple[Any, "str | None", "dict[str, Any] | None"]
 
 
 # -- handlers ---------------------------------------------------------------------------------------------------
-def _pass(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
-    entered = frame.cursor
-    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, lambda eff: st.result if st.result is not ABSENT else eff)
+def _pass(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    out, assigned = ex.dataflow(st, raw, frame, sctx, lambda eff: st.result if st.result is not ABSENT else eff,
+                                has_result=False)
     return out, st.next, assigned
 
 
-def _succeed(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+def _succeed(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    if st.query_language == JSONATA:
+        out, _ = ex.jsonata_io(st, raw, frame, sctx, lambda eff: eff, has_result=False)
+        return out, None, None
     eff = ex.input_path(st, raw, frame, sctx)
     return ex.output_path(st, eff, frame, sctx), None, None
 
 
-def _fail(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+def _fail(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    if st.query_language == JSONATA:
+        states = ex.states_binding(raw, frame, sctx)
+        out = []
+        for name in ("Error", "Cause"):
+            tpl = st.fields.get(name)
+            out.append(None if tpl is None else ex.jeval_typed(tpl, "string", states, frame, sctx))
+        raise _BranchEnded(StateError(out[0], out[1]))
+
     def text(field_name: str, literal: Any, path: Any) -> str | None:
         if path is ABSENT:
             return literal if isinstance(literal, str) else None
@@ -504,7 +647,9 @@ def _parse_ts(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
-def _wait(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+def _wait(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    if st.query_language == JSONATA:
+        return _wait_jsonata(ex, st, raw, frame, sctx)
     eff = ex.input_path(st, raw, frame, sctx)
     r = st.raw
     seconds: float
@@ -534,15 +679,41 @@ def _wait(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any
             raise StateError("States.Runtime", "The TimestampPath parameter does not reference a valid ISO-8601 extended "
                                                f"offset date-time format string: {p.text} == {shown}")
         seconds = (_parse_ts(v) - ex.clock.now()).total_seconds()
+    assigned = ex._eval_assign(st.assign, eff, frame, st, sctx) if st.assign is not ABSENT else None
+    _sleep(ex, seconds)
+    return ex.output_path(st, eff, frame, sctx), st.next, assigned
+
+
+def _sleep(ex: Execution, seconds: float) -> None:
     if seconds >= 2**31:
         raise StateError("States.Runtime", "Wait state delay is too long.")
-    assigned = ex._eval_assign(st.assign, eff, frame, st, sctx) if st.assign is not ABSENT else None
     if seconds > 0:
         if ex.deadline is not None and ex.clock.now() + timedelta(seconds=seconds) >= ex.deadline:
             ex.clock.sleep((ex.deadline - ex.clock.now()).total_seconds())
             raise StateError("States.Timeout", None)
         ex.clock.sleep(seconds)
-    return ex.output_path(st, eff, frame, sctx), st.next, assigned
+
+
+def _wait_jsonata(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    states = ex.states_binding(raw, frame, sctx)
+    seconds: float = 0
+    if "Seconds" in st.fields:
+        v = ex.jeval_typed(st.fields["Seconds"], "integer", states, frame, sctx)
+        if v < 0:
+            raise ex.query_error(frame, sctx, "Seconds", f"The Seconds field must be a non-negative integer, but was: {v}",
+                                 prev=sctx.entered)
+        seconds = v
+    elif "Timestamp" in st.fields:
+        v = ex.jeval(st.fields["Timestamp"], states, frame, sctx)
+        if not isinstance(v, str) or not is_timestamp(v):
+            shown = v if isinstance(v, str) else dumps(v)
+            raise ex.query_error(frame, sctx, "Timestamp", "The Timestamp field cannot be parsed as an ISO-8601 extended "
+                                                           f"offset date-time format string: {shown}", prev=sctx.entered)
+        seconds = (_parse_ts(v) - ex.clock.now()).total_seconds()
+    assigned = ex.jassign(st.assign, states, frame, sctx)
+    out = ex.jeval(st.output, states, frame, sctx) if st.output is not ABSENT else raw
+    _sleep(ex, seconds)
+    return out, st.next, assigned
 
 
 # Choice ---------------------------------------------------------------------------------------------------------
@@ -620,7 +791,19 @@ def _eval_rule(ex: Execution, rule: Rule, value: Any, frame: _Frame, sctx: dict[
     return _compare(op, v, operand)
 
 
-def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
+def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
+    if st.query_language == JSONATA:
+        states = ex.states_binding(raw, frame, sctx)
+        for rule in st.choices:
+            if ex.jeval_typed(rule.condition, "boolean", states, frame, sctx):
+                assigned = ex.jassign(rule.assign, states, frame, sctx)
+                out = ex.jeval(rule.output, states, frame, sctx) if rule.output is not ABSENT else raw
+                return out, rule.next, assigned
+        if st.default is None:
+            raise StateError("States.NoChoiceMatched", "No Matches!")
+        assigned = ex.jassign(st.assign, states, frame, sctx)
+        out = ex.jeval(st.output, states, frame, sctx) if st.output is not ABSENT else raw
+        return out, st.default, assigned
     eff = ex.input_path(st, raw, frame, sctx)
     for rule in st.choices:
         if _eval_rule(ex, rule, eff, frame, sctx):
@@ -633,8 +816,7 @@ def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, A
 
 
 # Task -------------------------------------------------------------------------------------------------------------
-def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
-    entered = frame.cursor
+def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
     res = st.resource
     assert res is not None
     sctx.setdefault("RetryCount", 0)
@@ -685,7 +867,7 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any
             frame.cursor = h.add("TaskFailed", frame.cursor, "taskFailedEventDetails", {"resourceType": rtype, "resource": rname, **details})
         raise err
 
-    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
 
 
@@ -697,8 +879,7 @@ def _split_resource(arn: str, service: str, action: str) -> tuple[str, str]:
 
 
 # Parallel and Map ----------------------------------------------------------------------------------------------------
-def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
-    entered = frame.cursor
+def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
     h = ex.history
 
     def work(eff: Any) -> Any:
@@ -721,7 +902,7 @@ def _parallel(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str,
         frame.cursor = last
         return results
 
-    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
 
 
@@ -734,7 +915,14 @@ def _branch_error(exc: _BranchEnded | StateError) -> StateError:
     return err
 
 
-def _int_field(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: dict[str, Any], kind: str) -> Any:
+def _map_number(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: _StateCtx, kind: str) -> Any:
+    """A Map setting given as a number, a ``…Path`` (JSONPath) or an expression (JSONata); None when absent."""
+    if st.query_language == JSONATA:
+        tpl = st.fields.get(name)
+        if tpl is None:
+            return None
+        states = ex.states_binding(eff, frame, sctx)
+        return ex.jeval_typed(tpl, "integer" if kind == "integer" else "number", states, frame, sctx)
     if name in st.raw:
         return st.raw[name]
     p = st.fields.get(name + "Path")
@@ -754,8 +942,45 @@ def _int_field(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sct
     return v if kind == "float" else int(v)
 
 
-def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]) -> Outcome:
-    entered = frame.cursor
+def _map_items(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCtx) -> list[Any]:
+    """The array a Map iterates: ItemsPath (JSONPath) or Items (JSONata), by default the (effective) input."""
+    if st.query_language == JSONATA:
+        if st.items is not ABSENT:
+            states = ex.states_binding(eff, frame, sctx)
+            items = ex.jeval_typed(st.items, "array", states, frame, sctx)
+            assert isinstance(items, list)
+            return items
+        if not isinstance(eff, list):
+            raise ex.query_error(frame, sctx, None, f"Map state input must be an array but was: {dumps(eff)}")
+        return eff
+    items = eff
+    if st.items_path is not ABSENT and st.items_path is not None:
+        try:
+            items = ex.resolve(st.items_path, eff, frame, sctx)
+        except PathNotFound as exc:
+            raise StateError("States.Runtime", f"Invalid path '{st.items_path.text}' : {exc.detail}") from None
+    if not isinstance(items, list):
+        where = st.items_path.text if st.items_path not in (ABSENT, None) else "$"
+        raise StateError("States.Runtime", f"Reference path \"{where}\" must point to array.")
+    return items
+
+
+def _item_value(ex: Execution, st: State, eff: Any, map_item: dict[str, Any], frame: _Frame, sctx: _StateCtx) -> Any:
+    """An iteration's input: the item, or the ItemSelector evaluated in the Map's scope with ``Map.Item`` in the
+    context object."""
+    if st.item_selector is ABSENT:
+        return map_item["Value"]
+    saved = frame.map_item
+    frame.map_item = map_item
+    try:
+        if st.query_language == JSONATA:
+            return ex.jeval(st.item_selector, ex.states_binding(eff, frame, sctx), frame, sctx)
+        return ex.eval_template(st.item_selector, eff, frame, sctx, st)
+    finally:
+        frame.map_item = saved
+
+
+def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
     h = ex.history
     proc = st.processor
     assert proc is not None
@@ -764,23 +989,20 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
         raise StateError("States.Runtime", "ItemReader and ResultWriter (S3) are not supported yet by asl")
 
     def work(eff: Any) -> Any:
-        items = eff
-        if st.items_path is not ABSENT and st.items_path is not None:
-            try:
-                items = ex.resolve(st.items_path, eff, frame, sctx)
-            except PathNotFound as exc:
-                raise StateError("States.Runtime", f"Invalid path '{st.items_path.text}' : {exc.detail}") from None
-        if not isinstance(items, list):
-            where = st.items_path.text if st.items_path not in (ABSENT, None) else "$"
-            raise StateError("States.Runtime", f"Reference path \"{where}\" must point to array.")
-        _int_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
+        items = _map_items(ex, st, eff, frame, sctx)
+        _map_number(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
         frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
-        tol_count = _int_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
-        tol_pct = _int_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
+        tol_count = _map_number(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
+        tol_pct = _map_number(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
+        bad = None
         if tol_count is not None and tol_count < 0:
-            raise StateError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+            bad = "ToleratedFailureCount", "ToleratedFailureCount cannot be negative."
         if tol_pct is not None and not 0 <= tol_pct <= 100:
-            raise StateError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
+            bad = "ToleratedFailurePercentage", "ToleratedFailurePercentage must be between 0 and 100."
+        if bad is not None:
+            if st.query_language == JSONATA:
+                raise ex.query_error(frame, sctx, bad[0], bad[1])
+            raise StateError("States.Runtime", bad[1])
         if distributed:
             return _distributed(ex, st, items, eff, frame, sctx, tol_count, tol_pct)
         results: list[Any] = []
@@ -789,11 +1011,7 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
         for index, item in enumerate(items):
             map_item = {"Index": index, "Value": item}
             it_frame = _Frame(prev, {}, frame, None)
-            if st.item_selector is not ABSENT:
-                sel_frame = _Frame(frame.cursor, {}, frame, map_item)
-                value = ex.eval_template(st.item_selector, eff, sel_frame, sctx, st)
-            else:
-                value = item
+            value = _item_value(ex, st, eff, map_item, frame, sctx)
             started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": st.name})
             it_frame.cursor = started
             try:
@@ -823,11 +1041,11 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: dict[str, Any]
         frame.cursor = last
         return results
 
-    out, assigned = ex.jsonpath_io(st, raw, frame, sctx, entered, work)
+    out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
 
 
-def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _Frame, sctx: dict[str, Any],
+def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _Frame, sctx: _StateCtx,
                  tol_count: Any, tol_pct: Any) -> list[Any]:
     """A Distributed Map: each item runs as a child run with its own history; the parent records the Map Run."""
     h = ex.history
@@ -842,9 +1060,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
     last_err: StateError | None = None
     parent_history = ex.history
     for index, item in enumerate(items):
-        map_item = {"Index": index, "Value": item}
-        value = ex.eval_template(st.item_selector, eff, _Frame(frame.cursor, {}, frame, map_item), sctx, st) \
-            if st.item_selector is not ABSENT else item
+        value = _item_value(ex, st, eff, {"Index": index, "Value": item}, frame, sctx)
         ex.history = _History(ex.clock)  # a child execution's own history
         try:
             results.append(ex._run_block(proc, value, _Frame(0, {}, frame)))
@@ -869,7 +1085,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
     return results
 
 
-_HANDLERS: dict[str, Callable[[Execution, State, Any, _Frame, dict[str, Any]], Outcome]] = {
+_HANDLERS: dict[str, Callable[[Execution, State, Any, _Frame, _StateCtx], Outcome]] = {
     "Pass": _pass, "Succeed": _succeed, "Fail": _fail, "Wait": _wait, "Choice": _choice, "Task": _task,
     "Parallel": _parallel, "Map": _map,
 }

@@ -1,10 +1,24 @@
 """JSONata behind a thin adapter of our own (engine: jlens, chosen in ../shared/reference/expression-engines.md).
 
-Expressions are the text between ``{%`` and ``%}``; each distinct text is compiled once.
+Expressions are the text between ``{%`` and ``%}``; each distinct text is compiled once. Evaluation is bounded in
+time and depth, tells an undefined result apart from ``null``, and adds the functions Step Functions adds
+(``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid``, ``$parse``) while refusing ``$eval`` as AWS does.
+
+Functions that need the execution's randomness or ids read them from :data:`ENVIRONMENT`, a context variable the
+interpreter sets, so compiled expressions can be shared by every execution and thread.
 """
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,21 +34,228 @@ class JsonataSyntaxError(ValueError):
         self.position = position
 
 
+class JsonataEvaluationError(Exception):
+    """Evaluation failed. ``code`` is JSONata's error code (T1006, D3001, ...) and ``message`` its text."""
+
+    def __init__(self, code: str | None, message: str):
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+
+
+class _Undefined:
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDEFINED: Any = _Undefined()
+"""The result of an expression that returned nothing (JSONata's ``undefined``), as opposed to ``null``."""
+
+
+class FunctionResult:
+    """The result of an expression whose value is a function: not representable in JSON."""
+
+
+FUNCTION_RESULT = FunctionResult()
+
+
+@dataclass
+class Environment:
+    """What the Step Functions functions draw on during one evaluation: randomness, ids, the clock, limits."""
+
+    rng: random.Random = field(default_factory=random.Random)
+    uuid4: Callable[[], str] = field(default_factory=lambda: (lambda: str(uuid.uuid4())))
+    now: datetime | None = None
+    timeout: float = 10.0
+    max_depth: int = 1000
+
+
+ENVIRONMENT: contextvars.ContextVar[Environment] = contextvars.ContextVar("asl_jsonata_environment")
+_DEFAULT_ENV = Environment()
+
+
+def _env() -> Environment:
+    return ENVIRONMENT.get(_DEFAULT_ENV)
+
+
 def strip_delimiters(text: str) -> str:
     """``{% expr %}`` → ``expr``."""
     return text[2:-2]
 
 
+def is_expression(value: Any) -> bool:
+    """A string that is a JSONata expression in a JSONata-capable field: starts with ``{%`` and ends with ``%}``."""
+    return isinstance(value, str) and len(value) >= 4 and value.startswith("{%") and value.endswith("%}")
+
+
+# -- Step Functions' functions ---------------------------------------------------------------------------------
+class _HostError(Exception):
+    """Raised by our functions with a JSONata-style code, reported like an engine error."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _partition(array: Any, size: Any) -> Any:
+    if not isinstance(size, int | float) or isinstance(size, bool) or size <= 0 or float(size) != int(size):
+        raise _HostError("D3001", "Invalid partition size: must be a positive integer")
+    if not isinstance(array, list):
+        array = [array]
+    n = int(size)
+    return [array[i:i + n] for i in range(0, len(array), n)]
+
+
+def _range(start: Any, end: Any, step: Any = None) -> Any:
+    nums = [start, end] + ([] if step is None else [step])
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or float(v) != int(v) for v in nums):
+        raise _HostError("D3001", "Invalid range arguments: start, end and step must be integers")
+    s = 1 if step is None else int(step)
+    if s == 0:
+        raise _HostError("D3001", "Invalid range step: must not be zero")
+    a, b = int(start), int(end)
+    out = list(range(a, b + (1 if s > 0 else -1), s))
+    if len(out) > 1000:
+        raise _HostError("D3001", "The range must not produce more than 1000 items")
+    return out
+
+
+_HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+
+
+def _hash(data: Any, algorithm: Any) -> Any:
+    if algorithm not in _HASHES:
+        raise _HostError("D3001", f"Unsupported hash algorithm: {algorithm}. Supported: {', '.join(_HASHES)}")
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
+
+
+def _random(seed: Any = None) -> Any:
+    if seed is None:
+        return _env().rng.random()
+    return random.Random(seed if isinstance(seed, int | float | str) else json.dumps(seed)).random()
+
+
+def _uuid() -> Any:
+    return _env().uuid4()
+
+
+def _parse(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise _HostError("D3001", "The argument of $parse must be a JSON string")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _HostError("D3001", f"The argument of $parse is not valid JSON: {exc}") from None
+
+
+def _eval(*_: Any) -> Any:
+    # AWS removes $eval; calling it fails as any call of something that is not a function does.
+    raise _HostError("T1006", "Attempted to invoke a non-function")
+
+
+_FUNCTIONS: tuple[tuple[str, Callable[..., Any], str], ...] = (
+    ("partition", _partition, "<x-n:a>"),
+    ("range", _range, "<nnn?:a>"),
+    ("hash", _hash, "<x-s:s>"),
+    ("random", _random, "<x?:n>"),
+    ("uuid", _uuid, "<:s>"),
+    ("parse", _parse, "<s-:x>"),
+    ("eval", _eval, "<x*:x>"),
+)
+
+_NAME = re.compile(r"\$([^\W\d]\w*)")
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """A compiled JSONata expression. ``text`` is the expression as AWS quotes it in error causes (trimmed);
+    ``names`` are the variable names it may read (a superset: ``$x`` anywhere in the source)."""
+
+    text: str
+    engine: Any
+    names: frozenset[str]
+
+    def evaluate(self, bindings: Mapping[str, Any]) -> Any:
+        """Evaluate with the given variable bindings (``states`` among them). Returns the value, :data:`UNDEFINED`,
+        or :data:`FUNCTION_RESULT`; raises :class:`JsonataEvaluationError`."""
+        env = _env()
+        scoped = {k: bindings[k] for k in self.names if k in bindings}
+        kw: dict[str, Any] = {"timeout": env.timeout, "max_depth": env.max_depth}
+        if env.now is not None:
+            kw["now"] = env.now
+        try:
+            value = self.engine.evaluate(None, scoped, **kw)
+            if value is not None:
+                return value
+            # evaluate() merges null, undefined and functions; ask again in the forms that tell them apart.
+            if self.engine.evaluate_json(None, scoped, **kw) == "null":
+                return None
+            if _type_probe(self.text).evaluate(None, scoped, **kw) == "function":
+                return FUNCTION_RESULT
+            return UNDEFINED
+        except jlens.JlensError as exc:
+            raise JsonataEvaluationError(getattr(exc, "code", None), _message(exc)) from None
+        except _HostError as exc:
+            raise JsonataEvaluationError(exc.code, exc.message) from None
+        except RecursionError:
+            raise JsonataEvaluationError("U1001", "Stack overflow error: Check for non-terminating recursive function") from None
+
+
+def _message(exc: Exception) -> str:
+    return str(exc)
+
+
+def _engine(body: str) -> Any:
+    eng = jlens.Expression(body)
+    for name, fn, sig in _FUNCTIONS:
+        eng.register_function(name, fn, sig)
+    return eng
+
+
+@lru_cache(maxsize=1024)
+def _type_probe(text: str) -> Any:
+    return _engine(f"$type(({text}\n))")
+
+
 @lru_cache(maxsize=4096)
-def compile_expression(text: str) -> Any:
+def compile_expression(text: str) -> Expression:
     """Compile a ``{% %}`` string (or a bare expression). Raises :class:`JsonataSyntaxError`."""
     body = strip_delimiters(text) if text.startswith("{%") and text.endswith("%}") else text
-    if not body.strip():
+    body = body.strip()
+    if not body:
         raise JsonataSyntaxError("The expression is empty")
     try:
-        return jlens.Expression(body)
+        eng = _engine(body)
     except jlens.JlensError as exc:
         code = getattr(exc, "code", None)
         pos = getattr(exc, "position", None)
         where = f" at position {pos}" if pos is not None else ""
         raise JsonataSyntaxError(f"{code + ': ' if code else ''}{exc}{where}", code, pos) from None
+    return Expression(body, eng, frozenset(_NAME.findall(body)))
+
+
+def type_name(value: Any) -> str:
+    """The JSON type name AWS uses in its cause texts."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -13,6 +13,7 @@ from typing import Any
 
 from .diagnostics import DefinitionError, Severity, pointer_join
 from .intrinsics import Call, compile_intrinsic, looks_like_intrinsic
+from .jsonata import Expression, compile_expression, is_expression
 from .jsonpath import Path, compile_path
 from .resources import Resource, parse_resource
 from .validate import JSONATA, JSONPATH, validate
@@ -72,6 +73,34 @@ def compile_template(value: Any, pointer: str) -> Template:
 
 
 @dataclass(frozen=True, slots=True)
+class JTemplate:
+    """A compiled JSONata-mode field value. ``kind``: ``expr`` (value: an Expression), ``obj`` (value: tuple of
+    (key, JTemplate)), ``arr`` (value: tuple of JTemplate) or ``lit`` (value: the JSON value, holding no expression).
+    ``location`` is the field as AWS names it in error causes, such as ``Output/result``."""
+
+    kind: str
+    value: Any
+    location: str
+
+
+def compile_jtemplate(value: Any, location: str) -> JTemplate:
+    """Compile a JSONata-capable field: ``{% %}`` strings anywhere inside it become compiled expressions."""
+    if is_expression(value):
+        return JTemplate("expr", compile_expression(value), location)
+    if isinstance(value, dict):
+        entries = tuple((k, compile_jtemplate(v, f"{location}/{k}")) for k, v in value.items())
+        if all(t.kind == "lit" for _, t in entries):
+            return JTemplate("lit", value, location)
+        return JTemplate("obj", entries, location)
+    if isinstance(value, list):
+        items = tuple(compile_jtemplate(v, f"{location}/{i}") for i, v in enumerate(value))
+        if all(t.kind == "lit" for t in items):
+            return JTemplate("lit", value, location)
+        return JTemplate("arr", items, location)
+    return JTemplate("lit", value, location)
+
+
+@dataclass(frozen=True, slots=True)
 class Retrier:
     """One entry of a Retry array, with AWS's defaults filled in."""
 
@@ -90,8 +119,8 @@ class Catcher:
     error_equals: tuple[str, ...]
     next: str
     result_path: Any  # Path, None (discard) or ABSENT (default "$")
-    assign: Any  # Template or raw JSONata value, or ABSENT
-    output: Any  # JSONata only
+    assign: Any  # Template (JSONPath), JTemplate (JSONata) or ABSENT
+    output: Any  # JTemplate or ABSENT (JSONata only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +132,8 @@ class Rule:
     operand: Any = None  # literal, Path (for *Path operators) or tuple[Rule, ...] for And/Or/Not
     next: str | None = None
     assign: Any = ABSENT
-    output: Any = ABSENT  # JSONata rules
-    condition: Any = ABSENT  # JSONata rules
+    output: Any = ABSENT  # JSONata rules: JTemplate
+    condition: Any = ABSENT  # JSONata rules: JTemplate
     pointer: str = ""
 
 
@@ -146,7 +175,11 @@ class State:
     item_selector: Any = ABSENT
     error_path: Any = ABSENT  # Path or Call
     cause_path: Any = ABSENT
-    fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # other compiled *Path fields
+    # JSONPath: the compiled *Path fields; JSONata: the fields that take expressions (TimeoutSeconds, Seconds, ...)
+    fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    arguments: Any = ABSENT  # JSONata: JTemplate
+    output: Any = ABSENT  # JSONata: JTemplate
+    items: Any = ABSENT  # JSONata Map: JTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +210,24 @@ def _path_or_call(v: Any) -> Any:
     return compile_intrinsic(v) if looks_like_intrinsic(v) else compile_path(v)
 
 
+_JSONATA_FIELDS = ("TimeoutSeconds", "HeartbeatSeconds", "Seconds", "Timestamp", "MaxConcurrency",
+                   "ToleratedFailureCount", "ToleratedFailurePercentage", "Error", "Cause")
+
+
 def _compile_assign(raw: Mapping[str, Any], ptr: str, ql: str) -> Any:
     if "Assign" not in raw:
         return ABSENT
-    return compile_template(raw["Assign"], pointer_join(ptr, "Assign")) if ql == JSONPATH else raw["Assign"]
+    return compile_template(raw["Assign"], pointer_join(ptr, "Assign")) if ql == JSONPATH else compile_jtemplate(raw["Assign"], "Assign")
+
+
+def _opt_j(raw: Mapping[str, Any], key: str) -> Any:
+    return compile_jtemplate(raw[key], key) if key in raw else ABSENT
 
 
 def _compile_rule(raw: Mapping[str, Any], ptr: str, ql: str) -> Rule:
     if ql == JSONATA:
-        return Rule("Condition", next=raw.get("Next"), assign=raw.get("Assign", ABSENT), output=raw.get("Output", ABSENT),
-                    condition=raw.get("Condition"), pointer=ptr)
+        return Rule("Condition", next=raw.get("Next"), assign=_compile_assign(raw, ptr, ql), output=_opt_j(raw, "Output"),
+                    condition=_opt_j(raw, "Condition"), pointer=ptr)
     nxt = raw.get("Next")
     assign = compile_template(raw["Assign"], pointer_join(ptr, "Assign")) if "Assign" in raw else ABSENT
     for op in ("And", "Or"):
@@ -221,6 +262,12 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
         kw["error_path"] = _path_or_call(raw.get("ErrorPath"))
         kw["cause_path"] = _path_or_call(raw.get("CausePath"))
         kw["fields"] = MappingProxyType({f: compile_path(raw[f]) for f in _PATH_FIELDS if isinstance(raw.get(f), str)})
+    else:
+        kw["arguments"] = _opt_j(raw, "Arguments")
+        kw["output"] = _opt_j(raw, "Output")
+        kw["items"] = _opt_j(raw, "Items")
+        kw["item_selector"] = _opt_j(raw, "ItemSelector")
+        kw["fields"] = MappingProxyType({f: compile_jtemplate(raw[f], f) for f in _JSONATA_FIELDS if f in raw})
     if "Result" in raw:
         kw["result"] = raw["Result"]
     kw["assign"] = _compile_assign(raw, ptr, ql)
@@ -228,7 +275,7 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
                                 float(r.get("BackoffRate", 2.0)), r.get("MaxDelaySeconds"), r.get("JitterStrategy", "NONE"))
                         for r in raw.get("Retry", ()))
     kw["catch"] = tuple(Catcher(tuple(c["ErrorEquals"]), c["Next"], _opt_path(c, "ResultPath") if ql == JSONPATH else ABSENT,
-                                _compile_assign(c, pointer_join(ptr, "Catch", i), ql), c.get("Output", ABSENT))
+                                _compile_assign(c, pointer_join(ptr, "Catch", i), ql), _opt_j(c, "Output") if ql == JSONATA else ABSENT)
                         for i, c in enumerate(raw.get("Catch", ())))
     if typ == "Task" and isinstance(raw.get("Resource"), str):
         kw["resource"] = parse_resource(raw["Resource"])
@@ -271,4 +318,4 @@ def load(definition: Any, *, machine_type: str = "STANDARD") -> StateMachine:
     return StateMachine(frozen, _compile_block(frozen, "", ql), ql, definition.get("TimeoutSeconds"), definition.get("Comment"))
 
 
-__all__ = ["ABSENT", "Block", "Call", "Catcher", "Path", "Retrier", "Rule", "State", "StateMachine", "Template", "load"]
+__all__ = ["ABSENT", "Block", "Call", "Catcher", "Expression", "JTemplate", "Path", "Retrier", "Rule", "State", "StateMachine", "Template", "load"]
