@@ -36,6 +36,9 @@ NO_PATH = "NO_PATH"
 PASS_RESULT_IS_STATIC = "PASS_RESULT_IS_STATIC"
 # A code of our own, where AWS has no check.
 DUPLICATE_KEY = "DUPLICATE_KEY"
+# Ours (WARNINGs): variables that no state in scope assigns, and inner assignments that shadow an outer variable.
+UNDEFINED_VARIABLE = "UNDEFINED_VARIABLE"
+VARIABLE_SHADOWED = "VARIABLE_SHADOWED"
 
 
 def pointer_join(base: str, *tokens: str | int) -> str:

@@ -315,7 +315,7 @@ class Execution:
                 output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, entered, ctx_state)
                 nxt = catcher.next
                 break
-        self._assign(frame, assigned)
+        self._assign(state, frame, assigned)
         if state.type in _EXITED:
             details: dict[str, Any] = {"name": state.name, "output": dumps(output), "outputDetails": {"truncated": False}}
             if assigned:
@@ -324,8 +324,12 @@ class Execution:
             frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
         return output, nxt
 
-    def _assign(self, frame: _Frame, assigned: dict[str, Any] | None) -> None:
+    def _assign(self, state: State, frame: _Frame, assigned: dict[str, Any] | None) -> None:
+        """Variables take their new values when the state ends, all at once (the right-hand sides saw the old ones)."""
         if assigned:
+            if len(dumps(assigned).encode()) > MAX_PAYLOAD:
+                raise _NoRecovery("States.DataLimitExceeded", f"The state '{state.name}' assigned variables with a size "
+                                                              "exceeding the maximum number of bytes service limit.")
             frame.variables.update(assigned)
 
     def _retry_delay(self, state: State, err: StateError, counts: list[int]) -> float | None:
@@ -710,9 +714,9 @@ def _wait_jsonata(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _Stat
             raise ex.query_error(frame, sctx, "Timestamp", "The Timestamp field cannot be parsed as an ISO-8601 extended "
                                                            f"offset date-time format string: {shown}", prev=sctx.entered)
         seconds = (_parse_ts(v) - ex.clock.now()).total_seconds()
+    _sleep(ex, seconds)
     assigned = ex.jassign(st.assign, states, frame, sctx)
     out = ex.jeval(st.output, states, frame, sctx) if st.output is not ABSENT else raw
-    _sleep(ex, seconds)
     return out, st.next, assigned
 
 
@@ -1063,7 +1067,8 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
         value = _item_value(ex, st, eff, {"Index": index, "Value": item}, frame, sctx)
         ex.history = _History(ex.clock)  # a child execution's own history
         try:
-            results.append(ex._run_block(proc, value, _Frame(0, {}, frame)))
+            # A child execution of a Distributed Map does not see the parent's variables.
+            results.append(ex._run_block(proc, value, _Frame(0, {})))
         except (_BranchEnded, StateError) as exc:
             err = _branch_error(exc)
             failures += 1

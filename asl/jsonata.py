@@ -187,28 +187,37 @@ class Expression:
     engine: Any
     names: frozenset[str]
 
-    def evaluate(self, bindings: Mapping[str, Any]) -> Any:
-        """Evaluate with the given variable bindings (``states`` among them). Returns the value, :data:`UNDEFINED`,
-        or :data:`FUNCTION_RESULT`; raises :class:`JsonataEvaluationError`."""
+    aws: bool = True
+
+    def evaluate(self, bindings: Mapping[str, Any], input: Any = UNDEFINED) -> Any:  # noqa: A002 - JSONata's word
+        """Evaluate with the given variable bindings (``states`` among them) and, optionally, an input document
+        (ASL gives none: ``$`` at the top is undefined). Returns the value, :data:`UNDEFINED`, or
+        :data:`FUNCTION_RESULT`; raises :class:`JsonataEvaluationError`."""
         env = _env()
         scoped = {k: bindings[k] for k in self.names if k in bindings}
         kw: dict[str, Any] = {"timeout": env.timeout, "max_depth": env.max_depth}
         if env.now is not None:
             kw["now"] = env.now
+        doc = None if input is UNDEFINED else jlens.Document(input)
+        run = self.engine.evaluate if doc is None else self.engine.evaluate_document
         try:
-            value = self.engine.evaluate(None, scoped, **kw)
+            value = run(doc, scoped, **kw)
             if value is not None:
                 return value
             # evaluate() merges null, undefined and functions; ask again in the forms that tell them apart.
-            if self.engine.evaluate_json(None, scoped, **kw) == "null":
+            probe = _type_probe(self.text, self.aws)
+            kind = (probe.evaluate if doc is None else probe.evaluate_document)(doc, scoped, **kw)
+            if kind == "null":
                 return None
-            if _type_probe(self.text).evaluate(None, scoped, **kw) == "function":
+            if kind == "function":
                 return FUNCTION_RESULT
             return UNDEFINED
         except jlens.JlensError as exc:
             raise JsonataEvaluationError(getattr(exc, "code", None), _message(exc)) from None
         except _HostError as exc:
             raise JsonataEvaluationError(exc.code, exc.message) from None
+        except UnicodeEncodeError as exc:  # a lone UTF-16 surrogate (JSON allows "\ud800") cannot reach the engine
+            raise JsonataEvaluationError("D3140", f"The data holds a character that is not valid Unicode: {exc.reason}") from None
         except RecursionError:
             raise JsonataEvaluationError("U1001", "Stack overflow error: Check for non-terminating recursive function") from None
 
@@ -217,33 +226,39 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
-def _engine(body: str) -> Any:
+def _engine(body: str, aws: bool) -> Any:
     eng = jlens.Expression(body)
-    for name, fn, sig in _FUNCTIONS:
-        eng.register_function(name, fn, sig)
+    if aws:
+        for name, fn, sig in _FUNCTIONS:
+            eng.register_function(name, fn, sig)
     return eng
 
 
 @lru_cache(maxsize=1024)
-def _type_probe(text: str) -> Any:
-    return _engine(f"$type(({text}\n))")
+def _type_probe(text: str, aws: bool) -> Any:
+    return _engine(f"$type(({text}\n))", aws)
 
 
 @lru_cache(maxsize=4096)
-def compile_expression(text: str) -> Expression:
-    """Compile a ``{% %}`` string (or a bare expression). Raises :class:`JsonataSyntaxError`."""
+def compile_expression(text: str, aws: bool = True) -> Expression:
+    """Compile a ``{% %}`` string (or a bare expression). Raises :class:`JsonataSyntaxError`.
+
+    ``aws`` (the default) gives the language as Step Functions has it: its extra functions, and no ``$eval``.
+    ``aws=False`` gives plain JSONata, as the official test suite expects it."""
     body = strip_delimiters(text) if text.startswith("{%") and text.endswith("%}") else text
     body = body.strip()
     if not body:
         raise JsonataSyntaxError("The expression is empty")
     try:
-        eng = _engine(body)
+        eng = _engine(body, aws)
+    except UnicodeEncodeError as exc:
+        raise JsonataSyntaxError(f"The expression holds a character that is not valid Unicode: {exc.reason}") from None
     except jlens.JlensError as exc:
         code = getattr(exc, "code", None)
         pos = getattr(exc, "position", None)
         where = f" at position {pos}" if pos is not None else ""
         raise JsonataSyntaxError(f"{code + ': ' if code else ''}{exc}{where}", code, pos) from None
-    return Expression(body, eng, frozenset(_NAME.findall(body)))
+    return Expression(body, eng, frozenset(_NAME.findall(body)), aws)
 
 
 def type_name(value: Any) -> str:

@@ -149,6 +149,13 @@ class _Checker:
         self.machine_type = machine_type
         self.seen_names: dict[str, str] = {}
         self.top_ql = JSONPATH
+        # Variable scopes: one per States block; a block's parent is the block around it (None for the top and
+        # for Distributed Map processors, which do not see the parent's variables).
+        self.scope_parent: dict[int, int | None] = {}
+        self.scope_stack: list[int] = []
+        self.assignments: list[tuple[int, str, str]] = []  # (scope, variable name, pointer)
+        self.references: list[tuple[int, str, str]] = []  # (scope, variable name, pointer)
+        self.new_root_scope = False
 
     # -- helpers -------------------------------------------------------------------------------------------
     def err(self, ptr: str, msg: str, code: str = d.SCHEMA_VALIDATION_FAILED) -> None:
@@ -169,6 +176,8 @@ class _Checker:
         except PathSyntaxError as exc:
             self.err(ptr, f"The value for the field '{field}' must be a valid JSONPath: {exc}")
             return
+        if p.root == VARIABLE:
+            self.reference([p.variable], ptr)
         if reference and not p.reference:
             self.err(ptr, f"The value for the field '{field}' must be a valid Reference Path (only names and indexes, "
                           f"selecting a single node): {value}")
@@ -182,6 +191,8 @@ class _Checker:
             compile_intrinsic(value)
         except IntrinsicSyntaxError as exc:
             self.err(ptr, f"The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {exc}")
+            return
+        self.reference(_VAR_REF.findall(_QUOTED.sub("''", value)), ptr)
 
     def jsonata(self, value: str, ptr: str, field: str) -> None:
         from .jsonata import JsonataSyntaxError, compile_expression
@@ -190,6 +201,8 @@ class _Checker:
             compile_expression(value)
         except JsonataSyntaxError as exc:
             self.err(ptr, f"The JSONata expression in the field '{field}' is not valid: {exc}")
+            return
+        self.reference(_jsonata_variables(value), ptr)
 
     def jsonata_tree(self, value: Any, ptr: str, field: str) -> None:
         """Check every ``{% %}`` string inside a JSONata-capable value."""
@@ -225,9 +238,12 @@ class _Checker:
                     self.intrinsic(v, p, k)
                 else:
                     try:
-                        compile_path(v)
+                        compiled = compile_path(v)
                     except PathSyntaxError:
                         self.err(p, f"The value for the field '{k}' must be a valid JSONPath or a valid intrinsic function call")
+                    else:
+                        if compiled.root == VARIABLE:
+                            self.reference([compiled.variable], p)
             else:
                 if isinstance(v, str) and (v == "$" or v.startswith(("$.", "$$.", "$[")) or looks_like_intrinsic(v)):
                     self.warn(d.NO_DOLLAR, p, f"The value of the field '{k}' looks like a JSONPath or an intrinsic function, "
@@ -244,6 +260,8 @@ class _Checker:
                 self.err(p, f"The variable name '{name}' is not valid: it must be an identifier of at most {MAX_NAME} characters")
             elif name == "states":
                 self.err(p, "The variable name 'states' is reserved")
+            elif self.scope_stack:
+                self.assignments.append((self.scope_stack[-1], name, p))
         if ql == JSONPATH:
             self.template(value, ptr, "Assign")
         else:
@@ -258,6 +276,46 @@ class _Checker:
     def block(self, blk: Any, ptr: str) -> None:
         if not isinstance(blk, dict):
             return
+        scope = len(self.scope_parent)
+        self.scope_parent[scope] = None if (self.new_root_scope or not self.scope_stack) else self.scope_stack[-1]
+        self.new_root_scope = False
+        self.scope_stack.append(scope)
+        try:
+            self._block(blk, ptr)
+        finally:
+            self.scope_stack.pop()
+
+    def reference(self, names: Any, ptr: str) -> None:
+        if self.scope_stack:
+            self.references.extend((self.scope_stack[-1], n, ptr) for n in names if n != "states")
+
+    def scopes(self) -> None:
+        """Variables across scopes, checked once the whole definition is read (an inner block may come first).
+        WARNINGs only: AWS accepts both cases below (a recorded definition assigns the same name inside a Parallel
+        branch and in the Parallel's Catch), and an unassigned variable fails only when it is read."""
+        names: dict[int, set[str]] = {}
+        for scope, name, _ in self.assignments:
+            names.setdefault(scope, set()).add(name)
+
+        def outer_scopes(scope: int) -> list[int]:
+            out = []
+            parent = self.scope_parent.get(scope)
+            while parent is not None:
+                out.append(parent)
+                parent = self.scope_parent.get(parent)
+            return out
+
+        for scope, name, ptr in self.assignments:
+            if any(name in names.get(o, ()) for o in outer_scopes(scope)):
+                self.warn(d.VARIABLE_SHADOWED, ptr, f"The variable '{name}' is also assigned in an outer scope: inside a "
+                                                    "Parallel branch or Map iteration this makes a variable of its own, "
+                                                    "and the outer one keeps its value")
+        for scope, name, ptr in self.references:
+            if not any(name in names.get(s, ()) for s in [scope, *outer_scopes(scope)]):
+                self.warn(d.UNDEFINED_VARIABLE, ptr, f"The variable '${name}' is not assigned by any state in this scope "
+                                                     "or an outer one; reading it fails the execution")
+
+    def _block(self, blk: dict[str, Any], ptr: str) -> None:
         states = blk.get("States")
         start = blk.get("StartAt")
         if not isinstance(states, dict):
@@ -559,6 +617,7 @@ class _Checker:
             cfg = proc.get("ProcessorConfig")
             if isinstance(cfg, dict) and cfg.get("Mode") == "DISTRIBUTED":
                 mode = "DISTRIBUTED"
+            self.new_root_scope = mode == "DISTRIBUTED"
             self.block(proc, pointer_join(ptr, key))
         label = st.get("Label")
         if isinstance(label, str):
@@ -668,6 +727,29 @@ def _bad_escape(pattern: str) -> bool:
     return False
 
 
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_VAR_REF = re.compile(r"(?<![\w$])\$([^\W\d]\w*)(?!\w)")
+_BOUND = re.compile(r"\$([^\W\d]\w*)\s*:=")
+_PARAMS = re.compile(r"(?:function|λ)\s*\(([^)]*)\)")
+
+
+def _jsonata_variables(text: str) -> set[str]:
+    """The workflow variables a JSONata expression may read: ``$name`` not called as a function and not bound
+    inside the expression (by ``:=`` or as a function parameter). A regex pass: it may miss, never over-report
+    names bound in the expression."""
+    body = _COMMENT.sub(" ", _QUOTED.sub("''", text))
+    bound = set(_BOUND.findall(body))
+    for params in _PARAMS.findall(body):
+        bound.update(_VAR_REF.findall(params))
+    refs = set()
+    for m in _VAR_REF.finditer(body):
+        rest = body[m.end():].lstrip()
+        if not rest.startswith("(") and m.group(1) not in bound:
+            refs.add(m.group(1))
+    return refs
+
+
 def _has_path_like(value: Any) -> bool:
     if isinstance(value, str):
         return value.startswith(("$.", "$$.")) or looks_like_intrinsic(value)
@@ -698,6 +780,7 @@ def validate(definition: Any, *, machine_type: str = "STANDARD") -> list[Diagnos
         diags.extend(_schema_errors(definition))
         checker = _Checker(machine_type)
         checker.machine(definition)
+        checker.scopes()
         diags.extend(checker.out)
     except RecursionError:
         diags.append(error(d.TOO_DEEPLY_NESTED, "", "The definition is nested too deeply to be checked"))

@@ -1,0 +1,218 @@
+"""JSONata: the adapter (asl.jsonata) and JSONata states in the interpreter."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from asl.diagnostics import UNDEFINED_VARIABLE, VARIABLE_SHADOWED
+from asl.interpreter import ExecutionOptions, VirtualClock, run
+from asl.jsonata import (
+    ENVIRONMENT,
+    FUNCTION_RESULT,
+    UNDEFINED,
+    Environment,
+    JsonataEvaluationError,
+    JsonataSyntaxError,
+    compile_expression,
+)
+from asl.model import load
+from asl.validate import validate
+
+
+def ev(text: str, bindings: dict[str, Any] | None = None, env: Environment | None = None) -> Any:
+    token = ENVIRONMENT.set(env or Environment())
+    try:
+        return compile_expression(text).evaluate(bindings or {})
+    finally:
+        ENVIRONMENT.reset(token)
+
+
+# -- the adapter ------------------------------------------------------------------------------------------------
+def test_undefined_null_and_functions_are_told_apart() -> None:
+    assert ev("{% $states.input.x %}", {"states": {"input": {"x": None}}}) is None
+    assert ev("{% $states.input.x %}", {"states": {"input": {}}}) is UNDEFINED
+    assert ev("{% function($a){$a} %}") is FUNCTION_RESULT
+    assert ev("{% {'a': $nothing, 'b': 1} %}") == {"b": 1}
+
+
+def test_step_functions_functions() -> None:
+    assert ev("{% $partition([1,2,3,4,5], 2) %}") == [[1, 2], [3, 4], [5]]
+    assert ev("{% $range(0, 10, 2) %}") == [0, 2, 4, 6, 8, 10]
+    assert ev("{% $range(5, 1, -2) %}") == [5, 3, 1]
+    assert ev("{% $hash('abc', 'SHA-256') %}") == hashlib.sha256(b"abc").hexdigest()
+    assert ev("{% $hash('abc', 'MD5') %}") == hashlib.md5(b"abc").hexdigest()  # noqa: S324 - what AWS offers
+    assert ev("{% $parse('{\"a\": [1, 2]}') %}") == {"a": [1, 2]}
+    seeded = ev("{% $random(42) %}")
+    assert seeded == ev("{% $random(42) %}") and 0 <= seeded < 1
+    env = Environment(rng=random.Random(7), uuid4=lambda: "00000000-0000-4000-8000-000000000001")
+    assert ev("{% $uuid() %}", env=env) == "00000000-0000-4000-8000-000000000001"
+    assert ev("{% $random() %}", env=Environment(rng=random.Random(7))) == random.Random(7).random()
+
+
+@pytest.mark.parametrize("text,code", [
+    ("{% $eval('1 + 1') %}", "T1006"),
+    ("{% $partition([1], 0) %}", "D3001"),
+    ("{% $hash('a', 'SHA-3') %}", "D3001"),
+    ("{% $parse('{not json') %}", "D3001"),
+    ("{% $range(0, 5000) %}", "D3001"),
+    ("{% $nope() %}", "T1006"),
+])
+def test_refused_and_failing_calls(text: str, code: str) -> None:
+    with pytest.raises(JsonataEvaluationError) as info:
+        ev(text)
+    assert info.value.code == code
+
+
+def test_runaway_expressions_are_bounded() -> None:
+    start = time.monotonic()
+    with pytest.raises(JsonataEvaluationError) as info:
+        ev("{% ($f := function($n){$f($n + 1)}; $f(0)) %}", env=Environment(timeout=0.5))
+    assert info.value.code in ("D1011", "D1012")
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("text", ["{% %}", "{% 1 + %}", "{% '\ud800' %}"])
+def test_syntax_errors_are_data(text: str) -> None:
+    with pytest.raises(JsonataSyntaxError):
+        compile_expression(text)
+
+
+def test_now_follows_the_injected_clock() -> None:
+    env = Environment(now=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC))
+    assert ev("{% $now() %}", env=env).startswith("2030-05-06T07:08:09")
+
+
+# -- JSONata states -----------------------------------------------------------------------------------------------
+def run_def(definition: dict[str, Any], data: Any = None, **kw: Any) -> Any:
+    opts = ExecutionOptions(clock=VirtualClock(datetime(2024, 1, 1, tzinfo=UTC)), **kw)
+    return run(load(definition), json.dumps({} if data is None else data), opts)
+
+
+def test_task_arguments_result_output_and_context() -> None:
+    seen: list[Any] = []
+
+    def double(value: Any, ctx: Any) -> Any:
+        seen.append(value)
+        return {"n": value["n"] * 2}
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:double"
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": arn, "Arguments": {"n": "{% $states.input.v %}"},
+        "Output": {"got": "{% $states.result.n %}", "state": "{% $states.context.State.Name %}"}, "End": True}}},
+        {"v": 4}, tasks={arn: double})
+    assert r.status == "SUCCEEDED", r.cause
+    assert seen == [{"n": 4}]
+    assert r.output_value == {"got": 8, "state": "T"}
+    scheduled = next(e for e in r.history if e["type"] == "LambdaFunctionScheduled")
+    assert json.loads(scheduled["lambdaFunctionScheduledEventDetails"]["input"]) == {"n": 4}
+
+
+def test_map_items_item_selector_and_numbers() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+        "Type": "Map", "Items": "{% $states.input.xs %}", "MaxConcurrency": "{% 2 %}",
+        "ItemSelector": {"i": "{% $states.context.Map.Item.Index %}", "v": "{% $states.context.Map.Item.Value %}"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $states.input.i * 10 + $states.input.v %}", "End": True}}},
+        "Output": "{% $sum($states.result) %}", "End": True}}}, {"xs": [1, 2, 3]})
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value == (0 + 1) + (10 + 2) + (20 + 3)
+
+
+def test_wait_seconds_expression_runs_on_virtual_time() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": {
+        "Type": "Wait", "Seconds": "{% $states.input.s %}", "Output": "{% $now() %}", "End": True}}}, {"s": 3600})
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value.startswith("2024-01-01T01:00:00")
+
+
+def test_wait_negative_seconds_is_a_query_error() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": {
+        "Type": "Wait", "Seconds": "{% -1 %}", "End": True}}})
+    assert r.error == "States.QueryEvaluationError"
+    assert "Seconds" in (r.cause or "")
+
+
+def test_fail_error_and_cause_expressions() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "F", "States": {"F": {
+        "Type": "Fail", "Error": "{% 'E.' & $states.input.code %}", "Cause": "{% $string($states.input) %}"}}}, {"code": "X"})
+    assert (r.status, r.error, r.cause) == ("FAILED", "E.X", '{"code":"X"}')
+
+
+def test_query_error_is_caught_and_recorded() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Arguments": "{% $missing %}", "End": True,
+              "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}],
+              "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "H"}]},
+        "H": {"Type": "Pass", "End": True}}})
+    assert r.status == "SUCCEEDED"
+    assert r.output_value["Error"] == "States.QueryEvaluationError"
+    assert "'$missing' specified for the field 'Arguments' returned nothing" in r.output_value["Cause"]
+    failed = next(e for e in r.history if e["type"] == "EvaluationFailed")
+    assert failed["evaluationFailedEventDetails"]["location"] == "Arguments"
+
+
+def test_eval_is_refused_in_a_state() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Output": {"x": "{% $eval('1') %}"}, "End": True}}})
+    assert r.error == "States.QueryEvaluationError"
+    assert r.cause is not None and r.cause.endswith("threw an error during evaluation. T1006: Attempted to invoke a non-function")
+
+
+def test_choice_condition_must_be_boolean() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n %}", "Next": "E"}], "Default": "E"},
+        "E": {"Type": "Succeed"}}}, {"n": 1})
+    assert r.error == "States.QueryEvaluationError"
+    assert "Expected 'boolean', but was 'number' for value: 1" in (r.cause or "")
+
+
+def test_assigned_variables_in_history_and_size_limit() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+        "Type": "Pass", "Assign": {"x": "{% [1, 2] %}"}, "End": True}}})
+    exited = next(e for e in r.history if e["type"] == "PassStateExited")
+    assert exited["stateExitedEventDetails"]["assignedVariables"] == {"x": "[1,2]"}
+    big = run_def({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+        "Type": "Pass", "Assign": {"x": "{% $pad('', 300000, 'x') %}"}, "End": True}}})
+    assert big.error == "States.DataLimitExceeded"
+
+
+def test_distributed_map_does_not_see_outer_variables() -> None:
+    r = run_def({"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Assign": {"outer": 1}, "Next": "M"},
+        "M": {"Type": "Map", "Items": [1], "End": True, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $exists($outer) %}", "End": True}}}}}})
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value == [False]
+
+
+# -- validation of variables ----------------------------------------------------------------------------------------
+def _codes(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(x.code, x.pointer) for x in validate(definition)]
+
+
+def test_validator_warns_on_unassigned_references() -> None:
+    d = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+        "Type": "Pass", "Output": {"a": "{% $nope %}", "b": "{% ($y := 1; $y) %}", "c": "{% $map([1], function($v){$v}) %}"},
+        "End": True}}}
+    assert _codes(d) == [(UNDEFINED_VARIABLE, "/States/A/Output/a")]
+    keep = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "B"},
+                                        "B": {"Type": "Pass", "Parameters": {"x.$": "$x"}, "End": True}}}
+    assert _codes(keep) == []
+    broken = {"StartAt": "B", "States": {"B": {"Type": "Pass", "Parameters": {"x.$": "$x", "f.$": "States.Format('{}', $z)"},
+                                               "End": True}}}
+    assert _codes(broken) == [(UNDEFINED_VARIABLE, "/States/B/Parameters/x.$"), (UNDEFINED_VARIABLE, "/States/B/Parameters/f.$")]
+
+
+def test_validator_warns_when_an_inner_scope_shadows_an_outer_variable() -> None:
+    d = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "P"},
+        "P": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "In", "States": {"In": {"Type": "Pass", "Assign": {"x": 2, "y": 3}, "End": True}}}]}}}
+    assert _codes(d) == [(VARIABLE_SHADOWED, "/States/P/Branches/0/States/In/Assign/x")]
