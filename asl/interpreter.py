@@ -12,8 +12,10 @@ Time, sleeping, ids and randomness come from an injected :class:`Clock` and ``ra
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -61,6 +63,19 @@ class RealClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+_CLOCK: contextvars.ContextVar[Clock] = contextvars.ContextVar("asl_clock")
+
+
+def sleep(seconds: float) -> None:
+    """Sleep on the running execution's clock: a task callable that calls this takes ``seconds`` of (virtual or
+    real) time, which counts against its Task's TimeoutSeconds. Outside an execution, sleeps for real."""
+    clock = _CLOCK.get(None)
+    if clock is None:
+        time.sleep(seconds)
+    else:
+        clock.sleep(seconds)
 
 
 def iso(ts: datetime) -> str:
@@ -242,9 +257,11 @@ class Execution:
               {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
         frame = _Frame(0, {})
         token = ENVIRONMENT.set(Environment(self.opts.rng, self.opts.uuid4, self.clock.now()))
+        clock_token = _CLOCK.set(self.clock)
         try:
             return self._run_top(frame)
         finally:
+            _CLOCK.reset(clock_token)
             ENVIRONMENT.reset(token)
 
     def _run_top(self, frame: _Frame) -> ExecutionResult:
@@ -312,7 +329,7 @@ class Execution:
                 catcher = _match_catcher(state.catch, err)
                 if catcher is None:
                     raise
-                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, entered, ctx_state)
+                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
                 nxt = catcher.next
                 break
         self._assign(state, frame, assigned)
@@ -347,7 +364,7 @@ class Execution:
         return None
 
     def _apply_catcher(self, state: State, c: Catcher, raw_input: Any, err: StateError, frame: _Frame,
-                       entered: int, sctx: Mapping[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+                       sctx: Mapping[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         error_output: dict[str, Any] = {"Error": err.error}
         if err.cause is not None:
             error_output["Cause"] = err.cause
@@ -364,7 +381,7 @@ class Execution:
             return error_output, assigned
         if c.result_path is None:
             return raw_input, assigned
-        return self._set_result(state, c.result_path, raw_input, error_output, entered), assigned
+        return self._set_result(c.result_path, raw_input, error_output), assigned
 
     # -- evaluation helpers ------------------------------------------------------------------------------------
     def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None, task_token: str | None = None) -> dict[str, Any]:
@@ -518,7 +535,7 @@ class Execution:
         """Run ``work`` inside the state's data flow, in its query language."""
         if state.query_language == JSONATA:
             return self.jsonata_io(state, raw_input, frame, sctx, work, has_result)
-        return self.jsonpath_io(state, raw_input, frame, sctx, sctx.entered, work)
+        return self.jsonpath_io(state, raw_input, frame, sctx, work)
 
     def _select(self, p: Any, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
         """InputPath / OutputPath: absent keeps the value, null gives {}, a path selects."""
@@ -537,21 +554,21 @@ class Execution:
     def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
         return self._select(state.output_path, value, frame, state_ctx)
 
-    def _set_result(self, state: State, path: Path, raw_input: Any, result: Any, entered: int) -> Any:
+    def _set_result(self, path: Path, raw_input: Any, result: Any) -> Any:
         try:
             return path.set(raw_input, result)
         except PathNotFound as exc:
             raise StateError("States.Runtime", f"Invalid path '{path.text}' : {exc.detail}") from None
 
-    def result_path(self, state: State, raw_input: Any, result: Any, entered: int) -> Any:
+    def result_path(self, state: State, raw_input: Any, result: Any) -> Any:
         p = state.result_path
         if p is ABSENT:
             return result
         if p is None:
             return raw_input
-        return self._set_result(state, p, raw_input, result, entered)
+        return self._set_result(p, raw_input, result)
 
-    def jsonpath_io(self, state: State, raw_input: Any, frame: _Frame, state_ctx: dict[str, Any], entered: int,
+    def jsonpath_io(self, state: State, raw_input: Any, frame: _Frame, state_ctx: dict[str, Any],
                     work: Callable[[Any], Any], assign_on: str = "result") -> tuple[Any, dict[str, Any] | None]:
         """The JSONPath data flow: InputPath → Parameters → work → ResultSelector → Assign → ResultPath → OutputPath."""
         effective = self.input_path(state, raw_input, frame, state_ctx)
@@ -563,7 +580,7 @@ class Execution:
         assigned = None
         if state.assign is not ABSENT:
             assigned = self._eval_assign(state.assign, result if assign_on == "result" else effective, frame, state, state_ctx)
-        out = self.result_path(state, raw_input, result, entered)
+        out = self.result_path(state, raw_input, result)
         out = self.output_path(state, out, frame, state_ctx)
         _check_size(out, state)
         return out, assigned
@@ -826,23 +843,44 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
     sctx.setdefault("RetryCount", 0)
     h = ex.history
 
+    state_input = ex.input_path(st, raw, frame, sctx) if st.query_language != JSONATA else raw
+    timeout = _number_field(ex, st, "TimeoutSeconds", state_input, frame, sctx, "integer")
+    heartbeat = _number_field(ex, st, "HeartbeatSeconds", state_input, frame, sctx, "integer")
+    for name, value in (("TimeoutSeconds", timeout), ("HeartbeatSeconds", heartbeat)):
+        if value is not None and value <= 0:
+            message = f"The {name} value must be a positive integer, but was: {value}"
+            if st.query_language == JSONATA:
+                raise ex.query_error(frame, sctx, name, message)
+            raise StateError("States.Runtime", message)
+    limits = {k: v for k, v in (("timeoutInSeconds", timeout), ("heartbeatInSeconds", heartbeat)) if v is not None}
+
     def work(eff: Any) -> Any:
         lam = res.kind == "lambda"
         if lam:
             frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
-                                 {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False}})
+                                 {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False},
+                                  **({"timeoutInSeconds": timeout} if timeout is not None else {})})
             frame.cursor = h.add("LambdaFunctionStarted", frame.cursor)
         else:
             rtype, rname = _split_resource(res.arn, res.service_name, res.action)
             frame.cursor = h.add("TaskScheduled", frame.cursor, "taskScheduledEventDetails",
-                                 {"resourceType": rtype, "resource": rname, "region": ex.opts.region, "parameters": dumps(eff)})
+                                 {"resourceType": rtype, "resource": rname, "region": ex.opts.region, "parameters": dumps(eff),
+                                  **limits})
             frame.cursor = h.add("TaskStarted", frame.cursor, "taskStartedEventDetails", {"resourceType": rtype, "resource": rname})
         fn = ex.opts.tasks.get(res.arn)
         try:
             if fn is None:
                 raise TaskFailed("States.TaskFailed",
                                  f"No task implementation is registered for the resource '{res.arn}'")
-            result = fn(eff, ex.context(sctx, frame))
+            result = _call_task(ex, fn, eff, ex.context(sctx, frame), timeout)
+        except _TaskTimedOut:
+            if lam:
+                frame.cursor = h.add("LambdaFunctionTimedOut", frame.cursor, "lambdaFunctionTimedOutEventDetails",
+                                     {"error": "States.Timeout"})
+            else:
+                frame.cursor = h.add("TaskTimedOut", frame.cursor, "taskTimedOutEventDetails",
+                                     {"error": "States.Timeout", "resource": rname, "resourceType": rtype})
+            raise StateError("States.Timeout", None) from None
         except TaskFailed as exc:
             err = StateError(exc.error, exc.cause)
         except Exception as exc:  # a task's own exception is the task's error, as with Lambda
@@ -873,6 +911,42 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
 
     out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
+
+
+class _TaskTimedOut(Exception):
+    """A task callable ran past its Task's TimeoutSeconds."""
+
+
+def _call_task(ex: Execution, fn: TaskFunction, value: Any, ctx: dict[str, Any], timeout: int | None) -> Any:
+    """Call a task callable under its TimeoutSeconds. On a virtual clock the callable takes the time it sleeps
+    through :func:`sleep`; on a real clock it runs in a worker thread that is abandoned (its result discarded)
+    when the timeout passes, as AWS abandons a task it has timed out."""
+    start = ex.clock.now()
+    if timeout is None:
+        return fn(value, ctx)
+    if isinstance(ex.clock, RealClock):
+        box: dict[str, Any] = {}
+        run_ctx = contextvars.copy_context()
+
+        def target() -> None:
+            try:
+                box["result"] = run_ctx.run(fn, value, ctx)
+            except BaseException as exc:  # handed to the interpreter thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name="asl-task", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise _TaskTimedOut
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+    else:
+        result = fn(value, ctx)
+    if (ex.clock.now() - start).total_seconds() > timeout:
+        raise _TaskTimedOut
+    return result
 
 
 def _split_resource(arn: str, service: str, action: str) -> tuple[str, str]:
@@ -919,8 +993,9 @@ def _branch_error(exc: _BranchEnded | StateError) -> StateError:
     return err
 
 
-def _map_number(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: _StateCtx, kind: str) -> Any:
-    """A Map setting given as a number, a ``…Path`` (JSONPath) or an expression (JSONata); None when absent."""
+def _number_field(ex: Execution, st: State, name: str, eff: Any, frame: _Frame, sctx: _StateCtx, kind: str) -> Any:
+    """A numeric setting (Map concurrency and tolerance, Task timeouts) given as a number, a ``…Path`` (JSONPath,
+    read from ``eff``) or an expression (JSONata, over ``$states.input`` = ``eff``); None when absent."""
     if st.query_language == JSONATA:
         tpl = st.fields.get(name)
         if tpl is None:
@@ -994,10 +1069,10 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> 
 
     def work(eff: Any) -> Any:
         items = _map_items(ex, st, eff, frame, sctx)
-        _map_number(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
+        _number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
         frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
-        tol_count = _map_number(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
-        tol_pct = _map_number(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
+        tol_count = _number_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
+        tol_pct = _number_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
         bad = None
         if tol_count is not None and tol_count < 0:
             bad = "ToleratedFailureCount", "ToleratedFailureCount cannot be negative."

@@ -35,6 +35,17 @@ def test_run_example_with_python_task() -> None:
     assert json.loads(r.output) == {"count": 1, "greetings": ["Hello, Ada (#1)!"]}
 
 
+def test_run_jsonata_example_from_readme() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:price"
+    data = {"customer": "Ada", "lines": [{"sku": "apple", "qty": 12}, {"sku": "coffee", "qty": 2}]}
+    r = CliRunner().invoke(main, ["run", str(ROOT / "examples/basket.jsonata.asl.json"), "--task",
+                                  f"{arn}={ROOT / 'examples/basket_tasks.py'}:price", "--input", json.dumps(data)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["bulk"], out["total"], out["shipping"], out["due"]) == (["apple"], 20.6, 4.95, "25.55 EUR")
+    assert [line["amount"] for line in out["lines"]] == [4.8, 15.8]
+
+
 def test_run_failure_and_bad_input(tmp_path: Path) -> None:
     f = tmp_path / "fail.json"
     f.write_text(json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "C"}}}))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from asl.conformance import case_files, run_case
-from asl.interpreter import ExecutionOptions, TaskFailed, VirtualClock, run
+from asl.interpreter import ExecutionOptions, RealClock, TaskFailed, VirtualClock, run, sleep
 from asl.model import load
 
 from .conftest import ROOT
@@ -88,6 +88,60 @@ def test_history_ids_and_previous_ids() -> None:
                    (10, 8, "MapIterationStarted"), (11, 10, "PassStateEntered"), (12, 11, "PassStateExited"),
                    (13, 12, "MapIterationSucceeded"), (14, 13, "MapStateSucceeded"), (15, 13, "MapStateExited"),
                    (16, 15, "ExecutionSucceeded")]
+
+
+def slow(value: Any, ctx: Any) -> Any:
+    sleep(value["takes"])
+    return {"done": value["takes"]}
+
+
+SERVICE = "arn:aws:states:::lambda:invoke"
+
+
+def test_task_timeout_on_virtual_time_with_path_and_retry() -> None:
+    defn = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": SERVICE, "TimeoutSecondsPath": "$.limit", "Parameters": {"takes.$": "$.takes"},
+        "Retry": [{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1}], "End": True}}}
+    r = execute(defn, {"limit": 5, "takes": 10}, tasks={SERVICE: slow})
+    assert (r.status, r.error, r.cause) == ("FAILED", "States.Timeout", None)
+    types = [e["type"] for e in r.history]
+    assert types.count("TaskTimedOut") == 2 and types[-1] == "ExecutionFailed"
+    scheduled = next(e for e in r.history if e["type"] == "TaskScheduled")
+    assert scheduled["taskScheduledEventDetails"]["timeoutInSeconds"] == 5
+    timed_out = next(e for e in r.history if e["type"] == "TaskTimedOut")
+    assert timed_out["taskTimedOutEventDetails"] == {"error": "States.Timeout", "resource": "invoke", "resourceType": "lambda"}
+    ok = execute(defn, {"limit": 5, "takes": 3}, tasks={SERVICE: slow})
+    assert ok.output_value == {"done": 3}
+
+
+def test_task_timeout_is_not_task_failed_and_lambda_events() -> None:
+    defn = {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": ARN, "TimeoutSeconds": 1, "End": True,
+              "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Wrong"}, {"ErrorEquals": ["States.Timeout"], "Next": "Right"}]},
+        "Wrong": {"Type": "Fail", "Error": "Wrong"}, "Right": {"Type": "Succeed"}}}
+    r = execute(defn, {"takes": 2}, tasks={ARN: slow})
+    assert r.status == "SUCCEEDED" and r.output_value["Error"] == "States.Timeout"
+    assert any(e["type"] == "LambdaFunctionTimedOut" for e in r.history)
+
+
+def test_task_timeout_on_real_clock_abandons_the_callable() -> None:
+    defn = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": ARN, "TimeoutSeconds": 1, "End": True}}}
+    r = execute(defn, {"takes": 30}, tasks={ARN: slow}, clock=RealClock())
+    assert r.error == "States.Timeout"
+    fast = execute(defn, {"takes": 0}, tasks={ARN: slow}, clock=RealClock())
+    assert fast.output_value == {"done": 0}
+
+
+def test_bad_timeout_values() -> None:
+    defn = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": ARN, "TimeoutSecondsPath": "$.t", "End": True}}}
+    r = execute(defn, {"t": "soon"}, tasks={ARN: slow})
+    assert r.error == "States.Runtime" and "not a valid integer" in (r.cause or "")
+    r = execute(defn, {"t": 0}, tasks={ARN: slow})
+    assert r.error == "States.Runtime" and "positive integer" in (r.cause or "")
+    jsonata = {"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": ARN, "TimeoutSeconds": "{% $states.input.t %}", "End": True}}}
+    r = execute(jsonata, {"t": "x"}, tasks={ARN: slow})
+    assert r.error == "States.QueryEvaluationError" and "Expected 'integer', but was 'string'" in (r.cause or "")
 
 
 def test_wait_and_execution_timeout() -> None:
