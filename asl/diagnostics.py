@@ -38,6 +38,7 @@ PASS_RESULT_IS_STATIC = "PASS_RESULT_IS_STATIC"
 DUPLICATE_KEY = "DUPLICATE_KEY"
 # Ours (WARNINGs): variables that no state in scope assigns, and inner assignments that shadow an outer variable.
 UNDEFINED_VARIABLE = "UNDEFINED_VARIABLE"
+JSONATA_NOT_ON_AWS = "JSONATA_NOT_ON_AWS"  # a JSONata 2.1+ operator; AWS runs JSONata 2.0.6
 VARIABLE_SHADOWED = "VARIABLE_SHADOWED"
 
 

@@ -202,6 +202,11 @@ class _Checker:
         except JsonataSyntaxError as exc:
             self.err(ptr, f"The JSONata expression in the field '{field}' is not valid: {exc}")
             return
+        body = _COMMENT.sub(" ", _QUOTED.sub("''", value))
+        for op, name in (("??", "coalescing"), ("?:", "default (elvis)")):
+            if op in body:
+                self.warn(d.JSONATA_NOT_ON_AWS, ptr, f"The JSONata {name} operator '{op}' (JSONata 2.1) is not available "
+                                                     "on AWS Step Functions, which runs JSONata 2.0.6")
         self.reference(_jsonata_variables(value), ptr)
 
     def jsonata_tree(self, value: Any, ptr: str, field: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from asl.diagnostics import UNDEFINED_VARIABLE, VARIABLE_SHADOWED
+from asl.diagnostics import JSONATA_NOT_ON_AWS, UNDEFINED_VARIABLE, VARIABLE_SHADOWED
 from asl.interpreter import ExecutionOptions, VirtualClock, run
 from asl.jsonata import (
     ENVIRONMENT,
@@ -216,3 +216,10 @@ def test_validator_warns_when_an_inner_scope_shadows_an_outer_variable() -> None
         "P": {"Type": "Parallel", "End": True, "Branches": [
             {"StartAt": "In", "States": {"In": {"Type": "Pass", "Assign": {"x": 2, "y": 3}, "End": True}}}]}}}
     assert _codes(d) == [(VARIABLE_SHADOWED, "/States/P/Branches/0/States/In/Assign/x")]
+
+
+def test_validator_warns_on_jsonata_operators_aws_lacks() -> None:
+    d = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+        "Type": "Pass", "Output": {"a": "{% $states.input.x ?? 1 %}", "b": "{% $states.input.x ?: 2 %}",
+                                   "c": "{% $states.input.x ? 'a ?? b' : 3 %}"}, "End": True}}}
+    assert _codes(d) == [(JSONATA_NOT_ON_AWS, "/States/A/Output/a"), (JSONATA_NOT_ON_AWS, "/States/A/Output/b")]
