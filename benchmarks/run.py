@@ -1,0 +1,235 @@
+"""Benchmarks: this project and moto side by side, on the same workloads, in one run.
+
+    python benchmarks/run.py            # full sizes, medians of 5 runs
+    python benchmarks/run.py --tiny     # tiny sizes, one run: proves the benchmark works (CI)
+    python benchmarks/run.py --json F   # also write the figures as JSON
+
+Workloads (issue 9): (a) a chain of 100 Pass states; (b) an inline Map over 1,000 items, each a Pass; (c) a
+mix of Choice, Task, Retry and Catch; (e) cold start of ``asl run``; (f) peak memory of an inline Map over
+100,000 items. (d), the durable store, waits for the store itself. Figures are state transitions per second
+(StateEntered events per second of wall time), medians over the runs, with the ratio to moto.
+moto runs its own interpreter under ``mock_aws(config={"stepfunctions": {"execute_state_machine": True}})``;
+its Task calls DynamoDB PutItem on a moto table (moto cannot run a Python callable as a Task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from asl.interpreter import ExecutionOptions, TaskFailed, run  # noqa: E402
+from asl.model import load  # noqa: E402
+
+TASK_ARN = "arn:aws:states:::dynamodb:putItem"
+
+
+# -- workloads -----------------------------------------------------------------------------------------------------
+def chain(n: int) -> dict[str, Any]:
+    states: dict[str, Any] = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(n)}
+    states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
+    return {"StartAt": "S0", "States": states}
+
+
+def inline_map() -> dict[str, Any]:
+    return {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}}
+
+
+def big_map(n: int) -> dict[str, Any]:
+    """An inline Map over ``n`` items generated inside the machine (an input that large would exceed the
+    256 KiB payload limit), returning only the count."""
+    return {"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+        "Type": "Map", "Items": f"{{% [1..{n}] %}}", "Output": "{% $count($states.result) %}", "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}}
+
+
+def mix(rounds: int) -> dict[str, Any]:
+    """``rounds`` times: a Choice, a Task that fails once then succeeds (Retry), a Task that fails (Catch)."""
+    states: dict[str, Any] = {}
+    for i in range(rounds):
+        nxt = f"C{i + 1}" if i + 1 < rounds else "Done"
+        states[f"C{i}"] = {"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": f"T{i}"}],
+                           "Default": "Done"}
+        states[f"T{i}"] = {"Type": "Task", "Resource": TASK_ARN, "ResultPath": None,
+                           "Parameters": {"TableName": "bench", "Item": {"id": {"S.$": "$$.State.Name"}}},
+                           "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}], "Next": f"F{i}"}
+        states[f"F{i}"] = {"Type": "Task", "Resource": TASK_ARN, "ResultPath": None,
+                           "Parameters": {"TableName": "missing-table", "Item": {"id": {"S": "x"}}},
+                           "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"R{i}"}], "End": True}
+        states[f"R{i}"] = {"Type": "Pass", "Parameters": {"go": True}, "Next": nxt}
+    states["Done"] = {"Type": "Succeed"}
+    return {"StartAt": "C0", "States": states}
+
+
+def _our_task() -> Callable[[Any, Any], Any]:
+    """The same task for our interpreter: the first call of each state fails with Flaky, a missing table fails."""
+    seen: set[str] = set()
+
+    def put_item(value: Any, ctx: Any) -> Any:
+        if value["TableName"] != "bench":
+            raise TaskFailed("DynamoDB.ResourceNotFoundException", "Requested resource not found")
+        name = ctx["State"]["Name"]
+        if name not in seen:
+            seen.add(name)
+            raise TaskFailed("Flaky", "first attempt")
+        return {}
+
+    return put_item
+
+
+def transitions(history: list[dict[str, Any]]) -> int:
+    return sum(1 for e in history if e["type"].endswith("StateEntered"))
+
+
+# -- runners -------------------------------------------------------------------------------------------------------
+def run_ours(definition: dict[str, Any], data: Any, tasks: dict[str, Any] | None = None) -> tuple[float, int]:
+    machine = load(definition)
+    text = json.dumps(data)
+    start = time.perf_counter()
+    result = run(machine, text, ExecutionOptions(tasks=tasks or {}))
+    elapsed = time.perf_counter() - start
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return elapsed, transitions(result.history)
+
+
+class Moto:
+    """moto's Step Functions, executing state machines in-process."""
+
+    def __init__(self) -> None:
+        import boto3
+        from moto import mock_aws
+
+        self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self.mock.start()
+        self.sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="bench", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        self.count = 0
+
+    def run(self, definition: dict[str, Any], data: Any) -> tuple[float, int]:
+        self.count += 1
+        arn = self.sfn.create_state_machine(name=f"bench{self.count}", definition=json.dumps(definition),
+                                            roleArn="arn:aws:iam::123456789012:role/bench")["stateMachineArn"]
+        start = time.perf_counter()
+        ex = self.sfn.start_execution(stateMachineArn=arn, input=json.dumps(data))["executionArn"]
+        while (d := self.sfn.describe_execution(executionArn=ex))["status"] == "RUNNING":
+            time.sleep(0.0005)
+        elapsed = time.perf_counter() - start
+        if d["status"] != "SUCCEEDED":
+            raise RuntimeError(f"moto: {d['status']} {d.get('error')} {d.get('cause')}")
+        events = self.sfn.get_execution_history(executionArn=ex, maxResults=1000)
+        history = list(events["events"])
+        while "nextToken" in events:
+            events = self.sfn.get_execution_history(executionArn=ex, maxResults=1000, nextToken=events["nextToken"])
+            history.extend(events["events"])
+        return elapsed, transitions(history)
+
+    def close(self) -> None:
+        self.mock.stop()
+
+
+def median_rate(fn: Callable[[], tuple[float, int]], runs: int) -> tuple[float, int]:
+    samples = [fn() for _ in range(runs)]
+    return statistics.median(n / t for t, n in samples), samples[0][1]
+
+
+# -- process-level measurements --------------------------------------------------------------------------------------
+def cold_start(runs: int) -> float:
+    """Median wall time of ``asl run`` on a small definition, in a new process each time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "small.json"
+        f.write_text(json.dumps(chain(3)))
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "asl.cli", "run", str(f)], check=True, capture_output=True, cwd=ROOT)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+PEAK_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from asl.interpreter import run
+from asl.model import load
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from run import big_map
+n = int(sys.argv[2])
+r = run(load(big_map(n)), "{}")
+assert r.status == "SUCCEEDED" and r.output == str(n), (r.status, r.error, r.cause)
+# VmHWM, not ru_maxrss: ru_maxrss survives exec and would count the parent's memory at fork time
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def peak_memory(items: int) -> float:
+    """Peak resident memory (MiB) of a process running an inline Map over ``items`` items."""
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(ROOT), str(items)], check=True,
+                         capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024  # VmHWM is in KiB
+
+
+# -- main ------------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny sizes and one run (CI: proves it works)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", help="write the figures as JSON to this file")
+    args = ap.parse_args(argv)
+    runs = 1 if args.tiny else args.runs
+    n_chain, n_map, n_rounds, n_peak = (10, 20, 2, 1000) if args.tiny else (100, 1000, 10, 100_000)
+
+    workloads = [
+        ("a", f"chain of {n_chain} Pass states", chain(n_chain), {}),
+        ("b", f"inline Map over {n_map} items", inline_map(), {"items": list(range(n_map))}),
+        ("c", f"Choice, Task, Retry and Catch × {n_rounds}", mix(n_rounds), {"go": True}),
+    ]
+    moto = Moto()
+    figures: dict[str, Any] = {"tiny": args.tiny, "runs": runs, "results": []}
+    try:
+        for key, title, definition, data in workloads:
+            ours, n = median_rate(lambda d=definition, x=data: run_ours(d, x, {TASK_ARN: _our_task()}), runs)
+            theirs, m = median_rate(lambda d=definition, x=data: moto.run(d, x), runs)
+            figures["results"].append({"workload": key, "title": title, "transitions": n, "moto_transitions": m,
+                                       "asl_per_s": round(ours), "moto_per_s": round(theirs),
+                                       "ratio": round(ours / theirs, 1)})
+    finally:
+        moto.close()
+    figures["results"].append({"workload": "d", "title": "(a) and (b) on the durable store",
+                               "note": "not measured: the durable store (issue 5) does not exist yet"})
+    figures["cold_start_ms"] = round(cold_start(runs if args.tiny else 5) * 1000)
+    figures["peak_memory_mib"] = {"items": n_peak, "mib": round(peak_memory(n_peak), 1)}
+
+    print(f"{'':3}{'workload':44}{'asl /s':>12}{'moto /s':>12}{'ratio':>8}")
+    for r in figures["results"]:
+        if "asl_per_s" in r:
+            print(f"({r['workload']}) {r['title']:42}{r['asl_per_s']:>12,}{r['moto_per_s']:>12,}{r['ratio']:>7}x")
+        else:
+            print(f"({r['workload']}) {r['title']:42}  {r['note']}")
+    print(f"(e) cold start of asl run: {figures['cold_start_ms']} ms")
+    print(f"(f) peak memory, inline Map over {n_peak:,} items: {figures['peak_memory_mib']['mib']} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    main()
