@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import uuid
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -185,12 +186,13 @@ class _Frame:
     outer: _Frame | None = None
     map_item: dict[str, Any] | None = None
 
-    def visible(self) -> dict[str, Any]:
-        """Every variable this frame can read, inner scopes shadowing outer ones (JSONata bindings)."""
-        if self.outer is None:
-            return self.variables
-        out = dict(self.outer.visible())
-        out.update(self.variables)
+    def scopes(self) -> list[dict[str, Any]]:
+        """The variable scopes this frame can read, innermost first (for JSONata bindings, without copying)."""
+        out = []
+        f: _Frame | None = self
+        while f is not None:
+            out.append(f.variables)
+            f = f.outer
         return out
 
     def lookup(self, name: str) -> Any:
@@ -371,9 +373,7 @@ class Execution:
         if state.query_language == JSONATA:
             assert isinstance(sctx, _StateCtx)
             states = {**self.states_binding(raw_input, frame, sctx), "errorOutput": error_output}
-            jassigned = self.jassign(c.assign, states, frame, sctx)
-            out = self.jeval(c.output, states, frame, sctx) if c.output is not ABSENT else error_output
-            return out, jassigned
+            return self.jfinish(c.assign, c.output, error_output, states, frame, sctx)
         assigned = None
         if c.assign is not ABSENT:
             assigned = self._eval_assign(c.assign, error_output, frame, state, sctx)
@@ -480,8 +480,7 @@ class Execution:
             return [self.jeval(t, states, frame, sctx) for t in tpl.value]
         expr = tpl.value
         ENVIRONMENT.get().now = self.clock.now()
-        bindings = dict(frame.visible())
-        bindings["states"] = states
+        bindings = ChainMap({"states": states}, *frame.scopes())
         where = f"The JSONata expression '{expr.text}' specified for the field '{tpl.location}'"
         try:
             value = expr.evaluate(bindings)
@@ -514,6 +513,13 @@ class Execution:
         assert isinstance(result, dict)
         return result
 
+    def jfinish(self, assign: Any, output: Any, default: Any, states: Mapping[str, Any], frame: _Frame,
+                sctx: _StateCtx) -> tuple[Any, dict[str, Any] | None]:
+        """Assign and Output over the same ``$states`` (Assign first); Output, when absent, is ``default``."""
+        assigned = self.jassign(assign, states, frame, sctx)
+        out = self.jeval(output, states, frame, sctx) if output is not ABSENT else default
+        return out, assigned
+
     def jsonata_io(self, state: State, raw_input: Any, frame: _Frame, sctx: _StateCtx, work: Callable[[Any], Any],
                    has_result: bool = True) -> tuple[Any, dict[str, Any] | None]:
         """The JSONata data flow: Arguments → work → Assign and Output (both over ``$states.result``)."""
@@ -522,11 +528,7 @@ class Execution:
         result = work(args)
         if has_result:
             states = {**states, "context": self.context(sctx, frame), "result": result}
-        assigned = self.jassign(state.assign, states, frame, sctx)
-        if state.output is not ABSENT:
-            out = self.jeval(state.output, states, frame, sctx)
-        else:
-            out = result if has_result else raw_input
+        out, assigned = self.jfinish(state.assign, state.output, result if has_result else raw_input, states, frame, sctx)
         _check_size(out, state)
         return out, assigned
 
@@ -732,8 +734,7 @@ def _wait_jsonata(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _Stat
                                                            f"offset date-time format string: {shown}", prev=sctx.entered)
         seconds = (_parse_ts(v) - ex.clock.now()).total_seconds()
     _sleep(ex, seconds)
-    assigned = ex.jassign(st.assign, states, frame, sctx)
-    out = ex.jeval(st.output, states, frame, sctx) if st.output is not ABSENT else raw
+    out, assigned = ex.jfinish(st.assign, st.output, raw, states, frame, sctx)
     return out, st.next, assigned
 
 
@@ -817,13 +818,11 @@ def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) 
         states = ex.states_binding(raw, frame, sctx)
         for rule in st.choices:
             if ex.jeval_typed(rule.condition, "boolean", states, frame, sctx):
-                assigned = ex.jassign(rule.assign, states, frame, sctx)
-                out = ex.jeval(rule.output, states, frame, sctx) if rule.output is not ABSENT else raw
+                out, assigned = ex.jfinish(rule.assign, rule.output, raw, states, frame, sctx)
                 return out, rule.next, assigned
         if st.default is None:
             raise StateError("States.NoChoiceMatched", "No Matches!")
-        assigned = ex.jassign(st.assign, states, frame, sctx)
-        out = ex.jeval(st.output, states, frame, sctx) if st.output is not ABSENT else raw
+        out, assigned = ex.jfinish(st.assign, st.output, raw, states, frame, sctx)
         return out, st.default, assigned
     eff = ex.input_path(st, raw, frame, sctx)
     for rule in st.choices:
@@ -837,15 +836,20 @@ def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) 
 
 
 # Task -------------------------------------------------------------------------------------------------------------
+_TASK_LIMITS = ("TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath")
+
+
 def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
     res = st.resource
     assert res is not None
     sctx.setdefault("RetryCount", 0)
     h = ex.history
 
-    state_input = ex.input_path(st, raw, frame, sctx) if st.query_language != JSONATA else raw
-    timeout = _number_field(ex, st, "TimeoutSeconds", state_input, frame, sctx, "integer")
-    heartbeat = _number_field(ex, st, "HeartbeatSeconds", state_input, frame, sctx, "integer")
+    timeout = heartbeat = None
+    if any(k in st.raw for k in _TASK_LIMITS):  # most Tasks have none: skip reading the input twice
+        state_input = ex.input_path(st, raw, frame, sctx) if st.query_language != JSONATA else raw
+        timeout = _number_field(ex, st, "TimeoutSeconds", state_input, frame, sctx, "integer")
+        heartbeat = _number_field(ex, st, "HeartbeatSeconds", state_input, frame, sctx, "integer")
     for name, value in (("TimeoutSeconds", timeout), ("HeartbeatSeconds", heartbeat)):
         if value is not None and value <= 0:
             message = f"The {name} value must be a positive integer, but was: {value}"
