@@ -213,17 +213,13 @@ class Expression:
                 return FUNCTION_RESULT
             return UNDEFINED
         except jlens.JlensError as exc:
-            raise JsonataEvaluationError(getattr(exc, "code", None), _message(exc)) from None
+            raise JsonataEvaluationError(getattr(exc, "code", None), str(exc)) from None
         except _HostError as exc:
             raise JsonataEvaluationError(exc.code, exc.message) from None
         except UnicodeEncodeError as exc:  # a lone UTF-16 surrogate (JSON allows "\ud800") cannot reach the engine
             raise JsonataEvaluationError("D3140", f"The data holds a character that is not valid Unicode: {exc.reason}") from None
         except RecursionError:
             raise JsonataEvaluationError("U1001", "Stack overflow error: Check for non-terminating recursive function") from None
-
-
-def _message(exc: Exception) -> str:
-    return str(exc)
 
 
 def _engine(body: str, aws: bool) -> Any:

@@ -202,12 +202,12 @@ class _Checker:
         except JsonataSyntaxError as exc:
             self.err(ptr, f"The JSONata expression in the field '{field}' is not valid: {exc}")
             return
-        body = _COMMENT.sub(" ", _QUOTED.sub("''", value))
+        body = _COMMENT.sub(" ", _QUOTED.sub("''", value))  # code only: no string literals or comments
         for op, name in (("??", "coalescing"), ("?:", "default (elvis)")):
             if op in body:
                 self.warn(d.JSONATA_NOT_ON_AWS, ptr, f"The JSONata {name} operator '{op}' (JSONata 2.1) is not available "
                                                      "on AWS Step Functions, which runs JSONata 2.0.6")
-        self.reference(_jsonata_variables(value), ptr)
+        self.reference(_jsonata_variables(body), ptr)
 
     def jsonata_tree(self, value: Any, ptr: str, field: str) -> None:
         """Check every ``{% %}`` string inside a JSONata-capable value."""
@@ -739,11 +739,10 @@ _BOUND = re.compile(r"\$([^\W\d]\w*)\s*:=")
 _PARAMS = re.compile(r"(?:function|λ)\s*\(([^)]*)\)")
 
 
-def _jsonata_variables(text: str) -> set[str]:
-    """The workflow variables a JSONata expression may read: ``$name`` not called as a function and not bound
-    inside the expression (by ``:=`` or as a function parameter). A regex pass: it may miss, never over-report
-    names bound in the expression."""
-    body = _COMMENT.sub(" ", _QUOTED.sub("''", text))
+def _jsonata_variables(body: str) -> set[str]:
+    """The workflow variables a JSONata expression may read, given its code without string literals and comments:
+    ``$name`` not called as a function and not bound inside the expression (by ``:=`` or as a function
+    parameter). A regex pass: it may miss, never over-report names bound in the expression."""
     bound = set(_BOUND.findall(body))
     for params in _PARAMS.findall(body):
         bound.update(_VAR_REF.findall(params))
