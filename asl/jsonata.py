@@ -93,11 +93,6 @@ def strip_delimiters(text: str) -> str:
     return text[2:-2]
 
 
-def is_expression(value: Any) -> bool:
-    """A string that is a JSONata expression in a JSONata-capable field: starts with ``{%`` and ends with ``%}``."""
-    return isinstance(value, str) and len(value) >= 4 and value.startswith("{%") and value.endswith("%}")
-
-
 # -- Step Functions' functions ---------------------------------------------------------------------------------
 class _HostError(Exception):
     """Raised by our functions with a JSONata-style code, reported like an engine error."""

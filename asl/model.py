@@ -13,10 +13,10 @@ from typing import Any
 
 from .diagnostics import DefinitionError, Severity, pointer_join
 from .intrinsics import Call, compile_intrinsic, looks_like_intrinsic
-from .jsonata import Expression, compile_expression, is_expression
+from .jsonata import Expression, compile_expression
 from .jsonpath import Path, compile_path
 from .resources import Resource, parse_resource
-from .validate import JSONATA, JSONPATH, validate
+from .validate import JSONATA, JSONPATH, is_jsonata, validate
 
 
 class _Absent:
@@ -85,7 +85,7 @@ class JTemplate:
 
 def compile_jtemplate(value: Any, location: str) -> JTemplate:
     """Compile a JSONata-capable field: ``{% %}`` strings anywhere inside it become compiled expressions."""
-    if is_expression(value):
+    if is_jsonata(value):
         return JTemplate("expr", compile_expression(value), location)
     if isinstance(value, dict):
         entries = tuple((k, compile_jtemplate(v, f"{location}/{k}")) for k, v in value.items())
