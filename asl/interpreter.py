@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from .intrinsics import evaluate as eval_intrinsic
 from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
 from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
 from .model import ABSENT, Block, Catcher, JTemplate, Rule, State, StateMachine, Template
+from .resources import WAIT_FOR_TASK_TOKEN
 from .validate import JSONATA, is_timestamp
 
 MAX_PAYLOAD = 262144
@@ -59,11 +60,83 @@ class VirtualClock:
 class RealClock:
     """Wall-clock time; ``sleep`` really sleeps."""
 
+    real = True
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+class Parked(BaseException):  # noqa: N818 - not an error: the execution stops here and resumes later
+    """Raised through the interpreter when a durable execution must wait longer than its worker should hold it
+    (a long Wait or Retry delay, a callback): the worker commits and releases the execution, and runs it again,
+    rebuilt from its history, at ``wake_at`` (None: when a callback arrives)."""
+
+    def __init__(self, wake_at: datetime | None):
+        super().__init__(wake_at)
+        self.wake_at = wake_at
+
+
+class DurableClock:
+    """The clock of a durable execution. ``now()`` is the time of the execution's latest history event, so every
+    value an expression reads from the clock is the same when the execution is rebuilt from its history; new
+    events take the wall-clock time. ``sleep`` waits relative to the latest event: while replaying it returns at
+    once, live it sleeps in place up to ``inline_wait`` seconds and parks the execution for longer waits, so a
+    Wait keeps its original wake-up time across a restart."""
+
+    real = True
+
+    def __init__(self, start: datetime, inline_wait: float = 1.0):
+        self.t = start
+        self.inline_wait = inline_wait
+        self.replaying: Callable[[], bool] = lambda: False
+
+    def now(self) -> datetime:
+        return self.t
+
+    def wall(self) -> datetime:
+        return max(datetime.now(UTC), self.t)
+
+    def sleep(self, seconds: float) -> None:
+        target = self.t + timedelta(seconds=seconds)
+        if not self.replaying():
+            wait = (target - datetime.now(UTC)).total_seconds()
+            if wait > self.inline_wait:
+                raise Parked(target)
+            if wait > 0:
+                time.sleep(wait)
+        self.t = max(self.t, target)
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """What the journal knows of a task token: its status (PENDING until closed), the outcome, the time of the
+    last heartbeat, and for an activity task when and by whom it was taken."""
+
+    status: str
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    heartbeat_at: datetime | None = None
+    started_at: datetime | None = None
+    worker_name: str | None = None
+
+
+class Journal(Protocol):
+    """The durable engine's side of a running execution (see :mod:`asl.durable`)."""
+
+    def flush(self) -> None:
+        """Commit every event and token recorded so far, before a side effect leaves the process."""
+
+    def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
+        """Record a task token (committed with the next flush); with ``activity_arn`` it is an activity task."""
+
+    def token(self, token: str) -> TokenState | None: ...
+
+    def expire_token(self, token: str) -> bool:
+        """Close a PENDING token as timed out; False if a callback closed it first."""
 
 
 _CLOCK: contextvars.ContextVar[Clock] = contextvars.ContextVar("asl_clock")
@@ -143,6 +216,8 @@ class ExecutionOptions:
     rng: random.Random = field(default_factory=random.Random)
     uuid4: Callable[[], str] = field(default_factory=lambda: (lambda: str(uuid.uuid4())))
     tasks: Mapping[str, TaskFunction] = field(default_factory=dict)
+    journal: Journal | None = None  # durable executions only (asl.durable)
+    recorded: Sequence[dict[str, Any]] | None = None  # the history to rebuild the execution from
 
 
 @dataclass
@@ -175,6 +250,50 @@ class _History:
             ev[details_key] = details if details is not None else {}
         self.events.append(ev)
         return eid
+
+
+class ReplayMismatch(Exception):
+    """Rebuilding an execution from its history took a different path than the history records."""
+
+
+class _ReplayHistory(_History):
+    """The history of a durable execution: ``add`` first walks the recorded events (checking that the rebuilt
+    execution takes the same path and taking their ids and times), then records new ones with wall-clock time."""
+
+    def __init__(self, clock: DurableClock, recorded: Sequence[dict[str, Any]]):
+        super().__init__(clock)
+        self.dclock = clock
+        self.recorded = recorded
+        self.flushed = len(recorded)
+        clock.replaying = self.replaying
+
+    def replaying(self) -> bool:
+        return len(self.events) < len(self.recorded)
+
+    def peek(self) -> dict[str, Any] | None:
+        """The next recorded event, if the execution has not caught up with its history yet."""
+        return self.recorded[len(self.events)] if len(self.events) < len(self.recorded) else None
+
+    def add(self, etype: str, prev: int, details_key: str | None = None, details: dict[str, Any] | None = None) -> int:
+        n = len(self.events)
+        if n < len(self.recorded):
+            ev = self.recorded[n]
+            if ev["type"] != etype:
+                raise ReplayMismatch(f"event {n + 1}: the history records {ev['type']}, the rebuilt execution made {etype}")
+            self.events.append(ev)
+            self.dclock.t = ev["timestamp"]
+            return n + 1
+        ts = self.dclock.wall()
+        self.dclock.t = ts
+        ev = {"id": n + 1, "previousEventId": prev, "timestamp": ts, "type": etype}
+        if details_key is not None:
+            ev[details_key] = details if details is not None else {}
+        self.events.append(ev)
+        return n + 1
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Events recorded since the last flush (the journal marks them flushed after committing)."""
+        return self.events[self.flushed:]
 
 
 @dataclass
@@ -213,6 +332,7 @@ class _StateCtx(dict[str, Any]):
         self.state = state
         self.entered = entered
         self.entered_prev = entered_prev
+        self.token: str | None = None  # the task token of a callback or activity Task, for $$.Task.Token
 
 
 _ENTERED = {t: (t + "StateEntered") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")}
@@ -241,7 +361,12 @@ class Execution:
             name = self.exec_arn.split(":")[7] if ":express:" in self.exec_arn else self.exec_arn.rsplit(":", 1)[-1]
         self.role_arn = o.role_arn or f"arn:{o.partition}:iam::{o.account}:role/StepFunctionsRole"
         self.clock = o.clock
-        self.history = _History(self.clock)
+        self.journal = o.journal
+        if o.recorded is not None:
+            assert isinstance(self.clock, DurableClock), "rebuilding from a history needs a DurableClock"
+            self.history: _History = _ReplayHistory(self.clock, o.recorded)
+        else:
+            self.history = _History(self.clock)
         self.start_time = self.clock.now()
         self.intrinsic_env = IntrinsicEnv(o.rng, o.uuid4)
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
@@ -386,8 +511,9 @@ class Execution:
     # -- evaluation helpers ------------------------------------------------------------------------------------
     def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None, task_token: str | None = None) -> dict[str, Any]:
         ctx: dict[str, Any] = {"Execution": self.context_execution, "StateMachine": self.context_sm, "State": dict(state_ctx)}
-        if task_token is not None:
-            ctx["Task"] = {"Token": task_token}
+        token = task_token if task_token is not None else getattr(state_ctx, "token", None)
+        if token is not None:
+            ctx["Task"] = {"Token": token}
         if frame is not None and frame.map_item is not None:
             ctx["Map"] = {"Item": frame.map_item}
         return ctx
@@ -858,8 +984,14 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
             raise StateError("States.Runtime", message)
     limits = {k: v for k, v in (("timeoutInSeconds", timeout), ("heartbeatInSeconds", heartbeat)) if v is not None}
 
+    callback = ex.journal is not None and (res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity")
+    if callback or res.pattern == WAIT_FOR_TASK_TOKEN:
+        sctx.token = ex.opts.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
+
     def work(eff: Any) -> Any:
         lam = res.kind == "lambda"
+        if res.kind == "activity" and callback:
+            return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, "", "")
         if lam:
             frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
                                  {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False},
@@ -871,7 +1003,14 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
                                  {"resourceType": rtype, "resource": rname, "region": ex.opts.region, "parameters": dumps(eff),
                                   **limits})
             frame.cursor = h.add("TaskStarted", frame.cursor, "taskStartedEventDetails", {"resourceType": rtype, "resource": rname})
+        if callback:
+            return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, rtype, rname)
+        recorded = _recorded_outcome(ex)
+        if recorded is not None:  # rebuilding from history: the task ran already, take its recorded outcome
+            return _replay_outcome(ex, frame, recorded)
         fn = ex.opts.tasks.get(res.arn)
+        if ex.journal is not None:
+            ex.journal.flush()  # the task is a side effect: what led to it is committed first
         try:
             if fn is None:
                 raise TaskFailed("States.TaskFailed",
@@ -890,13 +1029,9 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
         except Exception as exc:  # a task's own exception is the task's error, as with Lambda
             err = StateError(type(exc).__name__, str(exc))
         else:
-            try:
-                text = dumps(result)
-            except (TypeError, ValueError) as exc:
-                raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
-            if len(text.encode()) > MAX_PAYLOAD:
-                err = StateError("States.DataLimitExceeded", f"The state/task '{st.name}' returned a result with a size "
-                                                            "exceeding the maximum number of bytes service limit.")
+            text = _result_text(st, result)
+            if isinstance(text, StateError):
+                err = text
             else:
                 if lam:
                     frame.cursor = h.add("LambdaFunctionSucceeded", frame.cursor, "lambdaFunctionSucceededEventDetails",
@@ -917,6 +1052,150 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
     return out, st.next, assigned
 
 
+def _result_text(st: State, result: Any) -> str | StateError:
+    """A task result as JSON text, or the error a result that is not JSON or too large gives."""
+    try:
+        text = dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
+    if len(text.encode()) > MAX_PAYLOAD:
+        return StateError("States.DataLimitExceeded", f"The state/task '{st.name}' returned a result with a size "
+                                                     "exceeding the maximum number of bytes service limit.")
+    return text
+
+
+# The events that end a task, and what each means: (kind, details key).
+_TASK_ENDS = {
+    "TaskSucceeded": ("ok", "taskSucceededEventDetails"), "LambdaFunctionSucceeded": ("ok", "lambdaFunctionSucceededEventDetails"),
+    "ActivitySucceeded": ("ok", "activitySucceededEventDetails"),
+    "TaskFailed": ("failed", "taskFailedEventDetails"), "LambdaFunctionFailed": ("failed", "lambdaFunctionFailedEventDetails"),
+    "ActivityFailed": ("failed", "activityFailedEventDetails"),
+    "TaskTimedOut": ("timeout", "taskTimedOutEventDetails"), "LambdaFunctionTimedOut": ("timeout", "lambdaFunctionTimedOutEventDetails"),
+    "ActivityTimedOut": ("timeout", "activityTimedOutEventDetails"),
+}
+
+
+def _recorded_outcome(ex: Execution) -> dict[str, Any] | None:
+    """The recorded event that ended the task being rebuilt, if the history has it."""
+    h = ex.history
+    if isinstance(h, _ReplayHistory):
+        ev = h.peek()
+        if ev is not None and ev["type"] in _TASK_ENDS:
+            return ev
+    return None
+
+
+def _replay_outcome(ex: Execution, frame: _Frame, ev: dict[str, Any]) -> Any:
+    """Re-enter a recorded task outcome: the result it returned, or the error it raised."""
+    kind, key = _TASK_ENDS[ev["type"]]
+    frame.cursor = ex.history.add(ev["type"], frame.cursor)
+    d = ev.get(key, {})
+    if kind == "ok":
+        return json.loads(d["output"])
+    if kind == "timeout":
+        raise StateError("States.Timeout", d.get("cause"))
+    raise StateError(d.get("error"), d.get("cause"))
+
+
+def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCtx, timeout: int | None,
+                    heartbeat: int | None, limits: dict[str, Any], rtype: str, rname: str) -> Any:
+    """A task that completes by callback: ``.waitForTaskToken`` (the request is sent, then the execution waits
+    for SendTaskSuccess/Failure) or an activity (GetActivityTask hands the input to a worker). The token is
+    committed before the request leaves; the execution parks until the token is closed or times out, and the
+    worker that resumes it finds the outcome in the journal."""
+    h = ex.history
+    journal = ex.journal
+    assert journal is not None and sctx.token is not None
+    token = sctx.token
+    res = st.resource
+    assert res is not None
+    activity = res.kind == "activity"
+    if activity:
+        frame.cursor = h.add("ActivityScheduled", frame.cursor, "activityScheduledEventDetails",
+                             {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False}, **limits})
+        journal.register_token(token, res.arn, dumps(eff))
+    else:
+        journal.register_token(token, None, None)
+    timeout_from = ex.clock.now()  # TaskStarted (callbacks) or ActivityScheduled
+    heartbeat_from: datetime | None = None if activity else timeout_from
+    ended = {"TaskSubmitted", *_TASK_ENDS}
+    if not activity:
+        ahead = h.peek() if isinstance(h, _ReplayHistory) else None
+        if ahead is None or ahead["type"] not in ended:  # the request was not sent, or not known to be: send it
+            journal.flush()
+            fn = ex.opts.tasks.get(res.arn)
+            err: StateError | None
+            try:
+                if fn is None:
+                    raise TaskFailed("States.TaskFailed", f"No task implementation is registered for the resource '{res.arn}'")
+                response = fn(eff, ex.context(sctx, frame))
+                text = _result_text(st, response)
+                if isinstance(text, StateError):
+                    raise TaskFailed(text.error or "States.TaskFailed", text.cause)
+            except StateError:
+                raise
+            except TaskFailed as exc:
+                err = StateError(exc.error, exc.cause)
+            except Exception as exc:  # the request failed: the task fails, as when AWS's call fails
+                err = StateError(type(exc).__name__, str(exc))
+            else:
+                err = None
+            if err is not None:
+                details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+                frame.cursor = h.add("TaskFailed", frame.cursor, "taskFailedEventDetails",
+                                     {"resourceType": rtype, "resource": rname, **details})
+                raise err
+            frame.cursor = h.add("TaskSubmitted", frame.cursor, "taskSubmittedEventDetails",
+                                 {"resourceType": rtype, "resource": rname, "output": text, "outputDetails": {"truncated": False}})
+        elif ahead["type"] == "TaskSubmitted":
+            frame.cursor = h.add("TaskSubmitted", frame.cursor)
+    prefix = "Activity" if activity else "Task"
+    while True:
+        ahead = h.peek() if isinstance(h, _ReplayHistory) else None
+        if ahead is not None:
+            if ahead["type"] == "ActivityStarted":
+                frame.cursor = h.add("ActivityStarted", frame.cursor)
+                heartbeat_from = ex.clock.now()
+                continue
+            return _replay_outcome(ex, frame, ahead)
+        tok = journal.token(token)
+        if tok is None:
+            raise StateError("States.Runtime", f"The task token of the state '{st.name}' is missing from the store")
+        if activity and heartbeat_from is None and tok.started_at is not None:
+            details = {"workerName": tok.worker_name} if tok.worker_name else {}
+            frame.cursor = h.add("ActivityStarted", frame.cursor, "activityStartedEventDetails", details)
+            heartbeat_from = ex.clock.now()
+            continue
+        if tok.status == "SUCCEEDED":
+            assert tok.output is not None
+            d: dict[str, Any] = {"output": tok.output, "outputDetails": {"truncated": False}}
+            if not activity:
+                d = {"resourceType": rtype, "resource": rname, **d}
+            frame.cursor = h.add(prefix + "Succeeded", frame.cursor, prefix[0].lower() + prefix[1:] + "SucceededEventDetails", d)
+            return json.loads(tok.output)
+        if tok.status == "FAILED":
+            d = {k: v for k, v in (("error", tok.error), ("cause", tok.cause)) if v is not None}
+            if not activity:
+                d = {"resourceType": rtype, "resource": rname, **d}
+            frame.cursor = h.add(prefix + "Failed", frame.cursor, prefix[0].lower() + prefix[1:] + "FailedEventDetails", d)
+            raise StateError(tok.error, tok.cause)
+        due: list[datetime] = []
+        if timeout is not None:
+            due.append(timeout_from + timedelta(seconds=timeout))
+        if heartbeat is not None and heartbeat_from is not None:
+            due.append(max(heartbeat_from, tok.heartbeat_at or heartbeat_from) + timedelta(seconds=heartbeat))
+        wake = min(due) if due else None
+        if wake is not None and datetime.now(UTC) >= wake:
+            if not journal.expire_token(token):
+                continue  # a callback closed it first
+            d = {"error": "States.Timeout"}
+            if not activity:
+                d = {**d, "resource": rname, "resourceType": rtype}
+            frame.cursor = h.add(prefix + "TimedOut", frame.cursor, prefix[0].lower() + prefix[1:] + "TimedOutEventDetails", d)
+            raise StateError("States.Timeout", None)
+        raise Parked(wake)
+
+
 class _TaskTimedOut(Exception):
     """A task callable ran past its Task's TimeoutSeconds."""
 
@@ -928,7 +1207,7 @@ def _call_task(ex: Execution, fn: TaskFunction, value: Any, ctx: dict[str, Any],
     start = ex.clock.now()
     if timeout is None:
         return fn(value, ctx)
-    if isinstance(ex.clock, RealClock):
+    if getattr(ex.clock, "real", False):
         box: dict[str, Any] = {}
         run_ctx = contextvars.copy_context()
 

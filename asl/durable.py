@@ -1,0 +1,254 @@
+"""The durable engine: runs executions kept in a :class:`~asl.store.base.Store` so that they survive the death of
+their process.
+
+The history is the durable state. A worker claims a due execution (a lease in the store), rebuilds it by running
+the interpreter over its recorded history (recorded task outcomes are taken from the history, not run again),
+and carries on live from the end of the history. Events are committed in one transaction before each side effect
+leaves the process (a task called, a task token handed out) and when the execution parks or ends; events of pure
+transitions in between are batched into that commit. A Wait or Retry delay longer than ``inline_wait`` and a
+callback park the execution: the worker releases it with a wake-up time (None for "when a callback arrives").
+
+Delivery is at least once: a task that was running when its worker died runs again when the execution resumes;
+nothing whose outcome was committed runs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .diagnostics import DefinitionError
+from .interpreter import (
+    DurableClock,
+    Execution,
+    ExecutionOptions,
+    ExecutionResult,
+    Parked,
+    ReplayMismatch,
+    TaskFunction,
+    TokenState,
+    _ReplayHistory,
+)
+from .model import StateMachine, load
+from .store.base import FAILED, PENDING, RUNNING, Commit, ExecutionRecord, Finish, Store, TokenRecord
+
+log = logging.getLogger("asl.worker")
+
+TIMED_OUT_TOKEN = "TIMED_OUT"
+
+
+class Fenced(BaseException):  # noqa: N818 - control flow: the worker lost the execution
+    """The store refused a commit: the execution was stopped or another worker took it over."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_dead(owner: str) -> bool:
+    """Whether the worker that holds a lease is known to be gone: same host and its process no longer exists.
+    Leases of workers on other hosts are taken over only when they expire."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    return not _pid_alive(int(pid_text))
+
+
+def rng_for(seed: str) -> tuple[random.Random, Callable[[], str]]:
+    """The random numbers and UUIDs of an execution, the same each time it is rebuilt."""
+    rng = random.Random(seed)
+
+    def uuid4() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    return rng, uuid4
+
+
+class _StoreJournal:
+    """The interpreter's :class:`~asl.interpreter.Journal` over a store, for one claimed execution."""
+
+    def __init__(self, worker: Worker, record: ExecutionRecord):
+        self.worker = worker
+        self.store = worker.store
+        self.record = record
+        self.history: _ReplayHistory | None = None
+        self.tokens: list[TokenRecord] = []
+
+    def _commit(self, **kw: Any) -> None:
+        h = self.history
+        assert h is not None
+        events = h.pending()
+        c = Commit(events=events, tokens=self.tokens, seen_signal=self.record.signal, **kw)
+        if not self.store.commit(self.record.arn, self.worker.owner, c):
+            raise Fenced
+        h.flushed = len(h.events)
+        self.tokens = []
+
+    def flush(self) -> None:
+        self._commit(lease_until=self.worker.lease_deadline())
+
+    def park(self, wake_at: datetime | None) -> None:
+        self._commit(park=True, wake_at=wake_at)
+
+    def finish(self, result: ExecutionResult, stop: datetime) -> None:
+        self._commit(finish=Finish(result.status, stop, result.output, result.error, result.cause))
+
+    def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
+        if self.store.get_token(token) is None:  # rebuilt executions register the same token again
+            self.tokens.append(TokenRecord(token, self.record.arn, datetime.now(UTC), activity_arn, input_text))
+
+    def token(self, token: str) -> TokenState | None:
+        t = self.store.get_token(token)
+        if t is None:
+            pending = next((x for x in self.tokens if x.token == token), None)
+            return None if pending is None else TokenState(PENDING)
+        return TokenState(t.status, t.output, t.error, t.cause, t.heartbeat_at, t.started_at, t.worker_name)
+
+    def expire_token(self, token: str) -> bool:
+        before = self.store.close_token(token, TIMED_OUT_TOKEN, datetime.now(UTC))
+        return before is not None and before.status == PENDING
+
+
+class Worker:
+    """Runs the due executions of a store, one at a time per thread.
+
+    ``tasks`` maps Task resource ARNs to Python callables, as for :func:`asl.interpreter.run`. ``lease_seconds``
+    is how long a claim holds without renewal (a background thread renews it while a task runs);
+    ``inline_wait`` is the longest Wait or Retry delay slept in place rather than parked.
+    """
+
+    def __init__(self, store: Store, tasks: Mapping[str, TaskFunction] | None = None, *, lease_seconds: float = 30.0,
+                 inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None):
+        self.store = store
+        self.tasks = dict(tasks or {})
+        self.lease_seconds = lease_seconds
+        self.inline_wait = inline_wait
+        self.poll_interval = poll_interval
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._machines: dict[str, StateMachine] = {}
+        self._current: str | None = None
+        self._stop = threading.Event()
+
+    def lease_deadline(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+
+    def _machine(self, definition: str) -> StateMachine:
+        m = self._machines.get(definition)
+        if m is None:
+            m = self._machines[definition] = load(definition)
+        return m
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def run_one(self) -> bool:
+        """Claim one due execution and run it until it ends or parks. False when none was due."""
+        rec = self.store.claim(self.owner, datetime.now(UTC), self.lease_deadline(), owner_dead)
+        if rec is None:
+            return False
+        self._current = rec.arn
+        try:
+            self._run(rec)
+        finally:
+            self._current = None
+        return True
+
+    def _run(self, rec: ExecutionRecord) -> None:
+        journal = _StoreJournal(self, rec)
+        try:
+            machine = self._machine(rec.definition)
+        except DefinitionError as exc:  # cannot happen for definitions the service accepted; never crash the worker
+            self._fail(journal, rec, "States.Runtime", f"The definition cannot be loaded: {exc}")
+            return
+        events = self.store.events(rec.arn)
+        rng, uuid4 = rng_for(rec.seed)
+        clock = DurableClock(rec.start, self.inline_wait)
+        parts = rec.arn.split(":")
+        opts = ExecutionOptions(account=parts[4], region=parts[3], partition=parts[1], execution_name=rec.name,
+                                machine_type=rec.type, state_machine_arn=rec.state_machine_arn, execution_arn=rec.arn,
+                                role_arn=rec.role_arn, clock=clock, rng=rng, uuid4=uuid4, tasks=self.tasks,
+                                journal=journal, recorded=events)
+        ex = Execution(machine, rec.input, opts)
+        assert isinstance(ex.history, _ReplayHistory)
+        journal.history = ex.history
+        try:
+            try:
+                result = ex.run()
+            except Parked as p:
+                journal.park(p.wake_at)
+                return
+            journal.finish(result, clock.now())
+        except Fenced:
+            log.info("%s: stopped or taken over by another worker; dropped", rec.arn)
+        except ReplayMismatch as exc:
+            log.error("%s: cannot be rebuilt from its history: %s", rec.arn, exc)
+            self._fail(journal, rec, "States.Runtime", f"The execution cannot be rebuilt from its history: {exc}")
+
+    def _fail(self, journal: _StoreJournal, rec: ExecutionRecord, error: str, cause: str) -> None:
+        now = datetime.now(UTC)
+        events = self.store.events(rec.arn)
+        last = events[-1]["id"] if events else 0
+        ev = {"id": last + 1, "previousEventId": last, "timestamp": now, "type": "ExecutionFailed",
+              "executionFailedEventDetails": {"error": error, "cause": cause}}
+        self.store.commit(rec.arn, self.owner, Commit(events=[ev], finish=Finish(FAILED, now, None, error, cause)))
+
+    def run_until_idle(self, timeout: float | None = None) -> int:
+        """Run executions until none is due. With ``timeout``, keep polling for up to that many seconds while
+        executions are still running (waiting on a timer or a callback from another thread or process); without
+        it, return as soon as nothing is due now. Returns how many runs it made."""
+        runs = 0
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.run_one():
+                runs += 1
+                continue
+            if end is None or not self.store.list_executions(status=RUNNING):
+                return runs
+            left = end - time.monotonic()
+            if left <= 0:
+                return runs
+            delay = min(left, self.poll_interval)
+            wake = self.store.next_wake()
+            if wake is not None:
+                delay = min(delay, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
+            time.sleep(delay)
+
+    def run_forever(self) -> None:
+        """Run due executions until :meth:`stop` is called, renewing the lease of the one running."""
+        renewer = threading.Thread(target=self._renew_loop, name="asl-lease", daemon=True)
+        renewer.start()
+        while not self._stop.is_set():
+            try:
+                if self.run_one():
+                    continue
+            except Exception:  # a store error (e.g. busy database) must not end the worker
+                log.exception("worker step failed")
+            wake = self.store.next_wake()
+            delay = self.poll_interval
+            if wake is not None:
+                delay = min(delay, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
+            self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            current = self._current
+            if current is not None:
+                with contextlib.suppress(Exception):
+                    self.store.renew([current], self.owner, self.lease_deadline())

@@ -1,0 +1,193 @@
+"""The store interface: what the durable engine and the service keep, and the records they keep it in.
+
+A store holds state machines, executions, each execution's history (the event log, which is also its durable
+state), pending task tokens (callbacks and activity tasks) and activities. Every method is one atomic step, so
+the same engine and service run on any implementation: :class:`~asl.store.memory.MemoryStore` for tests and
+embedding, :class:`~asl.store.sqlite.SQLiteStore` for executions that outlive their process.
+
+Times are UTC ``datetime`` objects. History events are dicts in the interpreter's form (``id``,
+``previousEventId``, ``timestamp``, ``type`` and one ``…EventDetails`` entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+Event = dict[str, Any]
+
+# Execution statuses, as DescribeExecution reports them.
+RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"
+# Task token statuses: a token is PENDING until closed by SendTask*, a timeout or the end of its execution.
+PENDING = "PENDING"
+CLOSED = "CLOSED"  # a token still pending when its execution ended
+
+
+class StoreError(Exception):
+    """The store cannot be used: an unreadable, corrupt or foreign file, or a schema newer than this asl."""
+
+
+class Conflict(Exception):
+    """A record with this key exists already."""
+
+
+@dataclass(frozen=True)
+class StateMachineRecord:
+    """A state machine as CreateStateMachine registered it."""
+
+    arn: str
+    name: str
+    definition: str
+    role_arn: str
+    type: str
+    created: datetime
+    revision: int = 1
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """One execution. ``definition`` is the text it started with (later updates of its state machine do not change
+    a running execution); ``seed`` makes its ids and random numbers the same when it is rebuilt from history.
+    ``wake_at`` is when a worker should next run it (None: parked until a callback wakes it); ``signal`` counts
+    callbacks, so a worker that parks it can tell whether one arrived meanwhile."""
+
+    arn: str
+    state_machine_arn: str
+    name: str
+    status: str
+    input: str
+    definition: str
+    type: str
+    role_arn: str
+    seed: str
+    start: datetime
+    stop: datetime | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    wake_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    signal: int = 0
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A pending or closed task token: a ``.waitForTaskToken`` callback, or an activity task when
+    ``activity_arn`` is set (``input`` is then what GetActivityTask hands out)."""
+
+    token: str
+    execution_arn: str
+    created: datetime
+    activity_arn: str | None = None
+    input: str | None = None
+    status: str = PENDING
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    heartbeat_at: datetime | None = None
+    started_at: datetime | None = None
+    worker_name: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    arn: str
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How an execution ended: written with its last event."""
+
+    status: str
+    stop: datetime
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass
+class Commit:
+    """What a worker writes in one transaction: new events and tokens, then one of renew the lease (keep running),
+    park (release the execution until ``wake_at``, or until a callback when None) or finish."""
+
+    events: Sequence[Event] = ()
+    tokens: Sequence[TokenRecord] = ()
+    lease_until: datetime | None = None
+    park: bool = False
+    wake_at: datetime | None = None
+    seen_signal: int = 0
+    finish: Finish | None = None
+
+
+class Store(Protocol):
+    """The store interface. Each method is atomic; ``False``/``None`` results mean "no such record" or "not
+    allowed now" as documented per method, never a partial write."""
+
+    # -- state machines and activities ----------------------------------------------------------------------
+    def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
+        """Insert, or with ``replace`` overwrite; :class:`Conflict` if it exists and ``replace`` is false."""
+
+    def get_state_machine(self, arn: str) -> StateMachineRecord | None: ...
+
+    def list_state_machines(self) -> list[StateMachineRecord]: ...
+
+    def delete_state_machine(self, arn: str) -> bool: ...
+
+    def put_activity(self, activity: ActivityRecord) -> None: ...
+
+    def get_activity(self, arn: str) -> ActivityRecord | None: ...
+
+    def list_activities(self) -> list[ActivityRecord]: ...
+
+    def delete_activity(self, arn: str) -> bool: ...
+
+    # -- executions --------------------------------------------------------------------------------------------
+    def create_execution(self, execution: ExecutionRecord, started: Event) -> None:
+        """Insert a RUNNING execution with its first event; :class:`Conflict` if the ARN exists."""
+
+    def get_execution(self, arn: str) -> ExecutionRecord | None: ...
+
+    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
+        """Newest first."""
+
+    def events(self, arn: str) -> list[Event]:
+        """The history, oldest first."""
+
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
+        """Abort a RUNNING execution: status ABORTED, an ExecutionAborted event, its pending tokens closed. A
+        worker still running it finds out at its next commit. None if it does not exist; unchanged if it ended."""
+
+    # -- workers -----------------------------------------------------------------------------------------------
+    def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:
+        """Lease one RUNNING execution that is due (``wake_at <= now``) and not leased to a live worker (a lease
+        that expired, or whose owner ``owner_dead`` says is gone, is taken over)."""
+
+    def commit(self, arn: str, owner: str, commit: Commit) -> bool:
+        """Write a worker's commit if ``owner`` still holds the execution's lease and it is RUNNING; False (and
+        nothing written) otherwise, e.g. after StopExecution or a lease takeover."""
+
+    def renew(self, arns: Sequence[str], owner: str, lease_until: datetime) -> None: ...
+
+    def next_wake(self) -> datetime | None:
+        """The earliest ``wake_at`` of a RUNNING execution."""
+
+    # -- task tokens -------------------------------------------------------------------------------------------
+    def get_token(self, token: str) -> TokenRecord | None: ...
+
+    def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
+                    cause: str | None = None) -> TokenRecord | None:
+        """Close a PENDING token (SUCCEEDED, FAILED, TIMED_OUT) and wake its execution. Returns the token as it
+        was before, so the caller can tell a missing token (None) from one already closed (status not PENDING)."""
+
+    def heartbeat(self, token: str, now: datetime) -> TokenRecord | None:
+        """Record a heartbeat on a PENDING token; returns the token as it was, like :meth:`close_token`."""
+
+    def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
+        """Hand the oldest unstarted task of an activity to a worker, and wake its execution (which records
+        ActivityStarted)."""

@@ -1,0 +1,197 @@
+"""An in-memory store: the same interface as the SQLite store, for tests and for embedding without durability."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from .base import (
+    ABORTED,
+    CLOSED,
+    PENDING,
+    RUNNING,
+    ActivityRecord,
+    Commit,
+    Conflict,
+    Event,
+    ExecutionRecord,
+    StateMachineRecord,
+    TokenRecord,
+)
+
+
+class MemoryStore:
+    """A :class:`~asl.store.base.Store` in dictionaries, guarded by one lock. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._machines: dict[str, StateMachineRecord] = {}
+        self._activities: dict[str, ActivityRecord] = {}
+        self._executions: dict[str, ExecutionRecord] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._tokens: dict[str, TokenRecord] = {}
+
+    # -- state machines and activities ----------------------------------------------------------------------
+    def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
+        with self._lock:
+            if not replace and sm.arn in self._machines:
+                raise Conflict(sm.arn)
+            self._machines[sm.arn] = sm
+
+    def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        return self._machines.get(arn)
+
+    def list_state_machines(self) -> list[StateMachineRecord]:
+        with self._lock:
+            return sorted(self._machines.values(), key=lambda m: m.created)
+
+    def delete_state_machine(self, arn: str) -> bool:
+        with self._lock:
+            return self._machines.pop(arn, None) is not None
+
+    def put_activity(self, activity: ActivityRecord) -> None:
+        with self._lock:
+            self._activities.setdefault(activity.arn, activity)
+
+    def get_activity(self, arn: str) -> ActivityRecord | None:
+        return self._activities.get(arn)
+
+    def list_activities(self) -> list[ActivityRecord]:
+        with self._lock:
+            return sorted(self._activities.values(), key=lambda a: a.created)
+
+    def delete_activity(self, arn: str) -> bool:
+        with self._lock:
+            return self._activities.pop(arn, None) is not None
+
+    # -- executions --------------------------------------------------------------------------------------------
+    def create_execution(self, execution: ExecutionRecord, started: Event) -> None:
+        with self._lock:
+            if execution.arn in self._executions:
+                raise Conflict(execution.arn)
+            self._executions[execution.arn] = execution
+            self._events[execution.arn] = [dict(started)]
+
+    def get_execution(self, arn: str) -> ExecutionRecord | None:
+        return self._executions.get(arn)
+
+    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
+        with self._lock:
+            out = [e for e in self._executions.values()
+                   if (state_machine_arn is None or e.state_machine_arn == state_machine_arn)
+                   and (status is None or e.status == status)]
+        return sorted(out, key=lambda e: (-e.start.timestamp(), e.arn))
+
+    def events(self, arn: str) -> list[Event]:
+        with self._lock:
+            # copies: callers (the interpreter replaying) must not change the log
+            return copy.deepcopy(self._events.get(arn, []))
+
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
+        with self._lock:
+            e = self._executions.get(arn)
+            if e is None:
+                return None
+            if e.status == RUNNING:
+                log = self._events[arn]
+                details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+                eid = len(log) + 1
+                log.append({"id": eid, "previousEventId": eid - 1, "timestamp": now, "type": "ExecutionAborted",
+                            "executionAbortedEventDetails": details})
+                e = self._executions[arn] = replace(e, status=ABORTED, stop=now, error=error, cause=cause, wake_at=None,
+                                                    lease_owner=None, lease_until=None)
+                self._close_all(arn, ABORTED, now)
+            return e
+
+    def _close_all(self, arn: str, status: str, now: datetime) -> None:
+        for t, tok in list(self._tokens.items()):
+            if tok.execution_arn == arn and tok.status == PENDING:
+                self._tokens[t] = replace(tok, status=status, closed_at=now)
+
+    # -- workers -----------------------------------------------------------------------------------------------
+    def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:
+        with self._lock:
+            due = sorted((e for e in self._executions.values()
+                          if e.status == RUNNING and e.wake_at is not None and e.wake_at <= now), key=lambda e: e.wake_at or now)
+            for e in due:
+                if (e.lease_owner is None or e.lease_until is None or e.lease_until < now
+                        or (e.lease_owner != owner and owner_dead(e.lease_owner))):
+                    e = self._executions[e.arn] = replace(e, lease_owner=owner, lease_until=lease_until)
+                    return e
+        return None
+
+    def commit(self, arn: str, owner: str, commit: Commit) -> bool:
+        with self._lock:
+            e = self._executions.get(arn)
+            if e is None or e.status != RUNNING or e.lease_owner != owner:
+                return False
+            log = self._events[arn]
+            ids = {ev["id"] for ev in log}
+            if any(ev["id"] in ids for ev in commit.events):
+                raise Conflict(f"{arn}: event ids already written")
+            log.extend(dict(ev) for ev in commit.events)
+            for tok in commit.tokens:
+                self._tokens.setdefault(tok.token, tok)
+            f = commit.finish
+            if f is not None:
+                self._executions[arn] = replace(e, status=f.status, stop=f.stop, output=f.output, error=f.error,
+                                                cause=f.cause, wake_at=None, lease_owner=None, lease_until=None)
+                self._close_all(arn, CLOSED, f.stop)
+            elif commit.park:
+                wake = commit.wake_at if e.signal == commit.seen_signal else datetime.now(UTC)
+                self._executions[arn] = replace(e, wake_at=wake, lease_owner=None, lease_until=None)
+            else:
+                self._executions[arn] = replace(e, lease_until=commit.lease_until)
+            return True
+
+    def renew(self, arns: Sequence[str], owner: str, lease_until: datetime) -> None:
+        with self._lock:
+            for a in arns:
+                e = self._executions.get(a)
+                if e is not None and e.lease_owner == owner:
+                    self._executions[a] = replace(e, lease_until=lease_until)
+
+    def next_wake(self) -> datetime | None:
+        with self._lock:
+            wakes = [e.wake_at for e in self._executions.values() if e.status == RUNNING and e.wake_at is not None]
+        return min(wakes) if wakes else None
+
+    # -- task tokens -------------------------------------------------------------------------------------------
+    def get_token(self, token: str) -> TokenRecord | None:
+        return self._tokens.get(token)
+
+    def _wake(self, arn: str, now: datetime) -> None:
+        e = self._executions.get(arn)
+        if e is not None and e.status == RUNNING:
+            wake = now if e.wake_at is None else min(e.wake_at, now)
+            self._executions[arn] = replace(e, wake_at=wake, signal=e.signal + 1)
+
+    def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
+                    cause: str | None = None) -> TokenRecord | None:
+        with self._lock:
+            before = self._tokens.get(token)
+            if before is not None and before.status == PENDING:
+                self._tokens[token] = replace(before, status=status, output=output, error=error, cause=cause, closed_at=now)
+                self._wake(before.execution_arn, now)
+            return before
+
+    def heartbeat(self, token: str, now: datetime) -> TokenRecord | None:
+        with self._lock:
+            before = self._tokens.get(token)
+            if before is not None and before.status == PENDING:
+                self._tokens[token] = replace(before, heartbeat_at=now)
+            return before
+
+    def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
+        with self._lock:
+            waiting = [t for t in self._tokens.values()
+                       if t.activity_arn == activity_arn and t.status == PENDING and t.started_at is None]
+            if not waiting:
+                return None
+            tok = min(waiting, key=lambda t: t.created)
+            self._tokens[tok.token] = replace(tok, started_at=now, worker_name=worker_name)
+            self._wake(tok.execution_arn, now)
+            return tok

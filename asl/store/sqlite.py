@@ -1,0 +1,367 @@
+"""The embedded durable store: one SQLite file (standard library ``sqlite3``, WAL).
+
+Design and measurements: ``docs/design.md`` (Store) and ``../shared/reference/durable-store.md``. Every commit is
+one ``BEGIN IMMEDIATE`` transaction, so workers in several processes on one file see each other's writes in
+order; ``synchronous=FULL`` by default (durable against power loss), ``NORMAL`` on request (durable against a
+process crash, about twice as fast).
+
+A file that is not an asl store (another application's database, a corrupt file, a newer schema) is refused
+with :class:`~asl.store.base.StoreError` and never written to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .base import (
+    ABORTED,
+    CLOSED,
+    PENDING,
+    RUNNING,
+    ActivityRecord,
+    Commit,
+    Conflict,
+    Event,
+    ExecutionRecord,
+    StateMachineRecord,
+    StoreError,
+    TokenRecord,
+)
+
+APPLICATION_ID = 0x41534C31  # "ASL1": marks the file as an asl store
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE state_machines (
+    arn TEXT PRIMARY KEY, name TEXT NOT NULL, definition TEXT NOT NULL, role_arn TEXT NOT NULL,
+    type TEXT NOT NULL, created REAL NOT NULL, revision INTEGER NOT NULL);
+CREATE TABLE executions (
+    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+    input TEXT NOT NULL, definition TEXT NOT NULL, type TEXT NOT NULL, role_arn TEXT NOT NULL, seed TEXT NOT NULL,
+    start REAL NOT NULL, stop REAL, output TEXT, error TEXT, cause TEXT,
+    wake_at REAL, lease_owner TEXT, lease_until REAL, signal INTEGER NOT NULL DEFAULT 0,
+    next_event INTEGER NOT NULL);
+CREATE INDEX executions_due ON executions(status, wake_at);
+CREATE INDEX executions_by_machine ON executions(state_machine_arn, start);
+CREATE TABLE events (
+    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, id)) WITHOUT ROWID;
+CREATE TABLE task_tokens (
+    token TEXT PRIMARY KEY, execution_arn TEXT NOT NULL, created REAL NOT NULL, activity_arn TEXT, input TEXT,
+    status TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, heartbeat_at REAL, started_at REAL,
+    worker_name TEXT, closed_at REAL);
+CREATE INDEX task_tokens_by_execution ON task_tokens(execution_arn, status);
+CREATE INDEX task_tokens_by_activity ON task_tokens(activity_arn, status, started_at, created);
+CREATE TABLE activities (arn TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL);
+"""
+
+
+def _ts(d: datetime | None) -> float | None:
+    return None if d is None else d.timestamp()
+
+
+def _dt(x: float | None) -> datetime | None:
+    return None if x is None else datetime.fromtimestamp(x, UTC)
+
+
+def _dump_event(ev: Event) -> str:
+    ts = ev["timestamp"]
+    return json.dumps({**ev, "timestamp": ts.timestamp() if isinstance(ts, datetime) else ts},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def _load_event(text: str) -> Event:
+    ev: Event = json.loads(text)
+    ev["timestamp"] = datetime.fromtimestamp(ev["timestamp"], UTC)
+    return ev
+
+
+_EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
+              "error, cause, wake_at, lease_owner, lease_until, signal")
+_TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, output, error, cause, heartbeat_at, "
+               "started_at, worker_name, closed_at")
+
+
+def _execution(row: sqlite3.Row | tuple[Any, ...]) -> ExecutionRecord:
+    r = list(row)
+    return ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], _dt(r[9]) or datetime.now(UTC),
+                           _dt(r[10]), r[11], r[12], r[13], _dt(r[14]), r[15], _dt(r[16]), r[17])
+
+
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    r = list(row)
+    return TokenRecord(r[0], r[1], _dt(r[2]) or datetime.now(UTC), r[3], r[4], r[5], r[6], r[7], r[8], _dt(r[9]),
+                       _dt(r[10]), r[11], _dt(r[12]))
+
+
+class SQLiteStore:
+    """A :class:`~asl.store.base.Store` in one SQLite file, created on first use.
+
+    Each thread gets its own connection; one store object may be shared by a worker's threads.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL", busy_timeout: float = 30.0):
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._check_and_create()
+
+    # -- connections and schema ---------------------------------------------------------------------------
+    def _check_and_create(self) -> None:
+        p = self.path
+        if p.exists() and p.is_dir():
+            raise StoreError(f"{p}: is a directory, not an asl store file")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        # Read the file's identity on a bare connection first: setting WAL on a foreign file would modify it.
+        try:
+            probe = sqlite3.connect(p, isolation_level=None)
+            try:
+                app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+                version = probe.execute("PRAGMA user_version").fetchone()[0]
+                tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{p}: not an asl store (not a readable SQLite database: {exc}); it was left unchanged") from None
+        if app_id == 0 and tables == 0:
+            with self._tx() as c:
+                if c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # not created meanwhile
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{p}: not an asl store (a SQLite database of another application); it was left unchanged")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{p}: written by a newer asl (store schema version {version}; this asl reads up to "
+                             f"{SCHEMA_VERSION}); it was left unchanged")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: not an asl store (cannot open it as SQLite: {exc})") from None
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so concurrent writers queue instead of deadlocking."""
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def _one(self, sql: str, args: Sequence[Any]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn().execute(sql, args).fetchone()
+        return row
+
+    # -- state machines and activities ----------------------------------------------------------------------
+    def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
+        with self._tx() as c:
+            if not replace and c.execute("SELECT 1 FROM state_machines WHERE arn=?", (sm.arn,)).fetchone():
+                raise Conflict(sm.arn)
+            c.execute("INSERT OR REPLACE INTO state_machines VALUES (?,?,?,?,?,?,?)",
+                      (sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, _ts(sm.created), sm.revision))
+
+    def get_state_machine(self, arn: str) -> StateMachineRecord | None:
+        r = self._one("SELECT * FROM state_machines WHERE arn=?", (arn,))
+        return None if r is None else StateMachineRecord(r[0], r[1], r[2], r[3], r[4], _dt(r[5]) or datetime.now(UTC), r[6])
+
+    def list_state_machines(self) -> list[StateMachineRecord]:
+        rows = self._conn().execute("SELECT arn FROM state_machines ORDER BY created").fetchall()
+        return [sm for (arn,) in rows if (sm := self.get_state_machine(arn)) is not None]
+
+    def delete_state_machine(self, arn: str) -> bool:
+        with self._tx() as c:
+            return c.execute("DELETE FROM state_machines WHERE arn=?", (arn,)).rowcount > 0
+
+    def put_activity(self, activity: ActivityRecord) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO activities VALUES (?,?,?)", (activity.arn, activity.name, _ts(activity.created)))
+
+    def get_activity(self, arn: str) -> ActivityRecord | None:
+        r = self._one("SELECT arn, name, created FROM activities WHERE arn=?", (arn,))
+        return None if r is None else ActivityRecord(r[0], r[1], _dt(r[2]) or datetime.now(UTC))
+
+    def list_activities(self) -> list[ActivityRecord]:
+        rows = self._conn().execute("SELECT arn, name, created FROM activities ORDER BY created").fetchall()
+        return [ActivityRecord(a, n, _dt(c) or datetime.now(UTC)) for a, n, c in rows]
+
+    def delete_activity(self, arn: str) -> bool:
+        with self._tx() as c:
+            return c.execute("DELETE FROM activities WHERE arn=?", (arn,)).rowcount > 0
+
+    # -- executions --------------------------------------------------------------------------------------------
+    def create_execution(self, execution: ExecutionRecord, started: Event) -> None:
+        e = execution
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM executions WHERE arn=?", (e.arn,)).fetchone():
+                raise Conflict(e.arn)
+            c.execute(f"INSERT INTO executions ({_EXEC_COLS}, next_event) VALUES ({','.join('?' * 19)})",
+                      (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
+                       _ts(e.start), _ts(e.stop), e.output, e.error, e.cause, _ts(e.wake_at), e.lease_owner,
+                       _ts(e.lease_until), e.signal, started["id"] + 1))
+            c.execute("INSERT INTO events VALUES (?,?,?)", (e.arn, started["id"], _dump_event(started)))
+
+    def get_execution(self, arn: str) -> ExecutionRecord | None:
+        r = self._one(f"SELECT {_EXEC_COLS} FROM executions WHERE arn=?", (arn,))
+        return None if r is None else _execution(r)
+
+    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
+        where, args = [], []
+        if state_machine_arn is not None:
+            where.append("state_machine_arn=?")
+            args.append(state_machine_arn)
+        if status is not None:
+            where.append("status=?")
+            args.append(status)
+        sql = f"SELECT {_EXEC_COLS} FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
+        return [_execution(r) for r in self._conn().execute(sql + " ORDER BY start DESC, arn", args).fetchall()]
+
+    def events(self, arn: str) -> list[Event]:
+        rows = self._conn().execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (arn,)).fetchall()
+        return [_load_event(b) for (b,) in rows]
+
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
+        with self._tx() as c:
+            r = c.execute("SELECT status, next_event FROM executions WHERE arn=?", (arn,)).fetchone()
+            if r is None:
+                return None
+            if r[0] == RUNNING:
+                eid = r[1]
+                details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+                ev = {"id": eid, "previousEventId": eid - 1, "timestamp": now, "type": "ExecutionAborted",
+                      "executionAbortedEventDetails": details}
+                c.execute("INSERT INTO events VALUES (?,?,?)", (arn, eid, _dump_event(ev)))
+                c.execute("UPDATE executions SET status=?, stop=?, error=?, cause=?, wake_at=NULL, lease_owner=NULL, "
+                          "lease_until=NULL, next_event=? WHERE arn=?", (ABORTED, _ts(now), error, cause, eid + 1, arn))
+                c.execute("UPDATE task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",
+                          (ABORTED, _ts(now), arn, PENDING))
+        return self.get_execution(arn)
+
+    # -- workers -----------------------------------------------------------------------------------------------
+    def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:
+        t = _ts(now)
+        with self._tx() as c:
+            rows = c.execute("SELECT arn, lease_owner, lease_until FROM executions WHERE status=? AND wake_at<=? "
+                             "ORDER BY wake_at LIMIT 64", (RUNNING, t)).fetchall()
+            for arn, lease_owner, until in rows:
+                if lease_owner is None or until is None or until < t or (lease_owner != owner and owner_dead(lease_owner)):
+                    c.execute("UPDATE executions SET lease_owner=?, lease_until=? WHERE arn=?", (owner, _ts(lease_until), arn))
+                    r = c.execute(f"SELECT {_EXEC_COLS} FROM executions WHERE arn=?", (arn,)).fetchone()
+                    return _execution(r)
+        return None
+
+    def commit(self, arn: str, owner: str, commit: Commit) -> bool:
+        with self._tx() as c:
+            r = c.execute("SELECT status, lease_owner, next_event, signal FROM executions WHERE arn=?", (arn,)).fetchone()
+            if r is None or r[0] != RUNNING or r[1] != owner:
+                return False
+            next_event = r[2]
+            if commit.events:
+                c.executemany("INSERT INTO events VALUES (?,?,?)", [(arn, ev["id"], _dump_event(ev)) for ev in commit.events])
+                next_event = commit.events[-1]["id"] + 1
+            for tok in commit.tokens:
+                c.execute(f"INSERT OR IGNORE INTO task_tokens ({_TOKEN_COLS}) VALUES ({','.join('?' * 13)})",
+                          (tok.token, tok.execution_arn, _ts(tok.created), tok.activity_arn, tok.input, tok.status,
+                           tok.output, tok.error, tok.cause, _ts(tok.heartbeat_at), _ts(tok.started_at), tok.worker_name,
+                           _ts(tok.closed_at)))
+            f = commit.finish
+            if f is not None:
+                c.execute("UPDATE executions SET status=?, stop=?, output=?, error=?, cause=?, wake_at=NULL, "
+                          "lease_owner=NULL, lease_until=NULL, next_event=? WHERE arn=?",
+                          (f.status, _ts(f.stop), f.output, f.error, f.cause, next_event, arn))
+                c.execute("UPDATE task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",
+                          (CLOSED, _ts(f.stop), arn, PENDING))
+            elif commit.park:
+                # A callback that arrived since the claim (signal moved on) makes the execution due at once.
+                wake = commit.wake_at if r[3] == commit.seen_signal else datetime.now(UTC)
+                c.execute("UPDATE executions SET wake_at=?, lease_owner=NULL, lease_until=NULL, next_event=? WHERE arn=?",
+                          (_ts(wake), next_event, arn))
+            else:
+                c.execute("UPDATE executions SET lease_until=?, next_event=? WHERE arn=?",
+                          (_ts(commit.lease_until), next_event, arn))
+        return True
+
+    def renew(self, arns: Sequence[str], owner: str, lease_until: datetime) -> None:
+        if not arns:
+            return
+        with self._tx() as c:
+            c.executemany("UPDATE executions SET lease_until=? WHERE arn=? AND lease_owner=?",
+                          [(_ts(lease_until), a, owner) for a in arns])
+
+    def next_wake(self) -> datetime | None:
+        r = self._one("SELECT min(wake_at) FROM executions WHERE status=?", (RUNNING,))
+        return None if r is None else _dt(r[0])
+
+    # -- task tokens -------------------------------------------------------------------------------------------
+    def get_token(self, token: str) -> TokenRecord | None:
+        r = self._one(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,))
+        return None if r is None else _token(r)
+
+    def _wake(self, c: sqlite3.Connection, arn: str, now: datetime) -> None:
+        c.execute("UPDATE executions SET wake_at=min(coalesce(wake_at, ?), ?), signal=signal+1 WHERE arn=? AND status=?",
+                  (_ts(now), _ts(now), arn, RUNNING))
+
+    def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
+                    cause: str | None = None) -> TokenRecord | None:
+        with self._tx() as c:
+            r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,)).fetchone()
+            if r is None:
+                return None
+            before = _token(r)
+            if before.status == PENDING:
+                c.execute("UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
+                          (status, output, error, cause, _ts(now), token))
+                self._wake(c, before.execution_arn, now)
+            return before
+
+    def heartbeat(self, token: str, now: datetime) -> TokenRecord | None:
+        with self._tx() as c:
+            r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,)).fetchone()
+            if r is None:
+                return None
+            before = _token(r)
+            if before.status == PENDING:
+                c.execute("UPDATE task_tokens SET heartbeat_at=? WHERE token=?", (_ts(now), token))
+            return before
+
+    def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
+        with self._tx() as c:
+            r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE activity_arn=? AND status=? AND started_at IS NULL "
+                          "ORDER BY created LIMIT 1", (activity_arn, PENDING)).fetchone()
+            if r is None:
+                return None
+            tok = _token(r)
+            c.execute("UPDATE task_tokens SET started_at=?, worker_name=? WHERE token=?", (_ts(now), worker_name, tok.token))
+            self._wake(c, tok.execution_arn, now)
+            return tok
