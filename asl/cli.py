@@ -124,12 +124,7 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
             json.loads(input_text)
         except ValueError as exc:
             raise click.BadParameter(f"the input is not valid JSON: {exc}", param_hint="--input") from None
-    registered = {}
-    for t in tasks:
-        arn, sep, spec = t.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected ARN=FILE.py:FUNCTION, got '{t}'", param_hint="--task")
-        registered[arn] = _load_callable(spec)
+    registered = _tasks(tasks)
     try:
         machine = load(text)
     except DefinitionError as exc:
@@ -172,3 +167,201 @@ def conformance(paths: tuple[str, ...], report: str | None) -> None:
         with open(report, "w", encoding="utf-8") as fh:
             json.dump({"cases": [v.to_dict() for v in verdicts]}, fh, indent=1, ensure_ascii=False)
     sys.exit(1 if failed else 0)
+
+
+# -- the durable engine ----------------------------------------------------------------------------------------
+_STORE_HELP = "The store file (default: $ASL_STORE, else .asl/store.db in the current directory)."
+
+
+def _service(store_path: str | None) -> Any:
+    from .service import StepFunctions
+    from .store import StoreError, open_store
+
+    try:
+        return StepFunctions(open_store(store_path))
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _show(value: Any) -> None:
+    from datetime import datetime
+
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        raise TypeError(type(o).__name__)
+
+    click.echo(json.dumps(value, indent=1, ensure_ascii=False, default=default))
+
+
+def _call(fn: Any, **kw: Any) -> Any:
+    """Call a service operation; an API error is printed as AWS names it, exit 1."""
+    from .service import ServiceError
+
+    try:
+        return fn(**kw)
+    except ServiceError as exc:
+        click.echo(f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+
+
+def _execution_arn(sfn: Any, ref: str) -> str:
+    """An execution ARN, or the name of one execution in the store."""
+    if ref.startswith("arn:"):
+        return ref
+    found = [e.arn for e in sfn.store.list_executions() if e.name == ref]
+    if len(found) != 1:
+        click.echo(f"error: {'no' if not found else 'more than one'} execution named '{ref}'; give its ARN", err=True)
+        sys.exit(1)
+    return found[0]
+
+
+def _tasks(specs: tuple[str, ...]) -> dict[str, Any]:
+    registered = {}
+    for t in specs:
+        arn, sep, spec = t.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected ARN=FILE.py:FUNCTION, got '{t}'", param_hint="--task")
+        registered[arn] = _load_callable(spec)
+    return registered
+
+
+store_option = click.option("--store", "store_path", envvar="ASL_STORE", type=click.Path(dir_okay=False), help=_STORE_HELP)
+
+
+@main.command()
+@store_option
+@click.option("--task", "tasks", multiple=True, metavar="ARN=FILE.py:FUNCTION",
+              help="Run a Python function for a Task resource ARN; repeatable. The function gets (input, context).")
+@click.option("--until-idle", is_flag=True, help="Exit when no execution is due, instead of running until interrupted.")
+@click.option("--inline-wait", type=float, default=1.0, show_default=True,
+              help="Longest Wait/Retry delay slept in place; longer ones park the execution in the store.")
+def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float) -> None:
+    """Run the executions in the store: started ones, and parked ones when their timer fires or a callback comes.
+
+    Stop it at any moment (even with kill -9): a worker started again resumes every unfinished execution from
+    the end of its history. A task that was running when the worker died runs again.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    sfn = _service(store_path)
+    w = sfn.worker(_tasks(tasks), inline_wait=inline_wait)
+    if until_idle:
+        click.echo(f"{w.run_until_idle()} run(s)")
+        return
+    click.echo(f"asl worker {w.owner}: store {sfn.store.path if hasattr(sfn.store, 'path') else ':memory:'}", err=True)
+    try:
+        w.run_forever()
+    except KeyboardInterrupt:
+        w.stop()
+
+
+@main.command()
+@click.argument("machine")
+@store_option
+@click.option("--input", "input_text", help="The execution input as JSON text (default {}).")
+@click.option("--name", help="The execution name (default: a UUID).")
+@click.option("--state-machine-name", help="Register the definition under this name (default: the file name up to its first dot).")
+@click.option("--type", "machine_type", type=click.Choice(["STANDARD", "EXPRESS"]), default="STANDARD", show_default=True)
+def start(machine: str, store_path: str | None, input_text: str | None, name: str | None, state_machine_name: str | None,
+          machine_type: str) -> None:
+    """Start an execution of MACHINE (a state machine ARN, or a definition file, registered or updated in the
+    store under its name) and print its ARN. A worker (``asl worker``) runs it."""
+    sfn = _service(store_path)
+    if machine.startswith("arn:"):
+        sm_arn = machine
+    else:
+        try:
+            text = Path(machine).read_text(encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"cannot read file: {machine}: {exc.strerror}", err=True)
+            sys.exit(2)
+        sm_name = state_machine_name or Path(machine).name.split(".")[0]
+        sm_arn = sfn._arn("stateMachine", sm_name)
+        if sfn.store.get_state_machine(sm_arn) is None:
+            _call(sfn.create_state_machine, name=sm_name, definition=text, type=machine_type)
+        elif sfn.store.get_state_machine(sm_arn).definition != text:
+            _call(sfn.update_state_machine, stateMachineArn=sm_arn, definition=text)
+    out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
+    click.echo(out["executionArn"])
+
+
+@main.group()
+def executions() -> None:
+    """List and describe the executions in the store."""
+
+
+@executions.command("list")
+@store_option
+@click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]))
+def executions_list(store_path: str | None, status: str | None) -> None:
+    """One line per execution, newest first: status, start time, ARN."""
+    sfn = _service(store_path)
+    for e in sfn.store.list_executions(status=status):
+        click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
+
+
+@executions.command("describe")
+@click.argument("execution")
+@store_option
+def executions_describe(execution: str, store_path: str | None) -> None:
+    """DescribeExecution of EXECUTION (its ARN or name), as JSON."""
+    sfn = _service(store_path)
+    _show(_call(sfn.describe_execution, executionArn=_execution_arn(sfn, execution)))
+
+
+@main.command()
+@click.argument("execution")
+@store_option
+def history(execution: str, store_path: str | None) -> None:
+    """The execution history of EXECUTION (its ARN or name), as JSON events."""
+    sfn = _service(store_path)
+    _show(_call(sfn.get_execution_history, executionArn=_execution_arn(sfn, execution))["events"])
+
+
+@main.command()
+@click.argument("execution")
+@store_option
+@click.option("--error", help="The error code of the abort.")
+@click.option("--cause", help="A description of the abort.")
+def stop(execution: str, store_path: str | None, error: str | None, cause: str | None) -> None:
+    """Stop (abort) EXECUTION (its ARN or name)."""
+    sfn = _service(store_path)
+    _show(_call(sfn.stop_execution, executionArn=_execution_arn(sfn, execution), error=error, cause=cause))
+
+
+@main.group()
+def task() -> None:
+    """Complete a task that waits for a callback (.waitForTaskToken or an activity) by its task token."""
+
+
+@task.command("success")
+@click.argument("token")
+@click.option("--output", default="{}", show_default=True, help="The task's result, JSON text.")
+@store_option
+def task_success(token: str, output: str, store_path: str | None) -> None:
+    """SendTaskSuccess: the task succeeds with OUTPUT."""
+    sfn = _service(store_path)
+    _call(sfn.send_task_success, taskToken=token, output=output)
+
+
+@task.command("failure")
+@click.argument("token")
+@click.option("--error", help="The error code of the failure.")
+@click.option("--cause", help="A description of the failure.")
+@store_option
+def task_failure(token: str, error: str | None, cause: str | None, store_path: str | None) -> None:
+    """SendTaskFailure: the task fails with ERROR and CAUSE."""
+    sfn = _service(store_path)
+    _call(sfn.send_task_failure, taskToken=token, error=error, cause=cause)
+
+
+@task.command("heartbeat")
+@click.argument("token")
+@store_option
+def task_heartbeat(token: str, store_path: str | None) -> None:
+    """SendTaskHeartbeat: the task is still making progress (resets its HeartbeatSeconds clock)."""
+    sfn = _service(store_path)
+    _call(sfn.send_task_heartbeat, taskToken=token)

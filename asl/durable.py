@@ -28,6 +28,8 @@ from typing import Any
 
 from .diagnostics import DefinitionError
 from .interpreter import (
+    HEARTBEAT_TIMED_OUT,
+    TIMED_OUT_TOKEN,
     DurableClock,
     Execution,
     ExecutionOptions,
@@ -42,9 +44,6 @@ from .model import StateMachine, load
 from .store.base import FAILED, PENDING, RUNNING, Commit, ExecutionRecord, Finish, Store, TokenRecord
 
 log = logging.getLogger("asl.worker")
-
-TIMED_OUT_TOKEN = "TIMED_OUT"
-
 
 class Fenced(BaseException):  # noqa: N818 - control flow: the worker lost the execution
     """The store refused a commit: the execution was stopped or another worker took it over."""
@@ -120,8 +119,9 @@ class _StoreJournal:
             return None if pending is None else TokenState(PENDING)
         return TokenState(t.status, t.output, t.error, t.cause, t.heartbeat_at, t.started_at, t.worker_name)
 
-    def expire_token(self, token: str) -> bool:
-        before = self.store.close_token(token, TIMED_OUT_TOKEN, datetime.now(UTC))
+    def expire_token(self, token: str, missed_heartbeat: bool) -> bool:
+        status = HEARTBEAT_TIMED_OUT if missed_heartbeat else TIMED_OUT_TOKEN
+        before = self.store.close_token(token, status, datetime.now(UTC))
         return before is not None and before.status == PENDING
 
 

@@ -124,6 +124,9 @@ class TokenState:
     worker_name: str | None = None
 
 
+TIMED_OUT_TOKEN, HEARTBEAT_TIMED_OUT = "TIMED_OUT", "HEARTBEAT_TIMED_OUT"  # statuses of an expired token
+
+
 class Journal(Protocol):
     """The durable engine's side of a running execution (see :mod:`asl.durable`)."""
 
@@ -135,8 +138,9 @@ class Journal(Protocol):
 
     def token(self, token: str) -> TokenState | None: ...
 
-    def expire_token(self, token: str) -> bool:
-        """Close a PENDING token as timed out; False if a callback closed it first."""
+    def expire_token(self, token: str, missed_heartbeat: bool) -> bool:
+        """Close a PENDING token as timed out (TIMED_OUT, or HEARTBEAT_TIMED_OUT); False if a callback closed it
+        first."""
 
 
 _CLOCK: contextvars.ContextVar[Clock] = contextvars.ContextVar("asl_clock")
@@ -171,6 +175,14 @@ class StateError(Exception):
     @property
     def catchable(self) -> bool:
         return self.error != "States.Runtime"
+
+
+class HeartbeatTimedOut(StateError):
+    """States.Timeout from a missed heartbeat: AWS reports it as States.Timeout (recorded), and a Retrier or
+    Catcher naming States.HeartbeatTimeout matches it too."""
+
+    def __init__(self) -> None:
+        super().__init__("States.Timeout", None)
 
 
 class TaskFailed(Exception):
@@ -478,7 +490,7 @@ class Execution:
 
     def _retry_delay(self, state: State, err: StateError, counts: list[int]) -> float | None:
         for i, r in enumerate(state.retry):
-            if _matches(r.error_equals, err.error):
+            if _matches(r.error_equals, err):
                 if counts[i] >= r.max_attempts:
                     return None
                 delay = r.interval_seconds * (r.backoff_rate ** counts[i])
@@ -725,18 +737,19 @@ def _runtime(state: State, entered: int, err: StateError) -> StateError:
     return err
 
 
-def _matches(names: tuple[str, ...], error: str | None) -> bool:
-    if error is None:
-        error = ""
+def _matches(names: tuple[str, ...], err: StateError) -> bool:
+    error = err.error or ""
     for n in names:
         if n == error or n == "States.ALL" or (n == "States.TaskFailed" and error != "States.Timeout"):
+            return True
+        if n == "States.HeartbeatTimeout" and isinstance(err, HeartbeatTimedOut):
             return True
     return False
 
 
 def _match_catcher(catchers: tuple[Catcher, ...], err: StateError) -> Catcher | None:
     for c in catchers:
-        if _matches(c.error_equals, err.error):
+        if _matches(c.error_equals, err):
             return c
     return None
 
@@ -1085,7 +1098,7 @@ def _recorded_outcome(ex: Execution) -> dict[str, Any] | None:
     return None
 
 
-def _replay_outcome(ex: Execution, frame: _Frame, ev: dict[str, Any]) -> Any:
+def _replay_outcome(ex: Execution, frame: _Frame, ev: dict[str, Any], token: str | None = None) -> Any:
     """Re-enter a recorded task outcome: the result it returned, or the error it raised."""
     kind, key = _TASK_ENDS[ev["type"]]
     frame.cursor = ex.history.add(ev["type"], frame.cursor)
@@ -1093,6 +1106,10 @@ def _replay_outcome(ex: Execution, frame: _Frame, ev: dict[str, Any]) -> Any:
     if kind == "ok":
         return json.loads(d["output"])
     if kind == "timeout":
+        if token is not None and ex.journal is not None:
+            tok = ex.journal.token(token)
+            if tok is not None and tok.status == HEARTBEAT_TIMED_OUT:
+                raise HeartbeatTimedOut
         raise StateError("States.Timeout", d.get("cause"))
     raise StateError(d.get("error"), d.get("cause"))
 
@@ -1157,7 +1174,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
                 frame.cursor = h.add("ActivityStarted", frame.cursor)
                 heartbeat_from = ex.clock.now()
                 continue
-            return _replay_outcome(ex, frame, ahead)
+            return _replay_outcome(ex, frame, ahead, token)
         tok = journal.token(token)
         if tok is None:
             raise StateError("States.Runtime", f"The task token of the state '{st.name}' is missing from the store")
@@ -1179,20 +1196,22 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
                 d = {"resourceType": rtype, "resource": rname, **d}
             frame.cursor = h.add(prefix + "Failed", frame.cursor, prefix[0].lower() + prefix[1:] + "FailedEventDetails", d)
             raise StateError(tok.error, tok.cause)
-        due: list[datetime] = []
+        timeout_at = heartbeat_at = None
         if timeout is not None:
-            due.append(timeout_from + timedelta(seconds=timeout))
+            timeout_at = timeout_from + timedelta(seconds=timeout)
         if heartbeat is not None and heartbeat_from is not None:
-            due.append(max(heartbeat_from, tok.heartbeat_at or heartbeat_from) + timedelta(seconds=heartbeat))
+            heartbeat_at = max(heartbeat_from, tok.heartbeat_at or heartbeat_from) + timedelta(seconds=heartbeat)
+        due = [t for t in (timeout_at, heartbeat_at) if t is not None]
         wake = min(due) if due else None
         if wake is not None and datetime.now(UTC) >= wake:
-            if not journal.expire_token(token):
+            missed_heartbeat = heartbeat_at is not None and (timeout_at is None or heartbeat_at < timeout_at)
+            if not journal.expire_token(token, missed_heartbeat):
                 continue  # a callback closed it first
             d = {"error": "States.Timeout"}
             if not activity:
                 d = {**d, "resource": rname, "resourceType": rtype}
             frame.cursor = h.add(prefix + "TimedOut", frame.cursor, prefix[0].lower() + prefix[1:] + "TimedOutEventDetails", d)
-            raise StateError("States.Timeout", None)
+            raise HeartbeatTimedOut if missed_heartbeat else StateError("States.Timeout", None)
         raise Parked(wake)
 
 

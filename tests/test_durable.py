@@ -1,0 +1,507 @@
+"""The durable engine: store contract on every backend, callbacks, activities, timers, stop, and executions that
+survive SIGKILL of their worker process and resume from their history."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asl.durable import Worker
+from asl.service import ServiceError, StepFunctions, run_activity_worker
+from asl.store import Commit, MemoryStore, SQLiteStore, Store, StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = "arn:aws:lambda:us-east-1:123456789012:function:step"
+CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "store.db")
+
+
+def machine(sfn: StepFunctions, definition: dict[str, Any], name: str = "m") -> str:
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition))["stateMachineArn"]
+
+
+def types(sfn: StepFunctions, arn: str) -> list[str]:
+    return [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
+
+
+def check_log(events: list[dict[str, Any]]) -> None:
+    """A well-formed history: ids 1..n in order, each pointing back to an earlier event, one end event."""
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all(0 <= e["previousEventId"] < e["id"] for e in events)
+    ends = [e for e in events if e["type"] in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")]
+    assert len(ends) <= 1 and (not ends or ends[0] is events[-1])
+
+
+# -- the store contract ------------------------------------------------------------------------------------------
+def test_claim_commit_fence_and_park(store: Store) -> None:
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["executionArn"]
+    now = datetime.now(UTC)
+    rec = store.claim("a", now, now + timedelta(seconds=30), lambda o: False)
+    assert rec is not None and rec.arn == arn
+    assert store.claim("b", now, now + timedelta(seconds=30), lambda o: False) is None  # leased to a
+    assert store.claim("b", now, now + timedelta(seconds=30), lambda o: o == "a") is not None  # a is dead: taken over
+    ev = {"id": 2, "previousEventId": 1, "timestamp": now, "type": "PassStateEntered", "stateEnteredEventDetails": {}}
+    assert not store.commit(arn, "a", Commit(events=[ev], lease_until=now))  # a was fenced out
+    assert store.commit(arn, "b", Commit(events=[ev], park=True, wake_at=None, seen_signal=rec.signal))
+    assert [e["type"] for e in store.events(arn)] == ["ExecutionStarted", "PassStateEntered"]
+    assert store.claim("b", now, now, lambda o: False) is None  # parked until a callback
+    assert store.next_wake() is None
+
+
+def test_stop_execution_fences_its_worker(store: Store) -> None:
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["executionArn"]
+    now = datetime.now(UTC)
+    assert store.claim("a", now, now + timedelta(seconds=30), lambda o: False) is not None
+    sfn.stop_execution(executionArn=arn, error="Stop", cause="by the test")
+    assert not store.commit(arn, "a", Commit(lease_until=now))
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"], d["cause"]) == ("ABORTED", "Stop", "by the test")
+    assert types(sfn, arn) == ["ExecutionStarted", "ExecutionAborted"]
+
+
+def test_sqlite_refuses_foreign_corrupt_and_newer_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "foreign.db"
+    c = sqlite3.connect(foreign)
+    c.execute("CREATE TABLE t (x)")
+    c.commit()
+    c.close()
+    before = foreign.read_bytes()
+    with pytest.raises(StoreError, match="not an asl store"):
+        SQLiteStore(foreign)
+    assert foreign.read_bytes() == before
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database, but someone's notes\n" * 100)
+    before = corrupt.read_bytes()
+    with pytest.raises(StoreError, match="not an asl store"):
+        SQLiteStore(corrupt)
+    assert corrupt.read_bytes() == before
+    newer = tmp_path / "newer.db"
+    SQLiteStore(newer).close()
+    c = sqlite3.connect(newer)
+    c.execute("PRAGMA user_version = 99")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match="newer asl"):
+        SQLiteStore(newer)
+
+
+def test_cli_reports_a_foreign_store_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_text("my notes\n" * 200)
+    r = subprocess.run([sys.executable, "-c", "from asl.cli import main; main()", "executions", "list", "--store", str(bad)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not an asl store" in r.stderr and "Traceback" not in r.stderr
+    assert bad.read_text() == "my notes\n" * 200
+
+
+# -- callbacks, activities, timers ---------------------------------------------------------------------------
+def callback_machine(**task: Any) -> dict[str, Any]:
+    return {"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": CALLBACK, "Parameters": {"token.$": "$$.Task.Token"},
+                                                 "End": True, **task}}}
+
+
+def start_callback(store: Store, **task: Any) -> tuple[StepFunctions, Worker, str, list[str]]:
+    sfn = StepFunctions(store)
+    tokens: list[str] = []
+    w = sfn.worker({CALLBACK: lambda v, ctx: tokens.append(v["token"]) or {"MessageId": "m1"}}, inline_wait=0.1)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, callback_machine(**task)), input='{"a": 1}')["executionArn"]
+    w.run_until_idle()
+    return sfn, w, arn, tokens
+
+
+def test_wait_for_task_token_success(store: Store) -> None:
+    sfn, w, arn, tokens = start_callback(store)
+    assert len(tokens) == 1 and sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert types(sfn, arn)[-1] == "TaskSubmitted"
+    assert w.run_until_idle() == 0  # parked: nothing to do until the callback
+    sfn.send_task_success(taskToken=tokens[0], output='{"ok": true}')
+    with pytest.raises(ServiceError) as e:
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    assert e.value.code == "TaskTimedOut"
+    w.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"ok": True})
+    assert types(sfn, arn) == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted",
+                               "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    check_log(sfn.get_execution_history(executionArn=arn)["events"])
+
+
+def test_wait_for_task_token_failure_and_errors(store: Store) -> None:
+    sfn, w, arn, tokens = start_callback(store)
+    for bad, code in (("nope", "TaskDoesNotExist"), ("", "InvalidToken")):
+        with pytest.raises(ServiceError) as e:
+            sfn.send_task_failure(taskToken=bad, error="E")
+        assert e.value.code == code
+    with pytest.raises(ServiceError) as e:
+        sfn.send_task_success(taskToken=tokens[0], output="{not json")
+    assert e.value.code == "InvalidOutput"
+    sfn.send_task_failure(taskToken=tokens[0], error="Failure error", cause="Failure cause")
+    w.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"], d["cause"]) == ("FAILED", "Failure error", "Failure cause")
+    assert types(sfn, arn)[-2:] == ["TaskFailed", "ExecutionFailed"]
+
+
+def test_callback_timeout_and_heartbeat_timeout(store: Store) -> None:
+    sfn, w, arn, tokens = start_callback(store, TimeoutSeconds=1)
+    w.run_until_idle(timeout=5)
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Timeout")
+    assert types(sfn, arn)[-2:] == ["TaskTimedOut", "ExecutionFailed"]
+    with pytest.raises(ServiceError) as e:
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    assert e.value.code == "TaskTimedOut"
+
+    sfn2, w2, arn2, tokens2 = start_callback(MemoryStore(), HeartbeatSeconds=1, TimeoutSeconds=30)
+    t0 = time.monotonic()
+    for _ in range(3):  # heartbeats keep it alive past its HeartbeatSeconds
+        time.sleep(0.5)
+        sfn2.send_task_heartbeat(taskToken=tokens2[0])
+        w2.run_until_idle()
+    assert sfn2.describe_execution(executionArn=arn2)["status"] == "RUNNING"
+    w2.run_until_idle(timeout=5)
+    assert time.monotonic() - t0 >= 2.5
+    d = sfn2.describe_execution(executionArn=arn2)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Timeout")
+
+
+def test_a_missed_heartbeat_is_states_timeout_and_matches_heartbeat_timeout(store: Store) -> None:
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": CALLBACK, "Parameters": {"token.$": "$$.Task.Token"}, "HeartbeatSeconds": 1,
+                "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Late"}], "End": True},
+        "Late": {"Type": "Pass", "End": True}}}))["executionArn"]
+    sfn.worker({CALLBACK: lambda v, ctx: {}}, inline_wait=0.1).run_until_idle(timeout=5)
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"Error": "States.Timeout"})
+    assert types(sfn, arn)[-6:] == ["TaskSubmitted", "TaskTimedOut", "TaskStateExited", "PassStateEntered", "PassStateExited",
+                                    "ExecutionSucceeded"]
+
+
+def test_activity_round_trip(store: Store) -> None:
+    sfn = StepFunctions(store, activity_poll_seconds=0.2)
+    act = sfn.create_activity(name="pack")["activityArn"]
+    assert [a["name"] for a in sfn.list_activities()["activities"]] == ["pack"]
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": act, "End": True}}}),
+                              input='{"Value1": "HelloWorld"}')["executionArn"]
+    w = sfn.worker()
+    w.run_until_idle()
+    assert run_activity_worker(sfn, act, lambda v: {"packed": v}, worker_name="BASE_ID_ACTIVITY_CONSUMER", max_tasks=1) == 1
+    w.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"packed": {"Value1": "HelloWorld"}})
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    assert [e["type"] for e in events] == ["ExecutionStarted", "TaskStateEntered", "ActivityScheduled", "ActivityStarted",
+                                           "ActivitySucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    assert events[3]["activityStartedEventDetails"] == {"workerName": "BASE_ID_ACTIVITY_CONSUMER"}
+    assert sfn.get_activity_task(activityArn=act) == {}  # long poll ends empty
+
+
+def test_activity_failure_from_the_worker_helper(store: Store) -> None:
+    sfn = StepFunctions(store, activity_poll_seconds=0.2)
+    act = sfn.create_activity(name="pack")["activityArn"]
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": act, "End": True}}}))["executionArn"]
+    w = sfn.worker()
+    w.run_until_idle()
+
+    def boom(v: Any) -> Any:
+        raise ValueError("no boxes left")
+
+    run_activity_worker(sfn, act, boom, max_tasks=1)
+    w.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"], d["cause"]) == ("FAILED", "ValueError", "no boxes left")
+    assert types(sfn, arn)[-3:] == ["ActivityStarted", "ActivityFailed", "ExecutionFailed"]
+
+
+def test_durable_wait_keeps_its_wake_up_time_across_workers(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    sfn = StepFunctions(SQLiteStore(path))
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 2, "Next": "P"}, "P": {"Type": "Pass", "End": True}}}))["executionArn"]
+    Worker(SQLiteStore(path), inline_wait=0.1).run_until_idle()  # parks the Wait and goes away
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    time.sleep(1)
+    Worker(SQLiteStore(path), inline_wait=0.1).run_until_idle(timeout=5)  # a new worker: the wake-up time holds
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    entered, exited = events[1]["timestamp"], events[2]["timestamp"]
+    assert 2.0 <= (exited - entered).total_seconds() < 2.5
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+
+def test_retry_backoff_parks_and_resumes(store: Store) -> None:
+    sfn = StepFunctions(store)
+    calls: list[float] = []
+
+    def flaky(v: Any, ctx: Any) -> Any:
+        calls.append(time.monotonic())
+        if len(calls) < 2:
+            raise RuntimeError("not yet")
+        return {"attempts": len(calls)}
+
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": TASK, "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 1}], "End": True}}}))["executionArn"]
+    sfn.worker({TASK: flaky}, inline_wait=0.2).run_until_idle(timeout=5)
+    d = sfn.describe_execution(executionArn=arn)
+    assert json.loads(d["output"]) == {"attempts": 2} and calls[1] - calls[0] >= 1.0
+    check_log(sfn.get_execution_history(executionArn=arn)["events"])
+
+
+def test_start_execution_names_and_idempotency(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    a = sfn.start_execution(stateMachineArn=sm, name="one", input='{"x": 1}')
+    assert sfn.start_execution(stateMachineArn=sm, name="one", input='{"x": 1}')["executionArn"] == a["executionArn"]
+    for kw, code in (({"name": "one", "input": '{"x": 2}'}, "ExecutionAlreadyExists"), ({"name": "a b"}, "InvalidName"),
+                     ({"input": "{oops"}, "InvalidExecutionInput")):
+        with pytest.raises(ServiceError) as e:
+            sfn.start_execution(stateMachineArn=sm, **kw)
+        assert e.value.code == code
+    with pytest.raises(ServiceError) as e:
+        sfn.start_execution(stateMachineArn=sm.replace(":m", ":nope"))
+    assert e.value.code == "StateMachineDoesNotExist"
+    sfn.worker().run_until_idle()
+    assert [x["status"] for x in sfn.list_executions(stateMachineArn=sm)["executions"]] == ["SUCCEEDED"]
+
+
+def test_a_running_execution_keeps_its_definition_after_an_update(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    sfn.update_state_machine(stateMachineArn=sm, definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 2, "End": True}}}))
+    sfn.worker().run_until_idle()
+    assert sfn.describe_execution(executionArn=arn)["output"] == "1"
+
+
+def test_stop_a_parked_execution_closes_its_token(store: Store) -> None:
+    sfn, w, arn, tokens = start_callback(store)
+    sfn.stop_execution(executionArn=arn, error="Cancelled")
+    with pytest.raises(ServiceError) as e:
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    assert e.value.code == "TaskTimedOut"
+    assert w.run_until_idle() == 0
+    assert types(sfn, arn)[-1] == "ExecutionAborted"
+
+
+def test_replay_takes_recorded_outcomes_and_runs_nothing_twice(store: Store) -> None:
+    """A chain of tasks split across many worker runs (each parks at a Wait) runs each task exactly once."""
+    sfn = StepFunctions(store)
+    calls: list[str] = []
+    states: dict[str, Any] = {}
+    for i in range(5):
+        states[f"T{i}"] = {"Type": "Task", "Resource": TASK, "Next": f"W{i}"}
+        states[f"W{i}"] = {"Type": "Wait", "Seconds": 0.3 if False else 1, "Next": f"T{i + 1}" if i < 4 else "Done"}
+    states["Done"] = {"Type": "Succeed"}
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "T0", "States": states}), input='{"n": 0}')["executionArn"]
+    w = sfn.worker({TASK: lambda v, ctx: calls.append(ctx["State"]["Name"]) or {"n": v["n"] + 1}}, inline_wait=0.5)
+    runs = w.run_until_idle(timeout=10)
+    assert runs >= 6 and calls == ["T0", "T1", "T2", "T3", "T4"]
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"n": 5}
+    check_log(sfn.get_execution_history(executionArn=arn)["events"])
+
+
+def test_random_values_and_uuids_are_the_same_when_rebuilt(store: Store) -> None:
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "U", "States": {
+        "U": {"Type": "Pass", "Parameters": {"id.$": "States.UUID()", "r.$": "States.MathRandom(1, 1000000)"}, "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 1, "Next": "V"},
+        "V": {"Type": "Pass", "Parameters": {"again.$": "$", "id2.$": "States.UUID()"}, "End": True}}}))["executionArn"]
+    sfn.worker(inline_wait=0.1).run_until_idle(timeout=5)
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    first = json.loads(events[2]["stateExitedEventDetails"]["output"])
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out["again"] == first and out["id2"] != first["id"]
+
+
+# -- kill -9 and restart -----------------------------------------------------------------------------------------
+class WorkerProcess:
+    """``asl worker`` in a child process over one store file, with the test task functions registered."""
+
+    def __init__(self, store: Path, log: Path):
+        self.store, self.log = store, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "ASL_TEST_LOG": str(self.log), "PYTHONPATH": str(ROOT)}
+        tasks = ROOT / "tests" / "durable_tasks.py"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(self.store), "--inline-wait", "0.5",
+             "--task", f"{TASK}={tasks}:step", "--task", f"{CALLBACK}={tasks}:hand_out"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+@pytest.fixture
+def kill_env(tmp_path: Path) -> Iterator[tuple[StepFunctions, WorkerProcess, Path]]:
+    path, log = tmp_path / "store.db", tmp_path / "effects.log"
+    log.touch()
+    wp = WorkerProcess(path, log)
+    yield StepFunctions(SQLiteStore(path)), wp, log
+    wp.stop()
+
+
+def wait_for(pred: Any, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def lines(log: Path) -> list[str]:
+    return log.read_text().splitlines()
+
+
+def finished(sfn: StepFunctions, arn: str) -> bool:
+    return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
+
+
+def chain(n: int, sleep: float) -> dict[str, Any]:
+    states = {f"S{i}": {"Type": "Task", "Resource": TASK, "Parameters": {"n.$": "$.n", "sleep": sleep},
+                        **({"Next": f"S{i + 1}"} if i < n - 1 else {"End": True})} for i in range(n)}
+    return {"StartAt": "S0", "States": states}
+
+
+def test_kill_during_a_task_resumes_and_reruns_only_that_task(kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:
+    sfn, wp, log = kill_env
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, chain(4, 0.3)), input='{"n": 0}')["executionArn"]
+    wp.start()
+    wait_for(lambda: "start S2" in lines(log))  # S0 and S1 are done, S2 is in flight
+    wp.kill()
+    wp.start()
+    wait_for(lambda: finished(sfn, arn))
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out == {"n": 4, "sleep": 0.3}
+    done = [x for x in lines(log) if x.startswith("done")]
+    assert done.count("done S0") == 1 and done.count("done S1") == 1 and done.count("done S3") == 1
+    assert lines(log).count("start S2") == 2  # the task in flight ran again: at least once
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    assert [e["type"] for e in events].count("LambdaFunctionSucceeded") == 4
+
+
+def test_kill_during_a_wait_keeps_the_wake_up_time(kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:
+    sfn, wp, log = kill_env
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": TASK, "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 3, "Next": "B"},
+        "B": {"Type": "Task", "Resource": TASK, "End": True}}}), input='{"n": 0}')["executionArn"]
+    wp.start()
+    wait_for(lambda: "WaitStateEntered" in types(sfn, arn))
+    time.sleep(1)
+    wp.kill()
+    wp.start()
+    wait_for(lambda: finished(sfn, arn))
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    entered = next(e for e in events if e["type"] == "WaitStateEntered")["timestamp"]
+    exited = next(e for e in events if e["type"] == "WaitStateExited")["timestamp"]
+    assert 3.0 <= (exited - entered).total_seconds() < 4.0
+    assert lines(log).count("done A") == 1 and lines(log).count("done B") == 1
+
+
+def test_kill_during_a_map_resumes_the_iterations_left(kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:
+    sfn, wp, log = kill_env
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": TASK, "End": True}}},
+        "End": True}}}), input=json.dumps({"items": [{"i": i, "sleep": 0.2} for i in range(6)]}))["executionArn"]
+    wp.start()
+    wait_for(lambda: "done T#2" in lines(log))
+    wp.kill()
+    wp.start()
+    wait_for(lambda: finished(sfn, arn))
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert [x["i"] for x in out] == list(range(6)) and all(x["n"] == 1 for x in out)
+    for i in range(6):
+        assert 1 <= lines(log).count(f"done T#{i}") <= (2 if i == 3 else 1)
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    assert [e["type"] for e in events].count("MapIterationSucceeded") == 6
+
+
+def test_kill_while_waiting_for_a_token_then_callback_with_no_worker(kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:
+    sfn, wp, log = kill_env
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": CALLBACK, "Parameters": {"token.$": "$$.Task.Token"}, "Next": "After"},
+        "After": {"Type": "Task", "Resource": TASK, "End": True}}}))["executionArn"]
+    wp.start()
+    wait_for(lambda: any(x.startswith("token ") for x in lines(log)))
+    wait_for(lambda: "TaskSubmitted" in types(sfn, arn))
+    wp.kill()
+    token = next(x for x in lines(log) if x.startswith("token ")).split()[1]
+    sfn.send_task_success(taskToken=token, output='{"n": 41}')  # no worker is running
+    wp.start()
+    wait_for(lambda: finished(sfn, arn))
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"n": 42}
+    assert sum(x.startswith("token ") for x in lines(log)) == 1  # the token was handed out once
+    check_log(sfn.get_execution_history(executionArn=arn)["events"])
+
+
+def test_kill_at_random_moments(kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:
+    import random
+
+    sfn, wp, log = kill_env
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, chain(12, 0.05)), input='{"n": 0}')["executionArn"]
+    rnd = random.Random(7)
+    for _ in range(5):
+        wp.start()
+        time.sleep(rnd.uniform(0.3, 0.8))
+        wp.kill()
+    wp.start()
+    wait_for(lambda: finished(sfn, arn), timeout=30)
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"])["n"] == 12
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    assert [e["type"] for e in events].count("LambdaFunctionSucceeded") == 12
+    done = [x for x in lines(log) if x.startswith("done")]
+    for i in range(12):
+        assert done.count(f"done S{i}") >= 1
+    assert len(lines(log)) <= 2 * 12 + 2 * 6  # at most one rerun per kill
+
+
+def test_worker_threads_share_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    sfn = StepFunctions(SQLiteStore(path))
+    sm = machine(sfn, chain(3, 0))
+    arns = [sfn.start_execution(stateMachineArn=sm, input='{"n": 0}')["executionArn"] for _ in range(10)]
+    os.environ.setdefault("ASL_TEST_LOG", str(tmp_path / "log"))
+    import tests.durable_tasks as dt
+
+    workers = [Worker(SQLiteStore(path), {TASK: dt.step}) for _ in range(3)]
+    threads = [threading.Thread(target=w.run_until_idle) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a in arns:
+        assert json.loads(sfn.describe_execution(executionArn=a)["output"])["n"] == 3
+        check_log(sfn.get_execution_history(executionArn=a)["events"])
