@@ -15,6 +15,7 @@ nothing whose outcome was committed runs again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -47,6 +48,12 @@ log = logging.getLogger("asl.worker")
 
 class Fenced(BaseException):  # noqa: N818 - control flow: the worker lost the execution
     """The store refused a commit: the execution was stopped or another worker took it over."""
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(definition: str) -> StateMachine:
+    """Definitions are validated and compiled once per process, not once per resumed execution."""
+    return load(definition)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -141,7 +148,6 @@ class Worker:
         self.inline_wait = inline_wait
         self.poll_interval = poll_interval
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._machines: dict[str, StateMachine] = {}
         self._current: str | None = None
         self._stop = threading.Event()
 
@@ -149,10 +155,7 @@ class Worker:
         return datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
 
     def _machine(self, definition: str) -> StateMachine:
-        m = self._machines.get(definition)
-        if m is None:
-            m = self._machines[definition] = load(definition)
-        return m
+        return _compiled(definition)
 
     # -- running ---------------------------------------------------------------------------------------------
     def run_one(self) -> bool:

@@ -17,8 +17,13 @@ def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(out.read_text())
-    measured = {r["workload"]: r for r in figures["results"] if "asl_per_s" in r}
+    measured = {r["workload"]: r for r in figures["results"] if "moto_per_s" in r}
     assert set(measured) == {"a", "b", "c"}
+    durable = {r["workload"]: r for r in figures["results"] if "moto_per_s" not in r}
+    assert set(durable) == {"d1", "d2", "d3"}
+    # the durable engine made the same transitions as the in-memory run of the same workload
+    assert durable["d1"]["transitions"] == measured["a"]["transitions"]
+    assert durable["d2"]["transitions"] == measured["b"]["transitions"]
     for r in measured.values():
         # both engines ran the same workload to the end: the same number of state transitions
         assert r["transitions"] == r["moto_transitions"] > 0

@@ -21,6 +21,8 @@ from asl.durable import Worker
 from asl.service import ServiceError, StepFunctions, run_activity_worker
 from asl.store import Commit, MemoryStore, SQLiteStore, Store, StoreError
 
+from .conftest import needs_shared as needs_shared_recorded
+
 ROOT = Path(__file__).resolve().parent.parent
 TASK = "arn:aws:lambda:us-east-1:123456789012:function:step"
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
@@ -309,7 +311,7 @@ def test_replay_takes_recorded_outcomes_and_runs_nothing_twice(store: Store) -> 
     states: dict[str, Any] = {}
     for i in range(5):
         states[f"T{i}"] = {"Type": "Task", "Resource": TASK, "Next": f"W{i}"}
-        states[f"W{i}"] = {"Type": "Wait", "Seconds": 0.3 if False else 1, "Next": f"T{i + 1}" if i < 4 else "Done"}
+        states[f"W{i}"] = {"Type": "Wait", "Seconds": 1, "Next": f"T{i + 1}" if i < 4 else "Done"}
     states["Done"] = {"Type": "Succeed"}
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "T0", "States": states}), input='{"n": 0}')["executionArn"]
     w = sfn.worker({TASK: lambda v, ctx: calls.append(ctx["State"]["Name"]) or {"n": v["n"] + 1}}, inline_wait=0.5)
@@ -505,3 +507,78 @@ def test_worker_threads_share_a_store(tmp_path: Path) -> None:
     for a in arns:
         assert json.loads(sfn.describe_execution(executionArn=a)["output"])["n"] == 3
         check_log(sfn.get_execution_history(executionArn=a)["events"])
+
+
+# -- cases recorded against AWS ----------------------------------------------------------------------------------
+def _recorded(folder: str, test: str) -> dict[str, Any]:
+    from .conftest import RECORDED
+
+    path = next((RECORDED / folder).glob(f"*{test}__get_execution_history.json"))
+    return json.loads(path.read_text())
+
+
+def _compare(sfn: StepFunctions, arn: str, case: dict[str, Any]) -> None:
+    """Status, output, error, cause and the events (types, ids, parents and details other than payloads that
+    carry ARNs, tokens or AWS's SQS response) as recorded."""
+    d = sfn.describe_execution(executionArn=arn)
+    exp = case["expected"]
+    assert d["status"] == exp["status"]
+    assert (json.loads(d["output"]) if "output" in d else None) == exp["output"]
+    assert d.get("error") == exp["error"]
+    cause = d.get("cause")
+    if isinstance(exp["cause"], dict | list):
+        cause = json.loads(cause) if cause else cause
+    assert cause == exp["cause"]
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    rec = case["history"]
+    assert [(e["type"], e["id"], e["previousEventId"]) for e in events] == [(e["type"], e["id"], e["previousEventId"]) for e in rec]
+    for ours, theirs in zip(events, rec, strict=True):
+        for key in ("activityStartedEventDetails", "activityFailedEventDetails", "activityTimedOutEventDetails",
+                    "taskFailedEventDetails", "taskTimedOutEventDetails"):
+            if key in theirs:
+                got = {k: (json.loads(v) if k == "cause" and isinstance(theirs[key].get(k), dict) else v) for k, v in ours[key].items()}
+                assert got == theirs[key]
+
+
+@needs_shared_recorded
+@pytest.mark.parametrize("test,worker_name,fail", [
+    ("test_activity_task", "BASE_ID_ACTIVITY_CONSUMER", False),
+    ("test_activity_task_no_worker_name", None, False),
+    ("test_activity_task_failure", "BASE_ID_ACTIVITY_CONSUMER", True),
+])
+def test_recorded_activity_cases(test: str, worker_name: str | None, fail: bool) -> None:
+    case = _recorded("activity", test)
+    resource = case["definition"]["States"]["ActivityTask"]["Resource"]
+    sfn = StepFunctions(MemoryStore(), account=resource.split(":")[4], activity_poll_seconds=0.2)
+    act = sfn.create_activity(name=resource.rsplit(":", 1)[1])["activityArn"]
+    assert act == resource
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, case["definition"]), input=json.dumps(case["input"]))["executionArn"]
+    w = sfn.worker()
+    w.run_until_idle()
+    task = sfn.get_activity_task(activityArn=act, **({"workerName": worker_name} if worker_name else {}))
+    if fail:  # the recorded worker failed the task with its input as the cause
+        sfn.send_task_failure(taskToken=task["taskToken"], error="Programmatic Error", cause=task["input"])
+    else:  # and otherwise echoed its input
+        sfn.send_task_success(taskToken=task["taskToken"], output=task["input"])
+    w.run_until_idle()
+    _compare(sfn, arn, case)
+
+
+@needs_shared_recorded
+@pytest.mark.parametrize("test,fail", [("test_sqs_wait_for_task_token", False), ("test_sqs_failure_in_wait_for_task_token", True)])
+def test_recorded_callback_cases(test: str, fail: bool) -> None:
+    """The recorded SQS callbacks, with the SQS request answered by a local function (SQS itself is issue 6):
+    the consumer of the message answers with the message (success) or with an error and cause (failure)."""
+    case = _recorded("callback", test)
+    sfn = StepFunctions(MemoryStore())
+    sent: list[dict[str, Any]] = []
+    w = sfn.worker({"arn:aws:states:::sqs:sendMessage.waitForTaskToken": lambda v, ctx: sent.append(v) or {"MessageId": "m"}})
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, case["definition"]), input=json.dumps(case["input"]))["executionArn"]
+    w.run_until_idle()
+    body = sent[0]["MessageBody"]
+    if fail:
+        sfn.send_task_failure(taskToken=body["TaskToken"], error="Failure error", cause="Failure cause")
+    else:
+        sfn.send_task_success(taskToken=body["TaskToken"], output=json.dumps(body["Message"]))
+    w.run_until_idle()
+    _compare(sfn, arn, case)
