@@ -237,7 +237,9 @@ store_option = click.option("--store", "store_path", envvar="ASL_STORE", type=cl
 @click.option("--until-idle", is_flag=True, help="Exit when no execution is due, instead of running until interrupted.")
 @click.option("--inline-wait", type=float, default=1.0, show_default=True,
               help="Longest Wait/Retry delay slept in place; longer ones park the execution in the store.")
-def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float) -> None:
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Executions run at once (one thread each), so a long task does not hold up the others.")
+def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float, concurrency: int) -> None:
     """Run the executions in the store: started ones, and parked ones when their timer fires or a callback comes.
 
     Stop it at any moment (even with kill -9): a worker started again resumes every unfinished execution from
@@ -246,16 +248,24 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import threading
+
     sfn = _service(store_path)
-    w = sfn.worker(_tasks(tasks), inline_wait=inline_wait)
+    registered = _tasks(tasks)
+    w = sfn.worker(registered, inline_wait=inline_wait)
     if until_idle:
         click.echo(f"{w.run_until_idle()} run(s)")
         return
     click.echo(f"asl worker {w.owner}: store {sfn.store.path if hasattr(sfn.store, 'path') else ':memory:'}", err=True)
+    others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}") for i in range(1, concurrency)]
+    threads = [threading.Thread(target=o.run_forever, name=f"asl-worker-{i}", daemon=True) for i, o in enumerate(others, 1)]
+    for t in threads:
+        t.start()
     try:
         w.run_forever()
     except KeyboardInterrupt:
-        w.stop()
+        for o in [w, *others]:
+            o.stop()
 
 
 @main.command()
