@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .adapters import Adapters
+from .adapters.lambda_local import LambdaFunction, LocalLambda
 from .diagnostics import DefinitionError
 from .interpreter import ExecutionOptions, ExecutionResult, VirtualClock, iso, run
 from .model import load
@@ -93,12 +96,38 @@ def run_case(path: Path) -> Verdict:
         machine = load(case["definition"], machine_type=case.get("state_machine_type") or "STANDARD")
     except DefinitionError as exc:
         return Verdict(str(path), False, diffs=[f"definition rejected: {exc}"])
-    try:
-        result = run(machine, case.get("input_text"), options_for(case))
-        diffs = compare(case, result, path)
-    except Exception as exc:  # a crash is a failed verdict with its reason, never a traceback for the user
-        return Verdict(str(path), False, diffs=[f"internal error: {type(exc).__name__}: {exc}"])
+    opts = options_for(case)
+    with tempfile.TemporaryDirectory(prefix="asl-case-") as tmp:
+        local = case_lambdas(case, Path(tmp))
+        if local is not None:
+            opts.adapters = Adapters()
+            local.register_in(opts.adapters)
+        try:
+            result = run(machine, case.get("input_text"), opts)
+            diffs = compare(case, result, path)
+        except Exception as exc:  # a crash is a failed verdict with its reason, never a traceback for the user
+            return Verdict(str(path), False, diffs=[f"internal error: {type(exc).__name__}: {exc}"])
+        finally:
+            if local is not None:
+                local.close()
     return Verdict(str(path), not diffs, diffs=diffs, result=result)
+
+
+def case_lambdas(case: dict[str, Any], workdir: Path) -> LocalLambda | None:
+    """The case's ``lambda_functions`` (ARN → name, handler ``module.function``, source, envvars, timeout) as
+    local Lambda functions, each in its own code directory under ``workdir``; None when it has none."""
+    functions = case.get("lambda_functions") or {}
+    if not functions:
+        return None
+    local = LocalLambda()
+    for i, (arn, spec) in enumerate(sorted(functions.items())):
+        module, _, _ = str(spec.get("handler", "handler.handler")).rpartition(".")
+        code = workdir / f"fn{i}"
+        code.mkdir()
+        (code / f"{module.replace('.', '/')}.py").write_text(spec.get("source", ""), encoding="utf-8")
+        local.add(LambdaFunction(spec.get("name") or LocalLambda.function_name(arn), spec.get("handler", "handler.handler"),
+                                 str(code), float(spec.get("timeout") or 3), dict(spec.get("envvars") or {})))
+    return local
 
 
 def compare(case: dict[str, Any], result: ExecutionResult, path: Path) -> list[str]:

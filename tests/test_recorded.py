@@ -13,6 +13,7 @@ from .conftest import RECORDED, ROOT, needs_shared, recorded_cases
 
 LEDGER = json.loads((ROOT / "conformance" / "known-failures.json").read_text())["cases"]
 PURE = recorded_cases("pure")
+LAMBDA = recorded_cases("lambda")
 
 
 def _param(p: Path) -> object:
@@ -24,6 +25,14 @@ def _param(p: Path) -> object:
 @needs_shared
 @pytest.mark.parametrize("path", [_param(p) for p in PURE])
 def test_pure_case(path: Path) -> None:
+    verdict = run_case(path)
+    assert verdict.passed, "\n".join(verdict.diffs)
+
+
+@needs_shared
+@pytest.mark.parametrize("path", [_param(p) for p in LAMBDA])
+def test_lambda_case(path: Path) -> None:
+    """Cases whose Lambda functions' sources are in the case, run through the local Lambda emulator."""
     verdict = run_case(path)
     assert verdict.passed, "\n".join(verdict.diffs)
 

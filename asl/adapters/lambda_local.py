@@ -1,0 +1,223 @@
+"""Local Lambda: Lambda functions run from the user's source tree, each in its own process.
+
+A function is a name (and so an ARN in the execution's account and region) bound to a handler
+(``path/to/file.py:handler`` or ``package.module.handler``), a code directory, a timeout and environment
+variables. Each invocation runs in a separate Python process started with ``asl.adapters.lambda_runtime``;
+processes stay warm and are reused, one invocation at a time each. A handler's exception becomes AWS's error
+(the exception's type name, and a cause with errorMessage, errorType, requestId and stackTrace); a function that
+runs past its timeout, or whose process dies, fails with ``Lambda.Unknown`` as Step Functions reports
+Lambda's unhandled errors.
+
+The adapter serves both resource forms: a plain function ARN (the state's effective input is the event, the
+function's return value the result) and ``arn:aws:states:::lambda:invoke`` (Parameters ``FunctionName`` and
+``Payload``; the result is Lambda's Invoke response with ``Payload`` and ``StatusCode``), including
+``.waitForTaskToken``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..interpreter import TaskFailed, TaskTimeout
+from . import TaskRequest
+
+DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds
+UNKNOWN_CAUSE = "The cause could not be determined because Lambda did not return an error type. Returned payload: {}"
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """A local Lambda function. ``handler`` is ``file.py:function`` (relative to ``code_dir`` or absolute) or
+    ``module.function`` importable from ``code_dir``."""
+
+    name: str
+    handler: str
+    code_dir: str = "."
+    timeout: float = DEFAULT_TIMEOUT
+    environment: dict[str, str] = field(default_factory=dict)
+    memory: int = 128
+
+
+@dataclass
+class Invocation:
+    """One invocation's record: what the handler printed, and how it ended."""
+
+    function: str
+    request_id: str
+    logs: str
+    error: str | None = None
+
+
+class _Process:
+    def __init__(self, fn: LambdaFunction, region: str, account: str):
+        env = {**os.environ, **fn.environment, "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REGION": region,
+               "AWS_DEFAULT_REGION": region, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
+               "LAMBDA_TASK_ROOT": str(Path(fn.code_dir).resolve()), "PYTHONUNBUFFERED": "1"}
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (package_root, env.get("PYTHONPATH", "")) if x)
+        self.proc = subprocess.Popen([sys.executable, "-m", "asl.adapters.lambda_runtime", fn.handler, str(Path(fn.code_dir).resolve())],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env,
+                                     cwd=str(Path(fn.code_dir).resolve()))
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin: IO[bytes] = self.proc.stdin
+        self.stdout: IO[bytes] = self.proc.stdout
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one invocation and wait for its answer; None when the process died or the timeout passed (the
+        process is then killed)."""
+        try:
+            self.stdin.write((json.dumps(request) + "\n").encode())
+            self.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        ready, _, _ = select.select([self.stdout], [], [], timeout)
+        if not ready:
+            self.kill()
+            raise TimeoutError
+        line = self.stdout.readline()
+        if not line:
+            return None
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def exit_status(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+class LocalLambda:
+    """The adapter: emulated functions by name. Register it for ``arn:aws:lambda:*`` and
+    ``arn:aws:states:::lambda:invoke*`` (see :meth:`register_in`)."""
+
+    def __init__(self, functions: list[LambdaFunction] | None = None):
+        self.functions: dict[str, LambdaFunction] = {}
+        self._idle: dict[str, list[_Process]] = {}
+        self._lock = threading.Lock()
+        self.invocations: list[Invocation] = []
+        for f in functions or []:
+            self.add(f)
+
+    def add(self, fn: LambdaFunction) -> None:
+        self.functions[fn.name] = fn
+
+    def register_in(self, adapters: Any) -> None:
+        adapters.register("arn:*:lambda:*:*:function:*", self)
+        adapters.register("arn:*:states:::lambda:invoke", self)
+        adapters.register("arn:*:states:::lambda:invoke.waitForTaskToken", self)
+
+    # -- invoking --------------------------------------------------------------------------------------------
+    @staticmethod
+    def function_name(ref: str) -> str:
+        """A function's name from its name, ARN or partial ARN (``123456789012:function:f``), without qualifier."""
+        if ":function:" in ref:
+            ref = ref.split(":function:", 1)[1]
+        return ref.split(":", 1)[0]
+
+    def invoke(self, request: TaskRequest) -> Any:
+        res = request.resource
+        if res.kind == "lambda":
+            return json.loads(self._run(self.function_name(res.arn), request, request.parameters, compact=False))
+        params = request.parameters if isinstance(request.parameters, dict) else {}
+        ref = params.get("FunctionName")
+        if not isinstance(ref, str):
+            raise TaskFailed("Lambda.InvalidParameterValueException", "FunctionName is required")
+        name = self.function_name(ref)
+        body = self._run(name, request, params.get("Payload"), compact=True)
+        payload = json.loads(body)
+        request_id = str(uuid.uuid4())
+        headers = {"Connection": "keep-alive", "Content-Length": str(len(body)), "Content-Type": "application/json",
+                   "Date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "X-Amz-Executed-Version": "$LATEST",
+                   "x-amzn-Remapped-Content-Length": "0", "x-amzn-RequestId": request_id,
+                   "X-Amzn-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"}
+        return {"ExecutedVersion": "$LATEST", "Payload": payload,
+                "SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
+                                    "HttpStatusCode": 200},
+                "SdkResponseMetadata": {"RequestId": request_id}, "StatusCode": 200}
+
+    def _run(self, name: str, request: TaskRequest, event: Any, compact: bool) -> str:
+        """Invoke a function; returns its response payload as Lambda sends it (JSON text)."""
+        fn = self.functions.get(name)
+        arn = f"arn:{request.partition}:lambda:{request.region}:{request.account}:function:{name}"
+        if fn is None:
+            raise TaskFailed("Lambda.ResourceNotFoundException",
+                             f"Function not found: {arn}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: "
+                             f"ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)")
+        request_id = str(uuid.uuid4())
+        meta = {"function_name": name, "invoked_function_arn": arn, "request_id": request_id, "timeout": fn.timeout,
+                "memory": fn.memory}
+        proc = self._take(fn, request)
+        # The Task's TimeoutSeconds may end the wait before the function's own timeout does.
+        task_limit = request.timeout if request.timeout is not None and request.timeout < fn.timeout else None
+        try:
+            answer = proc.call({"event": json.dumps(event), "context": meta}, task_limit or fn.timeout)
+        except TimeoutError:
+            if task_limit is not None:
+                self.invocations.append(Invocation(name, request_id, "", "task timeout"))
+                raise TaskTimeout from None
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            message = f"{stamp} {request_id} Task timed out after {fn.timeout:.2f} seconds"
+            self.invocations.append(Invocation(name, request_id, "", "timeout"))
+            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(json.dumps({"errorMessage": message}, separators=(",", ":")))) from None
+        if answer is None:  # the process died
+            status = proc.exit_status()
+            proc.kill()
+            message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+            self.invocations.append(Invocation(name, request_id, "", "crashed"))
+            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(
+                json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}, separators=(",", ":"))))
+        self._give_back(name, proc)
+        logs = answer.get("logs", "")
+        error = answer.get("error")
+        self.invocations.append(Invocation(name, request_id, logs, None if error is None else error.get("errorType")))
+        if error is not None:
+            error["requestId"] = request_id
+            cause = json.dumps(error, separators=(",", ":")) if compact else json.dumps(error)
+            raise TaskFailed(error.get("errorType") or "Lambda.Unknown", cause)
+        text: str = answer["payload"]
+        try:
+            json.loads(text)
+        except ValueError:
+            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(text)) from None
+        return text
+
+    def _take(self, fn: LambdaFunction, request: TaskRequest) -> _Process:
+        with self._lock:
+            idle = self._idle.setdefault(fn.name, [])
+            while idle:
+                p = idle.pop()
+                if p.proc.poll() is None:
+                    return p
+        return _Process(fn, request.region, request.account)
+
+    def _give_back(self, name: str, proc: _Process) -> None:
+        with self._lock:
+            self._idle.setdefault(name, []).append(proc)
+
+    def close(self) -> None:
+        """Stop the warm processes."""
+        with self._lock:
+            procs = [p for ps in self._idle.values() for p in ps]
+            self._idle.clear()
+        for p in procs:
+            with contextlib.suppress(OSError):
+                p.stdin.close()
+            p.kill()
