@@ -135,15 +135,17 @@ class _StoreJournal:
 class Worker:
     """Runs the due executions of a store, one at a time per thread.
 
-    ``tasks`` maps Task resource ARNs to Python callables, as for :func:`asl.interpreter.run`. ``lease_seconds``
+    ``tasks`` maps Task resource ARNs to Python callables, as for :func:`asl.interpreter.run`, and ``adapters``
+    (an :class:`asl.adapters.Adapters`) serves the other resources. ``lease_seconds``
     is how long a claim holds without renewal (a background thread renews it while a task runs);
     ``inline_wait`` is the longest Wait or Retry delay slept in place rather than parked.
     """
 
     def __init__(self, store: Store, tasks: Mapping[str, TaskFunction] | None = None, *, lease_seconds: float = 30.0,
-                 inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None):
+                 inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None, adapters: Any = None):
         self.store = store
         self.tasks = dict(tasks or {})
+        self.adapters = adapters  # an asl.adapters.Adapters registry for resources without a callable
         self.lease_seconds = lease_seconds
         self.inline_wait = inline_wait
         self.poll_interval = poll_interval
@@ -184,7 +186,7 @@ class Worker:
         opts = ExecutionOptions(account=parts[4], region=parts[3], partition=parts[1], execution_name=rec.name,
                                 machine_type=rec.type, state_machine_arn=rec.state_machine_arn, execution_arn=rec.arn,
                                 role_arn=rec.role_arn, clock=clock, rng=rng, uuid4=uuid4, tasks=self.tasks,
-                                journal=journal, recorded=events)
+                                adapters=self.adapters, journal=journal, recorded=events)
         ex = Execution(machine, rec.input, opts)
         assert isinstance(ex.history, _ReplayHistory)
         journal.history = ex.history

@@ -1,0 +1,146 @@
+"""Adapters: the registry, and local Lambda emulation in separate processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asl.adapters import Adapters, TaskRequest
+from asl.adapters.lambda_local import LambdaFunction, LocalLambda
+from asl.interpreter import ExecutionOptions, ExecutionResult, run
+from asl.model import load
+
+HERE = Path(__file__).resolve().parent / "lambdas"
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
+INVOKE = "arn:aws:states:::lambda:invoke"
+
+
+@pytest.fixture
+def local() -> Iterator[LocalLambda]:
+    fns = [LambdaFunction(n, f"handlers.{n}", str(HERE), timeout=2) for n in
+           ("echo", "count", "fail", "custom", "crash", "chatty", "approve")]
+    fns += [LambdaFunction("slow", "handlers.slow", str(HERE), timeout=1),
+            LambdaFunction("describe", "handlers.py:describe", str(HERE), timeout=5, environment={"GREETING": "hi"})]
+    lam = LocalLambda(fns)
+    yield lam
+    lam.close()
+
+
+def execute(local: LocalLambda, state: dict[str, Any], data: Any = None) -> ExecutionResult:
+    adapters = Adapters()
+    local.register_in(adapters)
+    machine = load({"StartAt": "T", "States": {"T": {"Type": "Task", "End": True, **state}}})
+    return run(machine, json.dumps(data if data is not None else {}), ExecutionOptions(adapters=adapters))
+
+
+def test_registry_matches_patterns_and_later_registrations_win() -> None:
+    class Fixed:
+        def __init__(self, v: Any):
+            self.v = v
+
+        def invoke(self, request: TaskRequest) -> Any:
+            return self.v
+
+    a = Adapters()
+    a.register("arn:aws:states:::sqs:*", Fixed(1))
+    a.register("arn:aws:states:::sqs:sendMessage", Fixed(2))
+    assert a.resolve("arn:aws:states:::sqs:sendMessage").v == 2  # type: ignore[union-attr]
+    assert a.resolve("arn:aws:states:::sqs:deleteMessage").v == 1  # type: ignore[union-attr]
+    assert a.resolve("arn:aws:states:::sns:publish") is None
+    machine = load({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}}})
+    assert run(machine, "{}", ExecutionOptions(adapters=a)).output == "2"
+    # a callable for the exact ARN comes first
+    assert run(machine, "{}", ExecutionOptions(adapters=a, tasks={"arn:aws:states:::sqs:sendMessage": lambda v, c: 3})).output == "3"
+
+
+def test_plain_arn_passes_the_input_and_returns_the_result(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": ARN + "echo"}, {"order": 7})
+    assert r.status == "SUCCEEDED" and r.output_value == {"order": 7}
+    assert [e["type"] for e in r.history][2:5] == ["LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunctionSucceeded"]
+
+
+def test_lambda_invoke_returns_the_invoke_response(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": INVOKE, "Parameters": {"FunctionName": ARN + "echo", "Payload": {"a": 1}}})
+    out = r.output_value
+    assert out["Payload"] == {"a": 1} and out["StatusCode"] == 200 and out["ExecutedVersion"] == "$LATEST"
+    assert out["SdkHttpMetadata"]["HttpStatusCode"] == 200 and out["SdkHttpMetadata"]["HttpHeaders"]["Content-Length"] == "8"
+
+
+def test_an_exception_becomes_the_error_with_lambdas_cause(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": ARN + "fail"}, {"order": 7})
+    assert (r.status, r.error) == ("FAILED", "ValueError")
+    cause = json.loads(r.cause or "")
+    assert list(cause) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert cause["errorMessage"] == "bad order 7" and cause["errorType"] == "ValueError"
+    assert cause["stackTrace"][0].startswith('  File "/var/task/handlers.py", line ')
+    assert ", " in r.cause  # plain ARNs pass Lambda's own JSON through; lambda:invoke re-serialises it compactly
+    r = execute(local, {"Resource": INVOKE, "Parameters": {"FunctionName": "custom"}})
+    assert (r.error, json.loads(r.cause or "")["errorMessage"]) == ("OutOfStock", "no apples")
+    assert '", "' not in (r.cause or "")
+
+
+def test_unknown_function_is_resource_not_found(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": INVOKE, "Parameters": {"FunctionName": "nope"}})
+    assert r.error == "Lambda.ResourceNotFoundException"
+    assert (r.cause or "").startswith("Function not found: arn:aws:lambda:us-east-1:123456789012:function:nope:$LATEST (Service: AWSLambda")
+
+
+def test_function_timeout_and_crash_are_lambda_unknown(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": ARN + "slow"}, {"sleep": 5})
+    assert r.error == "Lambda.Unknown" and "Task timed out after 1.00 seconds" in (r.cause or "")
+    assert (r.cause or "").startswith("The cause could not be determined because Lambda did not return an error type.")
+    r = execute(local, {"Resource": ARN + "crash"})
+    assert r.error == "Lambda.Unknown" and "Runtime exited with error: exit status 3" in (r.cause or "")
+    assert execute(local, {"Resource": ARN + "echo"}, {"after": "crash"}).status == "SUCCEEDED"
+
+
+def test_task_timeout_shorter_than_the_functions_is_states_timeout(local: LocalLambda) -> None:
+    r = execute(local, {"Resource": INVOKE, "Parameters": {"FunctionName": "slow", "Payload": {"sleep": 0.2}}, "TimeoutSeconds": 5})
+    assert r.status == "SUCCEEDED" and r.output_value["Payload"] == "late"
+    lam = LocalLambda([LambdaFunction("slow", "handlers.slow", str(HERE), timeout=30)])
+    try:
+        r = execute(lam, {"Resource": INVOKE, "Parameters": {"FunctionName": "slow", "Payload": {"sleep": 10}}, "TimeoutSeconds": 1})
+    finally:
+        lam.close()
+    assert (r.status, r.error) == ("FAILED", "States.Timeout")
+    assert [e["type"] for e in r.history][-2:] == ["TaskTimedOut", "ExecutionFailed"]
+
+
+def test_warm_processes_are_reused(local: LocalLambda) -> None:
+    first = execute(local, {"Resource": ARN + "count"}).output_value
+    second = execute(local, {"Resource": ARN + "count"}).output_value
+    assert second == {"calls": first["calls"] + 1, "pid": first["pid"]}
+
+
+def test_handler_output_is_captured_and_context_is_lambdas(local: LocalLambda) -> None:
+    execute(local, {"Resource": ARN + "chatty"}, {"order": 42})
+    assert local.invocations[-1].function == "chatty" and local.invocations[-1].logs == "processing 42\n"
+    out = execute(local, {"Resource": ARN + "describe"}).output_value
+    assert out["name"] == "describe" and out["arn"] == ARN + "describe" and out["env"] == "hi"
+    assert 0 < out["left"] <= 5000 and out["region"] == "us-east-1" and len(out["request"]) == 36
+
+
+def test_wait_for_task_token_through_lambda_invoke(tmp_path: Path, local: LocalLambda, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function gets the token and answers it from its own process through the SQLite store."""
+    from asl.service import StepFunctions
+    from asl.store import SQLiteStore
+
+    store = tmp_path / "s.db"
+    monkeypatch.setenv("ASL_STORE", str(store))
+    sfn = StepFunctions(SQLiteStore(store))
+    sm = sfn.create_state_machine(name="m", definition=json.dumps({"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": INVOKE + ".waitForTaskToken",
+        "Parameters": {"FunctionName": "approve", "Payload": {"token.$": "$$.Task.Token"}}, "End": True}}}))["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    adapters = Adapters()
+    local.register_in(adapters)
+    w = sfn.worker(adapters=adapters)
+    w.run_until_idle(timeout=10)
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"approved": True})
+    types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
+    assert types[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
