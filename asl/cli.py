@@ -66,6 +66,32 @@ def validate(files: tuple[str, ...], fmt: str, machine_type: str, no_warnings: b
     sys.exit(status)
 
 
+def lambda_options(f: Any) -> Any:
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="Project configuration (default: asl.toml in the current directory, if present).")(f)
+    f = click.option("--aws-endpoint", "aws_endpoint", metavar="URL",
+                     help="Send AWS service integrations (SQS, SNS, DynamoDB, EventBridge, aws-sdk:*) through boto3 "
+                          "to this endpoint (e.g. a moto server or LocalStack).")(f)
+    return click.option("--lambda", "lambdas", multiple=True, metavar="NAME=HANDLER[,timeout=S]",
+                        help="Run Lambda function NAME locally from HANDLER (path/file.py:function or module.function), "
+                             "for its ARN and for lambda:invoke; repeatable.")(f)
+
+
+def _adapters(config_path: str | None, lambdas: tuple[str, ...], aws_endpoint: str | None = None) -> Any:
+    """The adapters asl.toml and --lambda/--aws-endpoint configure; a configuration error exits 2 with its place."""
+    from .config import ConfigError, lambda_flag, load_config
+
+    try:
+        cfg = load_config(config_path)
+        cfg.functions.extend(lambda_flag(x) for x in lambdas)
+        if aws_endpoint is not None:
+            cfg.aws, cfg.aws_endpoint_url = True, aws_endpoint
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    return cfg.adapters()
+
+
 def _load_callable(spec: str) -> Any:
     """``path/to/file.py:function`` or ``package.module:function`` → the function."""
     import importlib
@@ -97,8 +123,9 @@ def _load_callable(spec: str) -> Any:
 @click.option("--name", help="The execution name (default: a UUID).")
 @click.option("--history", is_flag=True, help="Print the execution history (JSON) to standard error.")
 @click.option("--real-time", is_flag=True, help="Really sleep in Wait and Retry (default: a virtual clock).")
+@lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
-        history: bool, real_time: bool) -> None:
+        history: bool, real_time: bool, lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
     """Run a state machine DEFINITION locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
@@ -131,8 +158,14 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         for d in exc.diagnostics:
             click.echo(f"{definition}:{d.location}: {d.severity.value} {d.code}: {d.message}", err=True)
         sys.exit(2)
-    opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock())
-    result = run_machine(machine, input_text, opts)
+    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
+                            adapters=adapters)
+    try:
+        result = run_machine(machine, input_text, opts)
+    finally:
+        if adapters is not None:
+            adapters.close()
     if history:
         from .conformance import _json_history
 
@@ -239,7 +272,9 @@ store_option = click.option("--store", "store_path", envvar="ASL_STORE", type=cl
               help="Longest Wait/Retry delay slept in place; longer ones park the execution in the store.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Executions run at once (one thread each), so a long task does not hold up the others.")
-def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float, concurrency: int) -> None:
+@lambda_options
+def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float, concurrency: int,
+           lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
     """Run the executions in the store: started ones, and parked ones when their timer fires or a callback comes.
 
     Stop it at any moment (even with kill -9): a worker started again resumes every unfinished execution from
@@ -252,12 +287,16 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
 
     sfn = _service(store_path)
     registered = _tasks(tasks)
-    w = sfn.worker(registered, inline_wait=inline_wait)
+    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters)
     if until_idle:
         click.echo(f"{w.run_until_idle()} run(s)")
+        if adapters is not None:
+            adapters.close()
         return
     click.echo(f"asl worker {w.owner}: store {sfn.store.path if hasattr(sfn.store, 'path') else ':memory:'}", err=True)
-    others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}") for i in range(1, concurrency)]
+    others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}", adapters=adapters)
+              for i in range(1, concurrency)]
     threads = [threading.Thread(target=o.run_forever, name=f"asl-worker-{i}", daemon=True) for i, o in enumerate(others, 1)]
     for t in threads:
         t.start()
@@ -266,6 +305,9 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     except KeyboardInterrupt:
         for o in [w, *others]:
             o.stop()
+    finally:
+        if adapters is not None:
+            adapters.close()
 
 
 @main.command()

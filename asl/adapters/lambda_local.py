@@ -108,8 +108,9 @@ class LocalLambda:
     """The adapter: emulated functions by name. Register it for ``arn:aws:lambda:*`` and
     ``arn:aws:states:::lambda:invoke*`` (see :meth:`register_in`)."""
 
-    def __init__(self, functions: list[LambdaFunction] | None = None):
+    def __init__(self, functions: list[LambdaFunction] | None = None, fallback: Any = None):
         self.functions: dict[str, LambdaFunction] = {}
+        self.fallback = fallback  # an adapter for functions not emulated here (e.g. AwsServices: a real endpoint)
         self._idle: dict[str, list[_Process]] = {}
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
@@ -134,6 +135,11 @@ class LocalLambda:
 
     def invoke(self, request: TaskRequest) -> Any:
         res = request.resource
+        if self.fallback is not None:
+            ref = res.arn if res.kind == "lambda" else (request.parameters or {}).get("FunctionName") \
+                if isinstance(request.parameters, dict) else None
+            if isinstance(ref, str) and self.function_name(ref) not in self.functions:
+                return self.fallback.invoke(request)
         if res.kind == "lambda":
             return json.loads(self._run(self.function_name(res.arn), request, request.parameters, compact=False))
         params = request.parameters if isinstance(request.parameters, dict) else {}

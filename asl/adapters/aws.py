@@ -1,0 +1,225 @@
+"""AWS service integrations through boto3, against any endpoint (moto, LocalStack or AWS itself).
+
+- Optimized integrations (``arn:aws:states:::sqs:sendMessage`` …): SQS sendMessage, SNS publish, DynamoDB
+  getItem/putItem/updateItem/deleteItem, EventBridge putEvents, and Lambda invoke for functions that are not
+  emulated locally. Their parameters and results are AWS's: ``MessageBody``/``Message``/``Detail`` given as JSON
+  objects are sent as their JSON text, and results carry ``SdkHttpMetadata``/``SdkResponseMetadata`` as the
+  optimized integrations return them. Errors are named as Step Functions names them (``SQS.AmazonSQSException``,
+  ``DynamoDB.ResourceNotFoundException``, ``EventBridge.FailedEntry``) with its cause format.
+- The generic AWS SDK integration (``arn:aws:states:::aws-sdk:<service>:<action>``): any boto3 client method,
+  PascalCase parameters as in the API, errors ``<Service>.<ErrorShape>Exception`` (``DynamoDb.…``,
+  ``S3.NoSuchBucketException``) or ``<Service>.<Service>Exception`` for unmodelled errors.
+
+``.waitForTaskToken`` on these resources sends the request; the execution then waits for the token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ..interpreter import TaskFailed
+from . import TaskRequest
+
+# Optimized integrations: service → (boto3 client, error prefix, SDK v1 service name for causes).
+_OPTIMIZED = {
+    "sqs": ("sqs", "SQS", "AmazonSQS"),
+    "sns": ("sns", "SNS", "AmazonSNS"),
+    "dynamodb": ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),
+    "events": ("events", "EventBridge", "AmazonEventBridge"),
+    "lambda": ("lambda", "Lambda", "AWSLambda"),
+}
+# Base exception classes of the AWS SDK for Java v1, named in errors for unmodelled error codes.
+_V1_BASE = {"sqs": "AmazonSQSException", "sns": "AmazonSNSException", "dynamodb": "AmazonDynamoDBException",
+            "events": "AmazonEventBridgeException", "lambda": "AWSLambdaException"}
+# aws-sdk service names that differ from boto3's client names
+_SDK_CLIENT = {"sfn": "stepfunctions", "eventbridge": "events"}
+
+
+def _camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def sdk_service_name(service_id: str) -> str:
+    """The AWS SDK for Java v2 name of a service (the error prefix of aws-sdk integrations): ``DynamoDB`` →
+    ``DynamoDb``, ``SFN`` → ``Sfn``, ``Secrets Manager`` → ``SecretsManager``, ``ACM PCA`` → ``AcmPca``."""
+    words = re.split(r"[\s\-]+", service_id)
+    return "".join(re.sub(r"[A-Z]{2,}(?![a-z])", lambda m: m.group(0)[0] + m.group(0)[1:].lower(), w[:1].upper() + w[1:])
+                   for w in words if w)
+
+
+def _jsonable(value: Any) -> Any:
+    """A boto3 response as the JSON Step Functions returns: timestamps as ISO text, bytes as text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if hasattr(value, "read"):
+        return _jsonable(value.read())
+    return value
+
+
+def _metadata(response: dict[str, Any]) -> dict[str, Any]:
+    meta = response.get("ResponseMetadata", {})
+    headers = {k: str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()}
+    rid = meta.get("RequestId", "")
+    return {"SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
+                                "HttpStatusCode": meta.get("HTTPStatusCode", 200)},
+            "SdkResponseMetadata": {"RequestId": rid}}
+
+
+class AwsServices:
+    """The adapter for AWS services through boto3. ``endpoint_url`` and ``region`` choose where requests go
+    (None: boto3's usual configuration); one client per service is made on first use and reused."""
+
+    def __init__(self, endpoint_url: str | None = None, region: str | None = None, session: Any = None):
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def register_in(self, adapters: Any) -> None:
+        for service in _OPTIMIZED:
+            adapters.register(f"arn:*:states:::{service}:*", self)
+        adapters.register("arn:*:states:::aws-sdk:*", self)
+        adapters.register("arn:*:lambda:*:*:function:*", self)
+
+    def client(self, name: str, region: str) -> Any:
+        with self._lock:
+            c = self._clients.get(name)
+            if c is None:
+                import boto3
+
+                session = self._session or boto3.session.Session()
+                c = self._clients[name] = session.client(name, region_name=self.region or region,
+                                                         endpoint_url=self.endpoint_url)
+            return c
+
+    # -- dispatch ------------------------------------------------------------------------------------------------
+    def invoke(self, request: TaskRequest) -> Any:
+        res = request.resource
+        params = request.parameters if isinstance(request.parameters, dict) else {}
+        if res.kind == "lambda":
+            return self._lambda(request, {"FunctionName": res.arn, "Payload": request.parameters}, legacy=True)
+        action = res.action[: -len(res.pattern)] if res.pattern else res.action
+        if res.kind == "sdk":
+            return self._sdk(request, res.service_name.split(":", 1)[1], action, params)
+        if res.service_name == "lambda" and action == "invoke":
+            return self._lambda(request, params, legacy=False)
+        return self._optimized(request, res.service_name, action, params)
+
+    def _call(self, client: Any, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        method = getattr(client, _camel_to_snake(action), None)
+        if method is None:
+            raise TaskFailed("States.Runtime", f"The action '{action}' is not supported by the service client")
+        response: dict[str, Any] = method(**params)
+        return response
+
+    def _optimized(self, request: TaskRequest, service: str, action: str, params: dict[str, Any]) -> Any:
+        from botocore.exceptions import ClientError, ParamValidationError
+
+        client_name, prefix, v1_name = _OPTIMIZED[service]
+        params = dict(params)
+        if service == "sqs" and "MessageBody" in params and not isinstance(params["MessageBody"], str):
+            params["MessageBody"] = json.dumps(params["MessageBody"], separators=(",", ":"))
+        if service == "sns" and "Message" in params and not isinstance(params["Message"], str):
+            params["Message"] = json.dumps(params["Message"], separators=(",", ":"))
+        if service == "events" and isinstance(params.get("Entries"), list):
+            params["Entries"] = [{**e, "Detail": json.dumps(e["Detail"], separators=(",", ":"))}
+                                 if isinstance(e, dict) and "Detail" in e and not isinstance(e["Detail"], str) else e
+                                 for e in params["Entries"]]
+        client = self.client(client_name, request.region)
+        try:
+            response = self._call(client, action, params)
+        except ClientError as exc:
+            raise self._v1_error(client, service, prefix, v1_name, exc) from None
+        except ParamValidationError as exc:
+            raise TaskFailed(f"{prefix}.{_V1_BASE[service]}", f"{exc} (Service: {v1_name}; Status Code: 400; "
+                                                            "Error Code: ValidationException; Proxy: null)") from None
+        body = _jsonable(response)
+        if service == "events":
+            if body.get("FailedEntryCount"):
+                raise TaskFailed("EventBridge.FailedEntry", json.dumps(body, separators=(",", ":")))
+            return body
+        return {**body, **_metadata(response)}
+
+    @staticmethod
+    def _modeled(client: Any, code: str) -> str | None:
+        """The error shape a service models for an error code (e.g. SNS ``InvalidParameter`` →
+        ``InvalidParameterException``), or None."""
+        for shape in client.meta.service_model.error_shapes:
+            if shape.name == code or (shape.metadata.get("error") or {}).get("code") == code:
+                return str(shape.name)
+        return None
+
+    def _v1_error(self, client: Any, service: str, prefix: str, v1_name: str, exc: Any) -> TaskFailed:
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Unknown")
+        meta = exc.response.get("ResponseMetadata", {})
+        shape = self._modeled(client, code)
+        name = (shape if shape.endswith("Exception") else shape + "Exception") if shape else _V1_BASE[service]
+        cause = (f"{err.get('Message', '')} (Service: {v1_name}; Status Code: {meta.get('HTTPStatusCode', 400)}; "
+                 f"Error Code: {code}; Request ID: {meta.get('RequestId', '')}; Proxy: null)")
+        return TaskFailed(f"{prefix}.{name}", cause)
+
+    def _sdk(self, request: TaskRequest, service: str, action: str, params: dict[str, Any]) -> Any:
+        from botocore.exceptions import ClientError, ParamValidationError, UnknownServiceError
+
+        try:
+            client = self.client(_SDK_CLIENT.get(service, service), request.region)
+        except UnknownServiceError:
+            raise TaskFailed("States.Runtime", f"The service '{service}' is not known to the AWS SDK") from None
+        prefix = sdk_service_name(client.meta.service_model.service_id)
+        try:
+            response = self._call(client, action[:1].upper() + action[1:], params)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = err.get("Code", "Unknown")
+            meta = exc.response.get("ResponseMetadata", {})
+            shape = self._modeled(client, code)
+            name = (shape if shape.endswith("Exception") else shape + "Exception") if shape else f"{prefix}Exception"
+            cause = f"{err.get('Message', '')} (Service: {prefix}, Status Code: {meta.get('HTTPStatusCode', 400)}, " \
+                    f"Request ID: {meta.get('RequestId', '')})"
+            raise TaskFailed(f"{prefix}.{name}", cause) from None
+        except ParamValidationError as exc:
+            raise TaskFailed(f"{prefix}.{prefix}Exception", f"{exc} (Service: {prefix}, Status Code: 400)") from None
+        return _jsonable(response)
+
+    def _lambda(self, request: TaskRequest, params: dict[str, Any], legacy: bool) -> Any:
+        from botocore.exceptions import ClientError
+
+        client = self.client("lambda", request.region)
+        call = {k: v for k, v in params.items() if k in ("FunctionName", "InvocationType", "Qualifier", "ClientContext", "LogType")}
+        call["Payload"] = json.dumps(params.get("Payload"))
+        try:
+            response = client.invoke(**call)
+        except ClientError as exc:
+            raise self._v1_error(client, "lambda", "Lambda", "AWSLambda", exc) from None
+        text = response["Payload"].read().decode("utf-8") if response.get("Payload") is not None else ""
+        if response.get("FunctionError"):
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = {}
+            if isinstance(body, dict) and body.get("errorType"):
+                raise TaskFailed(body["errorType"], text if legacy else json.dumps(body, separators=(",", ":")))
+            raise TaskFailed("Lambda.Unknown", "The cause could not be determined because Lambda did not return an "
+                                               f"error type. Returned payload: {text}")
+        payload = json.loads(text) if text else None
+        if legacy:
+            return payload
+        out = {"ExecutedVersion": response.get("ExecutedVersion", "$LATEST"), "Payload": payload,
+               "StatusCode": response.get("StatusCode", 200)}
+        return {**out, **_metadata(response)}
+
+

@@ -1,0 +1,125 @@
+"""The project configuration file, ``asl.toml``: local Lambda functions (and later service endpoints).
+
+Example::
+
+    [lambda.functions.request-approval]
+    handler = "examples/approval_tasks.py:request_approval"   # or "package.module.function"
+    timeout = 10                                              # seconds; Lambda's default is 3
+    environment = { STAGE = "local" }
+
+    [aws]                                   # AWS service integrations through boto3
+    endpoint_url = "http://127.0.0.1:5000"  # e.g. moto_server or LocalStack; omit for AWS itself
+    region = "us-east-1"
+
+Handlers are resolved against the directory of the configuration file. Every problem is reported with its
+place in the file (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .adapters import Adapters
+from .adapters.aws import AwsServices
+from .adapters.lambda_local import DEFAULT_TIMEOUT, LambdaFunction, LocalLambda
+
+DEFAULT_FILE = "asl.toml"
+
+
+class ConfigError(Exception):
+    """The configuration is wrong: ``where`` names the file and key, the message says what is wrong."""
+
+
+@dataclass
+class Config:
+    """What asl.toml and command-line flags configure."""
+
+    functions: list[LambdaFunction] = field(default_factory=list)
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    aws: bool = False  # route AWS service resources through boto3
+
+    def adapters(self) -> Adapters | None:
+        """The adapter registry for these settings (None when nothing is configured): AWS services through
+        boto3 when an endpoint is configured, and local Lambda functions, which come first for their names."""
+        if not self.functions and not self.aws:
+            return None
+        adapters = Adapters()
+        services = None
+        if self.aws:
+            services = AwsServices(self.aws_endpoint_url, self.aws_region)
+            services.register_in(adapters)
+        if self.functions:
+            LocalLambda(self.functions, fallback=services).register_in(adapters)
+        return adapters
+
+
+def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a table with 'handler'")
+    unknown = set(spec) - {"handler", "timeout", "environment", "memory", "code_dir"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    handler = spec.get("handler")
+    if not isinstance(handler, str) or not handler or ("." not in handler and ":" not in handler):
+        raise ConfigError(f"{where}.handler: expected 'path/file.py:function' or 'module.function', got {handler!r}")
+    timeout = spec.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 900:
+        raise ConfigError(f"{where}.timeout: expected seconds between 1 and 900, got {timeout!r}")
+    env = spec.get("environment", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ConfigError(f"{where}.environment: expected a table of strings")
+    code_dir = base / spec.get("code_dir", ".")
+    return LambdaFunction(name, handler, str(code_dir), float(timeout), dict(env), int(spec.get("memory", 128)))
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read ``path``, or ``asl.toml`` in the current directory if it exists (an empty Config otherwise)."""
+    p = Path(path) if path is not None else Path(DEFAULT_FILE)
+    if path is None and not p.is_file():
+        return Config()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    cfg = Config()
+    unknown = set(data) - {"lambda", "aws"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))}")
+    aws = data.get("aws", {})
+    if not isinstance(aws, dict) or set(aws) - {"endpoint_url", "region"}:
+        raise ConfigError(f"{p}: aws: expected a table with endpoint_url and region")
+    for key in ("endpoint_url", "region"):
+        if key in aws and not isinstance(aws[key], str):
+            raise ConfigError(f"{p}: aws.{key}: expected a string")
+    if aws:
+        cfg.aws, cfg.aws_endpoint_url, cfg.aws_region = True, aws.get("endpoint_url"), aws.get("region")
+    functions = data.get("lambda", {}).get("functions", {})
+    if not isinstance(functions, dict):
+        raise ConfigError(f"{p}: lambda.functions: expected tables, one per function")
+    for name, spec in functions.items():
+        cfg.functions.append(_function(name, spec, f"{p}: lambda.functions.{name}", p.resolve().parent))
+    return cfg
+
+
+def lambda_flag(flag: str) -> LambdaFunction:
+    """``NAME=HANDLER[,timeout=SECONDS]`` from the command line; handlers resolve against the current directory."""
+    name, sep, rest = flag.partition("=")
+    if not sep or not name or not rest:
+        raise ConfigError(f"--lambda: expected NAME=HANDLER, got {flag!r}")
+    handler, *opts = rest.split(",")
+    spec: dict[str, Any] = {"handler": handler}
+    for o in opts:
+        k, _, v = o.partition("=")
+        if k != "timeout":
+            raise ConfigError(f"--lambda {name}: unknown option {k!r} (only timeout=SECONDS)")
+        try:
+            spec["timeout"] = float(v)
+        except ValueError:
+            raise ConfigError(f"--lambda {name}: timeout must be a number of seconds, got {v!r}") from None
+    return _function(name, spec, f"--lambda {name}", Path.cwd())
