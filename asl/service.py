@@ -15,9 +15,9 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .diagnostics import Severity
 from .durable import Worker
@@ -37,6 +37,7 @@ from .store.base import (
 from .validate import validate
 
 MAX_PAYLOAD = 262144
+T = TypeVar("T")
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
@@ -100,13 +101,19 @@ class StepFunctions:
             raise ServiceError("InvalidDefinition", f"Invalid State Machine Definition: '{text}'")
         return definition
 
-    def _machine(self, arn: Any) -> StateMachineRecord:
+    @staticmethod
+    def _lookup(arn: Any, get: Callable[[str], T | None], missing: str) -> T:
+        """The record an ARN names: InvalidArn for something that is not an ARN, ``missing`` (AWS's
+        ``…DoesNotExist`` code; its message splits the name into words) when there is none."""
         if not isinstance(arn, str) or not arn.startswith("arn:"):
             raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
-        sm = self.store.get_state_machine(arn)
-        if sm is None:
-            raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
-        return sm
+        rec = get(arn)
+        if rec is None:
+            raise ServiceError(missing, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", missing) + f": '{arn}'")
+        return rec
+
+    def _machine(self, arn: Any) -> StateMachineRecord:
+        return self._lookup(arn, self.store.get_state_machine, "StateMachineDoesNotExist")
 
     def create_state_machine(self, name: str, definition: str, roleArn: str | None = None,  # noqa: N803 - AWS's names
                              type: str = "STANDARD", **_: Any) -> dict[str, Any]:
@@ -180,12 +187,7 @@ class StepFunctions:
         return {"executionArn": arn, "startDate": now}
 
     def _execution(self, arn: Any) -> ExecutionRecord:
-        if not isinstance(arn, str) or not arn.startswith("arn:"):
-            raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
-        ex = self.store.get_execution(arn)
-        if ex is None:
-            raise ServiceError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
-        return ex
+        return self._lookup(arn, self.store.get_execution, "ExecutionDoesNotExist")
 
     def describe_execution(self, executionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         ex = self._execution(executionArn)
@@ -287,12 +289,7 @@ class StepFunctions:
         return {"activityArn": arn, "creationDate": act.created}
 
     def _activity(self, arn: Any) -> ActivityRecord:
-        if not isinstance(arn, str) or not arn.startswith("arn:"):
-            raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
-        act = self.store.get_activity(arn)
-        if act is None:
-            raise ServiceError("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
-        return act
+        return self._lookup(arn, self.store.get_activity, "ActivityDoesNotExist")
 
     def describe_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         act = self._activity(activityArn)

@@ -332,28 +332,26 @@ class SQLiteStore:
         c.execute("UPDATE executions SET wake_at=min(coalesce(wake_at, ?), ?), signal=signal+1 WHERE arn=? AND status=?",
                   (_ts(now), _ts(now), arn, RUNNING))
 
-    def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
-                    cause: str | None = None) -> TokenRecord | None:
+    def _update_pending(self, token: str, sql: str, args: tuple[Any, ...], now: datetime, wake: bool) -> TokenRecord | None:
+        """Apply ``sql`` (its last parameter is the token) to a PENDING token; return the token as it was."""
         with self._tx() as c:
             r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,)).fetchone()
             if r is None:
                 return None
             before = _token(r)
             if before.status == PENDING:
-                c.execute("UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
-                          (status, output, error, cause, _ts(now), token))
-                self._wake(c, before.execution_arn, now)
+                c.execute(sql, (*args, token))
+                if wake:
+                    self._wake(c, before.execution_arn, now)
             return before
 
+    def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
+                    cause: str | None = None) -> TokenRecord | None:
+        return self._update_pending(token, "UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
+                                    (status, output, error, cause, _ts(now)), now, wake=True)
+
     def heartbeat(self, token: str, now: datetime) -> TokenRecord | None:
-        with self._tx() as c:
-            r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,)).fetchone()
-            if r is None:
-                return None
-            before = _token(r)
-            if before.status == PENDING:
-                c.execute("UPDATE task_tokens SET heartbeat_at=? WHERE token=?", (_ts(now), token))
-            return before
+        return self._update_pending(token, "UPDATE task_tokens SET heartbeat_at=? WHERE token=?", (_ts(now),), now, wake=False)
 
     def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
         with self._tx() as c:
