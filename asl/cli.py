@@ -86,6 +86,7 @@ def _adapters(config_path: str | None, lambdas: tuple[str, ...], aws_endpoint: s
         cfg.functions.extend(lambda_flag(x) for x in lambdas)
         if aws_endpoint is not None:
             cfg.aws, cfg.aws_endpoint_url = True, aws_endpoint
+        cfg.echo = sys.stderr  # handlers' output shows on standard error, prefixed with the function name
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

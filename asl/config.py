@@ -41,6 +41,7 @@ class Config:
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
     aws: bool = False  # route AWS service resources through boto3
+    echo: Any = None  # a text stream that shows what local Lambda handlers print
 
     def adapters(self) -> Adapters | None:
         """The adapter registry for these settings (None when nothing is configured): AWS services through
@@ -53,7 +54,7 @@ class Config:
             services = AwsServices(self.aws_endpoint_url, self.aws_region)
             services.register_in(adapters)
         if self.functions:
-            LocalLambda(self.functions, fallback=services).register_in(adapters)
+            LocalLambda(self.functions, fallback=services, echo=self.echo).register_in(adapters)
         return adapters
 
 

@@ -108,8 +108,9 @@ class LocalLambda:
     """The adapter: emulated functions by name. Register it for ``arn:aws:lambda:*`` and
     ``arn:aws:states:::lambda:invoke*`` (see :meth:`register_in`)."""
 
-    def __init__(self, functions: list[LambdaFunction] | None = None, fallback: Any = None):
+    def __init__(self, functions: list[LambdaFunction] | None = None, fallback: Any = None, echo: IO[str] | None = None):
         self.functions: dict[str, LambdaFunction] = {}
+        self.echo = echo  # where to copy what handlers print, line by line, prefixed with the function name
         self.fallback = fallback  # an adapter for functions not emulated here (e.g. AwsServices: a real endpoint)
         self._idle: dict[str, list[_Process]] = {}
         self._lock = threading.Lock()
@@ -192,6 +193,9 @@ class LocalLambda:
                 json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}, separators=(",", ":"))))
         self._give_back(name, proc)
         logs = answer.get("logs", "")
+        if self.echo is not None and logs:
+            self.echo.write("".join(f"[{name}] {line}\n" for line in logs.splitlines()))
+            self.echo.flush()
         error = answer.get("error")
         self.invocations.append(Invocation(name, request_id, logs, None if error is None else error.get("errorType")))
         if error is not None:
