@@ -121,3 +121,28 @@ def test_through_motos_threaded_server(monkeypatch: pytest.MonkeyPatch) -> None:
         assert got == "hello"
     finally:
         server.stop()
+
+
+def test_sqs_wait_for_task_token_answered_by_the_consumer(aws: dict[str, Any]) -> None:
+    import json
+
+    from asl.service import StepFunctions
+    from asl.store import MemoryStore
+
+    sfn = StepFunctions(MemoryStore())
+    sm = sfn.create_state_machine(name="m", definition=json.dumps({"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": aws["queue"], "MessageBody": {"order": 1, "token.$": "$$.Task.Token"}}, "End": True}}}))
+    arn = sfn.start_execution(stateMachineArn=sm["stateMachineArn"])["executionArn"]
+    adapters = Adapters()
+    AwsServices(region=REGION).register_in(adapters)
+    worker = sfn.worker(adapters=adapters)
+    worker.run_until_idle()
+    body = json.loads(aws["sqs"].receive_message(QueueUrl=aws["queue"])["Messages"][0]["Body"])
+    sfn.send_task_success(taskToken=body["token"], output=json.dumps({"shipped": body["order"]}))
+    worker.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"shipped": 1})
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    submitted = next(e for e in events if e["type"] == "TaskSubmitted")
+    assert "MessageId" in json.loads(submitted["taskSubmittedEventDetails"]["output"])
