@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import random
@@ -42,7 +43,17 @@ from .interpreter import (
     _ReplayHistory,
 )
 from .model import StateMachine, load
-from .store.base import FAILED, PENDING, RUNNING, Commit, ExecutionRecord, Finish, Store, TokenRecord
+from .store.base import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    Commit,
+    ExecutionRecord,
+    Finish,
+    Store,
+    TokenRecord,
+)
 
 log = logging.getLogger("asl.worker")
 
@@ -86,6 +97,35 @@ def rng_for(seed: str) -> tuple[random.Random, Callable[[], str]]:
     return rng, uuid4
 
 
+def sync_description(rec: ExecutionRecord, status: str, stop: datetime, output: str | None, error: str | None,
+                     cause: str | None) -> dict[str, Any]:
+    """What a parent's ``states:startExecution.sync`` task gets when this execution ends: DescribeExecution's
+    response as the Step Functions integration shapes it (Input and Output as JSON text; ``.sync:2`` parses them)."""
+    out: dict[str, Any] = {"ExecutionArn": rec.arn, "Input": rec.input, "InputDetails": {"Included": True}, "Name": rec.name}
+    if output is not None:
+        out["Output"] = output
+        out["OutputDetails"] = {"Included": True}
+    if error is not None:
+        out["Error"] = error
+    if cause is not None:
+        out["Cause"] = cause
+    out.update({"RedriveCount": 0, "RedriveStatus": "NOT_REDRIVABLE",
+                "RedriveStatusReason": f"Execution is {status} and cannot be redriven",
+                "StartDate": int(rec.start.timestamp() * 1000), "StateMachineArn": rec.state_machine_arn, "Status": status,
+                "StopDate": int(stop.timestamp() * 1000)})
+    return out
+
+
+def parent_outcome(rec: ExecutionRecord, status: str, stop: datetime, output: str | None, error: str | None,
+                   cause: str | None) -> tuple[str, str, str | None, str | None, str | None]:
+    """How a child execution's end closes its parent's token: success with the description, or the parent task
+    fails with States.TaskFailed and the description as its cause."""
+    text = json.dumps(sync_description(rec, status, stop, output, error, cause), separators=(",", ":"))
+    if status == SUCCEEDED:
+        return (rec.parent_token or "", SUCCEEDED, text, None, None)
+    return (rec.parent_token or "", FAILED, None, "States.TaskFailed", text)
+
+
 class _StoreJournal:
     """The interpreter's :class:`~asl.interpreter.Journal` over a store, for one claimed execution."""
 
@@ -113,7 +153,11 @@ class _StoreJournal:
         self._commit(park=True, wake_at=wake_at)
 
     def finish(self, result: ExecutionResult, stop: datetime) -> None:
-        self._commit(finish=Finish(result.status, stop, result.output, result.error, result.cause))
+        rec = self.record
+        parent = None
+        if rec.parent_token:
+            parent = parent_outcome(rec, result.status, stop, result.output, result.error, result.cause)
+        self._commit(finish=Finish(result.status, stop, result.output, result.error, result.cause), close_parent=parent)
 
     def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
         if self.store.get_token(token) is None:  # rebuilt executions register the same token again

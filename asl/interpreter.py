@@ -29,7 +29,7 @@ from .intrinsics import evaluate as eval_intrinsic
 from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
 from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
 from .model import ABSENT, Block, Catcher, JTemplate, Rule, State, StateMachine, Template
-from .resources import WAIT_FOR_TASK_TOKEN, Resource
+from .resources import SYNC, SYNC2, WAIT_FOR_TASK_TOKEN, Resource
 from .validate import JSONATA, is_timestamp
 
 MAX_PAYLOAD = 262144
@@ -345,7 +345,8 @@ class _StateCtx(dict[str, Any]):
         self.state = state
         self.entered = entered
         self.entered_prev = entered_prev
-        self.token: str | None = None  # the task token of a callback or activity Task, for $$.Task.Token
+        self.token: str | None = None  # $$.Task.Token: the task token of a .waitForTaskToken Task
+        self.callback_token: str | None = None  # the token any callback-like Task waits on (activities, .sync too)
 
 
 _ENTERED = {t: (t + "StateEntered") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")}
@@ -998,9 +999,11 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
             raise StateError("States.Runtime", message)
     limits = {k: v for k, v in (("timeoutInSeconds", timeout), ("heartbeatInSeconds", heartbeat)) if v is not None}
 
-    callback = ex.journal is not None and (res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity")
+    callback = ex.journal is not None and (res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity"
+                                           or (res.service_name == "states" and res.pattern in (SYNC, SYNC2)))
     if callback or res.pattern == WAIT_FOR_TASK_TOKEN:
-        sctx.token = ex.opts.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
+        sctx.callback_token = ex.opts.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
+        sctx.token = sctx.callback_token if res.pattern == WAIT_FOR_TASK_TOKEN else None
 
     def work(eff: Any) -> Any:
         lam = res.kind == "lambda"
@@ -1123,8 +1126,8 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
     worker that resumes it finds the outcome in the journal."""
     h = ex.history
     journal = ex.journal
-    assert journal is not None and sctx.token is not None
-    token = sctx.token
+    assert journal is not None and sctx.callback_token is not None
+    token = sctx.callback_token
     res = st.resource
     assert res is not None
     activity = res.kind == "activity"
@@ -1141,7 +1144,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
         ahead = h.peek() if isinstance(h, _ReplayHistory) else None
         if ahead is None or ahead["type"] not in ended:  # the request was not sent, or not known to be: send it
             journal.flush()
-            fn = _task_function(ex, res, timeout)
+            fn = _task_function(ex, res, timeout, token)
             err: StateError | None
             try:
                 if fn is None:
@@ -1186,11 +1189,18 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
             continue
         if tok.status == "SUCCEEDED":
             assert tok.output is not None
-            d: dict[str, Any] = {"output": tok.output, "outputDetails": {"truncated": False}}
+            output = tok.output
+            if res.pattern == SYNC2:  # a child execution's Input and Output as JSON, not as JSON text
+                desc = json.loads(output)
+                for k in ("Input", "Output"):
+                    if isinstance(desc.get(k), str):
+                        desc[k] = json.loads(desc[k])
+                output = dumps(desc)
+            d: dict[str, Any] = {"output": output, "outputDetails": {"truncated": False}}
             if not activity:
                 d = {"resourceType": rtype, "resource": rname, **d}
             frame.cursor = h.add(prefix + "Succeeded", frame.cursor, prefix[0].lower() + prefix[1:] + "SucceededEventDetails", d)
-            return json.loads(tok.output)
+            return json.loads(output)
         if tok.status == "FAILED":
             d = {k: v for k, v in (("error", tok.error), ("cause", tok.cause)) if v is not None}
             if not activity:
@@ -1216,7 +1226,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
         raise Parked(wake)
 
 
-def _task_function(ex: Execution, res: Resource, timeout: int | None) -> TaskFunction | None:
+def _task_function(ex: Execution, res: Resource, timeout: int | None, token: str | None = None) -> TaskFunction | None:
     """The callable that runs a Task's resource: one registered for its exact ARN, else its adapter's."""
     fn = ex.opts.tasks.get(res.arn)
     if fn is not None or ex.opts.adapters is None:
@@ -1229,7 +1239,7 @@ def _task_function(ex: Execution, res: Resource, timeout: int | None) -> TaskFun
     o = ex.opts
 
     def call(value: Any, context: Mapping[str, Any]) -> Any:
-        return adapter.invoke(TaskRequest(res, value, context, timeout, o.region, o.account, o.partition))
+        return adapter.invoke(TaskRequest(res, value, context, timeout, o.region, o.account, o.partition, token))
 
     return call
 

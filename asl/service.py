@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .diagnostics import Severity
-from .durable import Worker
+from .durable import Worker, parent_outcome
 from .interpreter import TaskFunction, dumps
 from .parse import loads as parse_text
 from .store.base import (
@@ -83,9 +83,15 @@ class StepFunctions:
     def _arn(self, kind: str, *parts: str) -> str:
         return f"arn:{self.partition}:states:{self.region}:{self.account}:{kind}:" + ":".join(parts)
 
-    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, **kw: Any) -> Worker:
-        """A worker that runs this service's executions (see :class:`~asl.durable.Worker`)."""
-        return Worker(self.store, tasks, **kw)
+    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, adapters: Any = None, **kw: Any) -> Worker:
+        """A worker that runs this service's executions (see :class:`~asl.durable.Worker`), with nested
+        executions (``states:startExecution``) started in this service."""
+        from .adapters import Adapters
+        from .adapters.states import ChildExecutions
+
+        registry = adapters.copy() if adapters is not None else Adapters()
+        ChildExecutions(self).register_in(registry)
+        return Worker(self.store, tasks, adapters=registry, **kw)
 
     # -- state machines ----------------------------------------------------------------------------------------
     def _check_definition(self, definition: Any, machine_type: str) -> str:
@@ -165,14 +171,16 @@ class StepFunctions:
 
     # -- executions --------------------------------------------------------------------------------------------
     def start_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: N803
-                        **_: Any) -> dict[str, Any]:
+                        _parent_token: str | None = None, **_: Any) -> dict[str, Any]:
+        """StartExecution. ``_parent_token`` (not an AWS parameter) links a child started by a parent's
+        ``states:startExecution.sync`` task: its end closes that token."""
         sm = self._machine(stateMachineArn)
         name = _check_name(name, "execution") if name is not None else str(uuid.uuid4())
         text = "{}" if input is None else _check_json(input, "InvalidExecutionInput", "execution input")
         arn = self._arn("execution", sm.name, name)
         now = datetime.now(UTC)
         rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, sm.definition, sm.type, sm.role_arn, secrets.token_hex(16),
-                              now, wake_at=now)
+                              now, wake_at=now, parent_token=_parent_token)
         started = {"id": 1, "previousEventId": 0, "timestamp": now, "type": "ExecutionStarted",
                    "executionStartedEventDetails": {"input": text, "inputDetails": {"truncated": False},
                                                     "roleArn": sm.role_arn}}
@@ -241,10 +249,13 @@ class StepFunctions:
 
     def stop_execution(self, executionArn: str, error: str | None = None, cause: str | None = None,  # noqa: N803
                        **_: Any) -> dict[str, Any]:
-        self._execution(executionArn)
+        before = self._execution(executionArn)
         now = datetime.now(UTC)
         ex = self.store.stop_execution(executionArn, error, cause, now)
         assert ex is not None
+        if before.status == RUNNING and ex.parent_token:  # a parent's .sync task fails with the child's abort
+            token, status, output, err, cse = parent_outcome(ex, ex.status, ex.stop or now, None, error, cause)
+            self.store.close_token(token, status, now, output, err, cse)
         return {"stopDate": ex.stop or now}
 
     # -- callbacks ---------------------------------------------------------------------------------------------

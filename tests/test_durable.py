@@ -584,3 +584,77 @@ def test_recorded_callback_cases(test: str, fail: bool) -> None:
         sfn.send_task_success(taskToken=body["TaskToken"], output=json.dumps(body["Message"]))
     w.run_until_idle()
     _compare(sfn, arn, case)
+
+
+# -- nested executions -------------------------------------------------------------------------------------------
+def nested(sfn: StepFunctions, resource: str, child: dict[str, Any], child_input: Any = "\"hi\"") -> str:
+    child_arn = machine(sfn, child, "child")
+    return machine(sfn, {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": resource,
+        "Parameters": {"StateMachineArn": child_arn, "Input": child_input, "Name": "kid"}, "End": True}}}, "parent")
+
+
+def test_start_execution_sync_waits_for_the_child(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = nested(sfn, "arn:aws:states:::states:startExecution.sync",
+                {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+                                            "P": {"Type": "Pass", "Result": {"Arg1": "argument1"}, "End": True}}})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    sfn.worker(inline_wait=0.1).run_until_idle(timeout=10)
+    d = sfn.describe_execution(executionArn=arn)
+    out = json.loads(d["output"])
+    assert d["status"] == "SUCCEEDED" and out["Status"] == "SUCCEEDED"
+    assert out["Output"] == '{"Arg1":"argument1"}' and out["Input"] == '"hi"' and out["Name"] == "kid"
+    assert out["ExecutionArn"].endswith(":execution:child:kid") and out["StopDate"] >= out["StartDate"] + 1000
+    assert types(sfn, arn)[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    assert "Task" not in json.dumps(sfn.get_execution_history(executionArn=arn)["events"][2]["taskScheduledEventDetails"])
+
+
+def test_start_execution_sync2_gives_json_and_a_failed_child_fails_the_task(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = nested(sfn, "arn:aws:states:::states:startExecution.sync:2",
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$"}, "End": True}}}, {"a": 1})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    sfn.worker().run_until_idle(timeout=5)
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out["Input"] == {"a": 1} and out["Output"] == {"got": {"a": 1}}
+
+    sfn2 = StepFunctions(MemoryStore())
+    sm = nested(sfn2, "arn:aws:states:::states:startExecution.sync",
+                {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Broken", "Cause": "by design"}}})
+    arn = sfn2.start_execution(stateMachineArn=sm)["executionArn"]
+    sfn2.worker().run_until_idle(timeout=5)
+    d = sfn2.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"]) == ("FAILED", "States.TaskFailed")
+    cause = json.loads(d["cause"])
+    assert (cause["Status"], cause["Error"], cause["Cause"]) == ("FAILED", "Broken", "by design")
+
+
+def test_start_execution_request_response_and_its_errors(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = nested(sfn, "arn:aws:states:::states:startExecution", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    sfn.worker().run_until_idle(timeout=5)
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out["ExecutionArn"].endswith(":execution:child:kid") and out["StartDate"].endswith("Z")
+    child = sfn.describe_execution(executionArn=out["ExecutionArn"])
+    assert child["status"] == "SUCCEEDED"  # the same worker ran the child
+    arn2 = sfn.start_execution(stateMachineArn=sm)["executionArn"]  # starts a child named "kid" again: it exists, finished
+    sfn.worker().run_until_idle(timeout=5)
+    assert sfn.describe_execution(executionArn=arn2)["status"] == "FAILED"
+    assert sfn.describe_execution(executionArn=arn2)["error"] == "StepFunctions.ExecutionAlreadyExistsException"
+
+
+def test_stopping_the_child_fails_the_parents_sync_task(store: Store) -> None:
+    sfn = StepFunctions(store)
+    sm = nested(sfn, "arn:aws:states:::states:startExecution.sync",
+                {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    w = sfn.worker(inline_wait=0.1)
+    w.run_until_idle()
+    kid = next(e.arn for e in store.list_executions() if e.name == "kid")
+    sfn.stop_execution(executionArn=kid, error="Cancelled", cause="no longer needed")
+    w.run_until_idle()
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"]) == ("FAILED", "States.TaskFailed")
+    assert json.loads(d["cause"])["Status"] == "ABORTED"

@@ -40,6 +40,7 @@ class TaskRequest:
     region: str = "us-east-1"
     account: str = "123456789012"
     partition: str = "aws"
+    task_token: str | None = None  # the token a callback or .sync task waits on (durable engine)
 
 
 class Adapter(Protocol):
@@ -63,6 +64,12 @@ class Adapters:
             if rx.match(arn):
                 return adapter
         return None
+
+    def copy(self) -> Adapters:
+        """A new registry with the same entries (registering into it leaves this one unchanged)."""
+        other = Adapters()
+        other._entries = list(self._entries)
+        return other
 
     def patterns(self) -> list[str]:
         return [p for p, _, _ in self._entries]

@@ -71,6 +71,7 @@ class ExecutionRecord:
     lease_owner: str | None = None
     lease_until: datetime | None = None
     signal: int = 0
+    parent_token: str | None = None  # a parent's .sync task waiting for this execution to end
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class Commit:
     wake_at: datetime | None = None
     seen_signal: int = 0
     finish: Finish | None = None
+    # with ``finish``: close the parent's token (status, output, error, cause) in the same transaction
+    close_parent: tuple[str, str, str | None, str | None, str | None] | None = None
 
 
 class Store(Protocol):

@@ -140,6 +140,13 @@ class MemoryStore:
                 self._executions[arn] = replace(e, status=f.status, stop=f.stop, output=f.output, error=f.error,
                                                 cause=f.cause, wake_at=None, lease_owner=None, lease_until=None)
                 self._close_all(arn, CLOSED, f.stop)
+                if commit.close_parent is not None:
+                    token, status, output, error, cause = commit.close_parent
+                    parent = self._tokens.get(token)
+                    if parent is not None and parent.status == PENDING:
+                        self._tokens[token] = replace(parent, status=status, output=output, error=error, cause=cause,
+                                                      closed_at=f.stop)
+                        self._wake(parent.execution_arn, f.stop)
             elif commit.park:
                 wake = commit.wake_at if e.signal == commit.seen_signal else datetime.now(UTC)
                 self._executions[arn] = replace(e, wake_at=wake, lease_owner=None, lease_until=None)

@@ -48,7 +48,7 @@ CREATE TABLE executions (
     input TEXT NOT NULL, definition TEXT NOT NULL, type TEXT NOT NULL, role_arn TEXT NOT NULL, seed TEXT NOT NULL,
     start REAL NOT NULL, stop REAL, output TEXT, error TEXT, cause TEXT,
     wake_at REAL, lease_owner TEXT, lease_until REAL, signal INTEGER NOT NULL DEFAULT 0,
-    next_event INTEGER NOT NULL);
+    next_event INTEGER NOT NULL, parent_token TEXT);
 CREATE INDEX executions_due ON executions(status, wake_at);
 CREATE INDEX executions_by_machine ON executions(state_machine_arn, start);
 CREATE TABLE events (
@@ -85,7 +85,7 @@ def _load_event(text: str) -> Event:
 
 
 _EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
-              "error, cause, wake_at, lease_owner, lease_until, signal")
+              "error, cause, wake_at, lease_owner, lease_until, signal, parent_token")
 _TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, output, error, cause, heartbeat_at, "
                "started_at, worker_name, closed_at")
 
@@ -93,7 +93,7 @@ _TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, outp
 def _execution(row: sqlite3.Row | tuple[Any, ...]) -> ExecutionRecord:
     r = list(row)
     return ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], _dt(r[9]) or datetime.now(UTC),
-                           _dt(r[10]), r[11], r[12], r[13], _dt(r[14]), r[15], _dt(r[16]), r[17])
+                           _dt(r[10]), r[11], r[12], r[13], _dt(r[14]), r[15], _dt(r[16]), r[17], r[18])
 
 
 def _token(row: tuple[Any, ...]) -> TokenRecord:
@@ -226,10 +226,10 @@ class SQLiteStore:
         with self._tx() as c:
             if c.execute("SELECT 1 FROM executions WHERE arn=?", (e.arn,)).fetchone():
                 raise Conflict(e.arn)
-            c.execute(f"INSERT INTO executions ({_EXEC_COLS}, next_event) VALUES ({','.join('?' * 19)})",
+            c.execute(f"INSERT INTO executions ({_EXEC_COLS}, next_event) VALUES ({','.join('?' * 20)})",
                       (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
                        _ts(e.start), _ts(e.stop), e.output, e.error, e.cause, _ts(e.wake_at), e.lease_owner,
-                       _ts(e.lease_until), e.signal, started["id"] + 1))
+                       _ts(e.lease_until), e.signal, e.parent_token, started["id"] + 1))
             c.execute("INSERT INTO events VALUES (?,?,?)", (e.arn, started["id"], _dump_event(started)))
 
     def get_execution(self, arn: str) -> ExecutionRecord | None:
@@ -302,6 +302,13 @@ class SQLiteStore:
                           (f.status, _ts(f.stop), f.output, f.error, f.cause, next_event, arn))
                 c.execute("UPDATE task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",
                           (CLOSED, _ts(f.stop), arn, PENDING))
+                if commit.close_parent is not None:
+                    token, status, output, error, cause = commit.close_parent
+                    parent = c.execute("SELECT execution_arn FROM task_tokens WHERE token=? AND status=?", (token, PENDING)).fetchone()
+                    if parent is not None:
+                        c.execute("UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
+                                  (status, output, error, cause, _ts(f.stop), token))
+                        self._wake(c, parent[0], f.stop)
             elif commit.park:
                 # A callback that arrived since the claim (signal moved on) makes the execution due at once.
                 wake = commit.wake_at if r[3] == commit.seen_signal else datetime.now(UTC)
