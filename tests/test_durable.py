@@ -658,3 +658,19 @@ def test_stopping_the_child_fails_the_parents_sync_task(store: Store) -> None:
     d = sfn.describe_execution(executionArn=arn)
     assert (d["status"], d["error"]) == ("FAILED", "States.TaskFailed")
     assert json.loads(d["cause"])["Status"] == "ABORTED"
+
+
+def test_start_execution_wait_for_task_token(store: Store) -> None:
+    sfn = StepFunctions(store)
+    child_arn = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "child")
+    sm = machine(sfn, {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.waitForTaskToken",
+        "Parameters": {"StateMachineArn": child_arn, "Input": {"token.$": "$$.Task.Token"}}, "End": True}}}, "parent")
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    w = sfn.worker()
+    w.run_until_idle()
+    kid = next(e for e in store.list_executions() if e.state_machine_arn == child_arn)
+    assert kid.status == "SUCCEEDED" and sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=json.loads(kid.input)["token"], output='{"done": true}')
+    w.run_until_idle()
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"done": True}
