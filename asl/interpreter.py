@@ -523,9 +523,9 @@ class Execution:
         return self._set_result(c.result_path, raw_input, error_output), assigned
 
     # -- evaluation helpers ------------------------------------------------------------------------------------
-    def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None, task_token: str | None = None) -> dict[str, Any]:
+    def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None) -> dict[str, Any]:
         ctx: dict[str, Any] = {"Execution": self.context_execution, "StateMachine": self.context_sm, "State": dict(state_ctx)}
-        token = task_token if task_token is not None else getattr(state_ctx, "token", None)
+        token = getattr(state_ctx, "token", None)
         if token is not None:
             ctx["Task"] = {"Token": token}
         if frame is not None and frame.map_item is not None:
@@ -1029,11 +1029,8 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
         if ex.journal is not None:
             ex.journal.flush()  # the task is a side effect: what led to it is committed first
         try:
-            if fn is None:
-                raise TaskFailed("States.TaskFailed",
-                                 f"No task implementation is registered for the resource '{res.arn}'")
-            result = _call_task(ex, fn, eff, ex.context(sctx, frame), timeout)
-        except _TaskTimedOut:
+            outcome = _run_task(st, fn, lambda f: _call_task(ex, f, eff, ex.context(sctx, frame), timeout))
+        except TaskTimeout:
             if lam:
                 frame.cursor = h.add("LambdaFunctionTimedOut", frame.cursor, "lambdaFunctionTimedOutEventDetails",
                                      {"error": "States.Timeout"})
@@ -1041,32 +1038,51 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
                 frame.cursor = h.add("TaskTimedOut", frame.cursor, "taskTimedOutEventDetails",
                                      {"error": "States.Timeout", "resource": rname, "resourceType": rtype})
             raise StateError("States.Timeout", None) from None
-        except TaskFailed as exc:
-            err = StateError(exc.error, exc.cause)
-        except Exception as exc:  # a task's own exception is the task's error, as with Lambda
-            err = StateError(type(exc).__name__, str(exc))
-        else:
-            text = _result_text(st, result)
-            if isinstance(text, StateError):
-                err = text
-            else:
-                if lam:
-                    frame.cursor = h.add("LambdaFunctionSucceeded", frame.cursor, "lambdaFunctionSucceededEventDetails",
-                                         {"output": text, "outputDetails": {"truncated": False}})
-                else:
-                    frame.cursor = h.add("TaskSucceeded", frame.cursor, "taskSucceededEventDetails",
-                                         {"resourceType": rtype, "resource": rname, "output": text,
-                                          "outputDetails": {"truncated": False}})
-                return result
-        details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+        if isinstance(outcome, StateError):
+            raise _task_failed(ex, frame, outcome, None if lam else (rtype, rname))
+        result, text = outcome
         if lam:
-            frame.cursor = h.add("LambdaFunctionFailed", frame.cursor, "lambdaFunctionFailedEventDetails", details)
+            frame.cursor = h.add("LambdaFunctionSucceeded", frame.cursor, "lambdaFunctionSucceededEventDetails",
+                                 {"output": text, "outputDetails": {"truncated": False}})
         else:
-            frame.cursor = h.add("TaskFailed", frame.cursor, "taskFailedEventDetails", {"resourceType": rtype, "resource": rname, **details})
-        raise err
+            frame.cursor = h.add("TaskSucceeded", frame.cursor, "taskSucceededEventDetails",
+                                 {"resourceType": rtype, "resource": rname, "output": text,
+                                  "outputDetails": {"truncated": False}})
+        return result
 
     out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
+
+
+def _run_task(st: State, fn: TaskFunction | None, call: Callable[[TaskFunction], Any]) -> tuple[Any, str] | StateError:
+    """Run a Task's callable through ``call``: the result and its JSON text, or the error the task failed with (a
+    TaskFailed, any other exception named by its class, or a result too large). TaskTimeout passes through."""
+    res = st.resource
+    assert res is not None
+    try:
+        if fn is None:
+            raise TaskFailed("States.TaskFailed", f"No task implementation is registered for the resource '{res.arn}'")
+        result = call(fn)
+    except TaskTimeout:
+        raise
+    except TaskFailed as exc:
+        return StateError(exc.error, exc.cause)
+    except Exception as exc:  # a task's own exception is the task's error, as with Lambda
+        return StateError(type(exc).__name__, str(exc))
+    text = _result_text(st, result)
+    return text if isinstance(text, StateError) else (result, text)
+
+
+def _task_failed(ex: Execution, frame: _Frame, err: StateError, resource: tuple[str, str] | None) -> StateError:
+    """Record a failed task (TaskFailed with its resourceType and resource, or LambdaFunctionFailed for a plain
+    Lambda ARN when ``resource`` is None) and return the error to raise."""
+    details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+    if resource is None:
+        frame.cursor = ex.history.add("LambdaFunctionFailed", frame.cursor, "lambdaFunctionFailedEventDetails", details)
+    else:
+        frame.cursor = ex.history.add("TaskFailed", frame.cursor, "taskFailedEventDetails",
+                                      {"resourceType": resource[0], "resource": resource[1], **details})
+    return err
 
 
 def _result_text(st: State, result: Any) -> str | StateError:
@@ -1144,30 +1160,11 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
         ahead = h.peek() if isinstance(h, _ReplayHistory) else None
         if ahead is None or ahead["type"] not in ended:  # the request was not sent, or not known to be: send it
             journal.flush()
-            fn = _task_function(ex, res, timeout, token)
-            err: StateError | None
-            try:
-                if fn is None:
-                    raise TaskFailed("States.TaskFailed", f"No task implementation is registered for the resource '{res.arn}'")
-                response = fn(eff, ex.context(sctx, frame))
-                text = _result_text(st, response)
-                if isinstance(text, StateError):
-                    raise TaskFailed(text.error or "States.TaskFailed", text.cause)
-            except StateError:
-                raise
-            except TaskFailed as exc:
-                err = StateError(exc.error, exc.cause)
-            except Exception as exc:  # the request failed: the task fails, as when AWS's call fails
-                err = StateError(type(exc).__name__, str(exc))
-            else:
-                err = None
-            if err is not None:
-                details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
-                frame.cursor = h.add("TaskFailed", frame.cursor, "taskFailedEventDetails",
-                                     {"resourceType": rtype, "resource": rname, **details})
-                raise err
+            outcome = _run_task(st, _task_function(ex, res, timeout, token), lambda f: f(eff, ex.context(sctx, frame)))
+            if isinstance(outcome, StateError):  # the request failed: the task fails, as when AWS's call fails
+                raise _task_failed(ex, frame, outcome, (rtype, rname))
             frame.cursor = h.add("TaskSubmitted", frame.cursor, "taskSubmittedEventDetails",
-                                 {"resourceType": rtype, "resource": rname, "output": text, "outputDetails": {"truncated": False}})
+                                 {"resourceType": rtype, "resource": rname, "output": outcome[1], "outputDetails": {"truncated": False}})
         elif ahead["type"] == "TaskSubmitted":
             frame.cursor = h.add("TaskSubmitted", frame.cursor)
     prefix = "Activity" if activity else "Task"
@@ -1199,13 +1196,13 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
             d: dict[str, Any] = {"output": output, "outputDetails": {"truncated": False}}
             if not activity:
                 d = {"resourceType": rtype, "resource": rname, **d}
-            frame.cursor = h.add(prefix + "Succeeded", frame.cursor, prefix[0].lower() + prefix[1:] + "SucceededEventDetails", d)
+            frame.cursor = h.add(prefix + "Succeeded", frame.cursor, prefix.lower() + "SucceededEventDetails", d)
             return json.loads(output)
         if tok.status == "FAILED":
             d = {k: v for k, v in (("error", tok.error), ("cause", tok.cause)) if v is not None}
             if not activity:
                 d = {"resourceType": rtype, "resource": rname, **d}
-            frame.cursor = h.add(prefix + "Failed", frame.cursor, prefix[0].lower() + prefix[1:] + "FailedEventDetails", d)
+            frame.cursor = h.add(prefix + "Failed", frame.cursor, prefix.lower() + "FailedEventDetails", d)
             raise StateError(tok.error, tok.cause)
         timeout_at = heartbeat_at = None
         if timeout is not None:
@@ -1221,7 +1218,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _St
             d = {"error": "States.Timeout"}
             if not activity:
                 d = {**d, "resource": rname, "resourceType": rtype}
-            frame.cursor = h.add(prefix + "TimedOut", frame.cursor, prefix[0].lower() + prefix[1:] + "TimedOutEventDetails", d)
+            frame.cursor = h.add(prefix + "TimedOut", frame.cursor, prefix.lower() + "TimedOutEventDetails", d)
             raise HeartbeatTimedOut if missed_heartbeat else StateError("States.Timeout", None)
         raise Parked(wake)
 
@@ -1249,8 +1246,6 @@ class TaskTimeout(Exception):  # noqa: N818 - named for what it reports, like Ta
     enforces the timeout itself (e.g. a task running in another process, whose time a virtual clock cannot see)."""
 
 
-_TaskTimedOut = TaskTimeout
-
 
 def _call_task(ex: Execution, fn: TaskFunction, value: Any, ctx: dict[str, Any], timeout: int | None) -> Any:
     """Call a task callable under its TimeoutSeconds. On a virtual clock the callable takes the time it sleeps
@@ -1273,14 +1268,14 @@ def _call_task(ex: Execution, fn: TaskFunction, value: Any, ctx: dict[str, Any],
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise _TaskTimedOut
+            raise TaskTimeout
         if "error" in box:
             raise box["error"]
         result = box["result"]
     else:
         result = fn(value, ctx)
     if (ex.clock.now() - start).total_seconds() > timeout:
-        raise _TaskTimedOut
+        raise TaskTimeout
     return result
 
 
