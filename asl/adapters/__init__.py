@@ -43,6 +43,17 @@ class TaskRequest:
     task_token: str | None = None  # the token a callback or .sync task waits on (durable engine)
 
 
+# Step Functions' cause for a Lambda error without an errorType (timeouts, crashed runtimes, unhandled payloads).
+LAMBDA_UNKNOWN_CAUSE = "The cause could not be determined because Lambda did not return an error type. Returned payload: {}"
+
+
+def sdk_metadata(headers: Mapping[str, str], status: int, request_id: str) -> dict[str, Any]:
+    """The ``SdkHttpMetadata`` and ``SdkResponseMetadata`` that optimized integrations add to a response."""
+    return {"SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": dict(headers),
+                                "HttpStatusCode": status},
+            "SdkResponseMetadata": {"RequestId": request_id}}
+
+
 class Adapter(Protocol):
     """Runs a Task's request and returns the task's result (JSON-compatible), or raises TaskFailed."""
 
@@ -82,4 +93,4 @@ class Adapters:
                 close()
 
 
-__all__ = ["Adapter", "Adapters", "TaskRequest"]
+__all__ = ["LAMBDA_UNKNOWN_CAUSE", "Adapter", "Adapters", "TaskRequest", "sdk_metadata"]

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ..interpreter import TaskFailed
-from . import TaskRequest
+from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 
 # Optimized integrations: service → (boto3 client, error prefix, SDK v1 service name for causes).
 _OPTIMIZED = {
@@ -69,12 +69,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def _metadata(response: dict[str, Any]) -> dict[str, Any]:
+    """The SDK metadata of a boto3 response, as optimized integrations return it."""
     meta = response.get("ResponseMetadata", {})
     headers = {k: str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()}
-    rid = meta.get("RequestId", "")
-    return {"SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
-                                "HttpStatusCode": meta.get("HTTPStatusCode", 200)},
-            "SdkResponseMetadata": {"RequestId": rid}}
+    return sdk_metadata(headers, meta.get("HTTPStatusCode", 200), meta.get("RequestId", ""))
+
+
+def _as_text(value: Any) -> Any:
+    """A message body given as JSON is sent as its JSON text, as Step Functions sends it."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 class AwsServices:
@@ -130,13 +133,12 @@ class AwsServices:
 
         client_name, prefix, v1_name = _OPTIMIZED[service]
         params = dict(params)
-        if service == "sqs" and "MessageBody" in params and not isinstance(params["MessageBody"], str):
-            params["MessageBody"] = json.dumps(params["MessageBody"], separators=(",", ":"))
-        if service == "sns" and "Message" in params and not isinstance(params["Message"], str):
-            params["Message"] = json.dumps(params["Message"], separators=(",", ":"))
+        if service == "sqs" and "MessageBody" in params:
+            params["MessageBody"] = _as_text(params["MessageBody"])
+        if service == "sns" and "Message" in params:
+            params["Message"] = _as_text(params["Message"])
         if service == "events" and isinstance(params.get("Entries"), list):
-            params["Entries"] = [{**e, "Detail": json.dumps(e["Detail"], separators=(",", ":"))}
-                                 if isinstance(e, dict) and "Detail" in e and not isinstance(e["Detail"], str) else e
+            params["Entries"] = [{**e, "Detail": _as_text(e["Detail"])} if isinstance(e, dict) and "Detail" in e else e
                                  for e in params["Entries"]]
         client = self.client(client_name, request.region)
         try:
@@ -154,20 +156,19 @@ class AwsServices:
         return {**body, **_metadata(response)}
 
     @staticmethod
-    def _modeled(client: Any, code: str) -> str | None:
-        """The error shape a service models for an error code (e.g. SNS ``InvalidParameter`` →
-        ``InvalidParameterException``), or None."""
+    def _error_name(client: Any, code: str, unmodelled: str) -> str:
+        """The exception class the SDK has for an error code: the error shape the service models for it (e.g. SNS
+        ``InvalidParameter`` → ``InvalidParameterException``), else ``unmodelled`` (the SDK's base class)."""
         for shape in client.meta.service_model.error_shapes:
             if shape.name == code or (shape.metadata.get("error") or {}).get("code") == code:
-                return str(shape.name)
-        return None
+                return str(shape.name) if shape.name.endswith("Exception") else f"{shape.name}Exception"
+        return unmodelled
 
     def _v1_error(self, client: Any, service: str, prefix: str, v1_name: str, exc: Any) -> TaskFailed:
         err = exc.response.get("Error", {})
         code = err.get("Code", "Unknown")
         meta = exc.response.get("ResponseMetadata", {})
-        shape = self._modeled(client, code)
-        name = (shape if shape.endswith("Exception") else shape + "Exception") if shape else _V1_BASE[service]
+        name = self._error_name(client, code, _V1_BASE[service])
         cause = (f"{err.get('Message', '')} (Service: {v1_name}; Status Code: {meta.get('HTTPStatusCode', 400)}; "
                  f"Error Code: {code}; Request ID: {meta.get('RequestId', '')}; Proxy: null)")
         return TaskFailed(f"{prefix}.{name}", cause)
@@ -186,8 +187,7 @@ class AwsServices:
             err = exc.response.get("Error", {})
             code = err.get("Code", "Unknown")
             meta = exc.response.get("ResponseMetadata", {})
-            shape = self._modeled(client, code)
-            name = (shape if shape.endswith("Exception") else shape + "Exception") if shape else f"{prefix}Exception"
+            name = self._error_name(client, code, f"{prefix}Exception")
             cause = f"{err.get('Message', '')} (Service: {prefix}, Status Code: {meta.get('HTTPStatusCode', 400)}, " \
                     f"Request ID: {meta.get('RequestId', '')})"
             raise TaskFailed(f"{prefix}.{name}", cause) from None
@@ -213,8 +213,7 @@ class AwsServices:
                 body = {}
             if isinstance(body, dict) and body.get("errorType"):
                 raise TaskFailed(body["errorType"], text if legacy else json.dumps(body, separators=(",", ":")))
-            raise TaskFailed("Lambda.Unknown", "The cause could not be determined because Lambda did not return an "
-                                               f"error type. Returned payload: {text}")
+            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(text))
         payload = json.loads(text) if text else None
         if legacy:
             return payload

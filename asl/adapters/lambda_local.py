@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..interpreter import TaskFailed, TaskTimeout
-from . import TaskRequest
+from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 
 DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds
-UNKNOWN_CAUSE = "The cause could not be determined because Lambda did not return an error type. Returned payload: {}"
 
 
 @dataclass(frozen=True)
@@ -136,32 +135,25 @@ class LocalLambda:
 
     def invoke(self, request: TaskRequest) -> Any:
         res = request.resource
-        if self.fallback is not None:
-            ref = res.arn if res.kind == "lambda" else (request.parameters or {}).get("FunctionName") \
-                if isinstance(request.parameters, dict) else None
-            if isinstance(ref, str) and self.function_name(ref) not in self.functions:
-                return self.fallback.invoke(request)
-        if res.kind == "lambda":
-            return json.loads(self._run(self.function_name(res.arn), request, request.parameters, compact=False))
         params = request.parameters if isinstance(request.parameters, dict) else {}
-        ref = params.get("FunctionName")
+        ref = res.arn if res.kind == "lambda" else params.get("FunctionName")
         if not isinstance(ref, str):
             raise TaskFailed("Lambda.InvalidParameterValueException", "FunctionName is required")
         name = self.function_name(ref)
-        body = self._run(name, request, params.get("Payload"), compact=True)
-        payload = json.loads(body)
+        if self.fallback is not None and name not in self.functions:
+            return self.fallback.invoke(request)
+        if res.kind == "lambda":
+            return self._run(name, request, request.parameters, compact=False)[1]
+        body, payload = self._run(name, request, params.get("Payload"), compact=True)
         request_id = str(uuid.uuid4())
         headers = {"Connection": "keep-alive", "Content-Length": str(len(body)), "Content-Type": "application/json",
                    "Date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "X-Amz-Executed-Version": "$LATEST",
                    "x-amzn-Remapped-Content-Length": "0", "x-amzn-RequestId": request_id,
                    "X-Amzn-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"}
-        return {"ExecutedVersion": "$LATEST", "Payload": payload,
-                "SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
-                                    "HttpStatusCode": 200},
-                "SdkResponseMetadata": {"RequestId": request_id}, "StatusCode": 200}
+        return {"ExecutedVersion": "$LATEST", "Payload": payload, **sdk_metadata(headers, 200, request_id), "StatusCode": 200}
 
-    def _run(self, name: str, request: TaskRequest, event: Any, compact: bool) -> str:
-        """Invoke a function; returns its response payload as Lambda sends it (JSON text)."""
+    def _run(self, name: str, request: TaskRequest, event: Any, compact: bool) -> tuple[str, Any]:
+        """Invoke a function; returns its response payload as Lambda sends it (JSON text) and decoded."""
         fn = self.functions.get(name)
         arn = f"arn:{request.partition}:lambda:{request.region}:{request.account}:function:{name}"
         if fn is None:
@@ -183,13 +175,13 @@ class LocalLambda:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
             message = f"{stamp} {request_id} Task timed out after {fn.timeout:.2f} seconds"
             self.invocations.append(Invocation(name, request_id, "", "timeout"))
-            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(json.dumps({"errorMessage": message}, separators=(",", ":")))) from None
+            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(json.dumps({"errorMessage": message}, separators=(",", ":")))) from None
         if answer is None:  # the process died
             status = proc.exit_status()
             proc.kill()
             message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
             self.invocations.append(Invocation(name, request_id, "", "crashed"))
-            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(
+            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(
                 json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}, separators=(",", ":"))))
         self._give_back(name, proc)
         logs = answer.get("logs", "")
@@ -204,10 +196,9 @@ class LocalLambda:
             raise TaskFailed(error.get("errorType") or "Lambda.Unknown", cause)
         text: str = answer["payload"]
         try:
-            json.loads(text)
+            return text, json.loads(text)
         except ValueError:
-            raise TaskFailed("Lambda.Unknown", UNKNOWN_CAUSE.format(text)) from None
-        return text
+            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(text)) from None
 
     def _take(self, fn: LambdaFunction, request: TaskRequest) -> _Process:
         with self._lock:
