@@ -333,9 +333,10 @@ def start(machine: str, store_path: str | None, input_text: str | None, name: st
             sys.exit(2)
         sm_name = state_machine_name or Path(machine).name.split(".")[0]
         sm_arn = sfn._arn("stateMachine", sm_name)
-        if sfn.store.get_state_machine(sm_arn) is None:
+        existing = sfn.store.get_state_machine(sm_arn)
+        if existing is None:
             _call(sfn.create_state_machine, name=sm_name, definition=text, type=machine_type)
-        elif sfn.store.get_state_machine(sm_arn).definition != text:
+        elif existing.definition != text:
             _call(sfn.update_state_machine, stateMachineArn=sm_arn, definition=text)
     out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
     click.echo(out["executionArn"])

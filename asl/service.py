@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
-from .interpreter import TaskFunction, dumps
+from .interpreter import MAX_PAYLOAD, TaskFunction, dumps
 from .parse import loads as parse_text
 from .store.base import (
     FAILED,
@@ -33,10 +33,10 @@ from .store.base import (
     ExecutionRecord,
     StateMachineRecord,
     Store,
+    TokenRecord,
 )
 from .validate import validate
 
-MAX_PAYLOAD = 262144
 T = TypeVar("T")
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -55,6 +55,12 @@ def _check_name(name: Any, what: str) -> str:
         raise ServiceError("InvalidName", f"Invalid Name: '{name}' (a {what} name is 1 to 80 characters, without "
                                           "whitespace, brackets, wildcards or the characters \"#%\\^|~`$&,;:/)")
     return name
+
+
+def _check_arn(arn: Any) -> str:
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
+    return arn
 
 
 def _check_json(text: Any, code: str, what: str) -> str:
@@ -97,6 +103,7 @@ class StepFunctions:
     def _check_definition(self, definition: Any, machine_type: str) -> str:
         if not isinstance(definition, str):
             raise ServiceError("InvalidDefinition", "Invalid State Machine Definition: the definition must be a JSON text")
+        # parse and validate, not model.load: load stops at a duplicate key, and this reports every problem
         parsed = parse_text(definition)
         diags = list(parsed.diagnostics)
         if parsed.ok:
@@ -111,9 +118,7 @@ class StepFunctions:
     def _lookup(arn: Any, get: Callable[[str], T | None], missing: str) -> T:
         """The record an ARN names: InvalidArn for something that is not an ARN, ``missing`` (AWS's
         ``…DoesNotExist`` code; its message splits the name into words) when there is none."""
-        if not isinstance(arn, str) or not arn.startswith("arn:"):
-            raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
-        rec = get(arn)
+        rec = get(_check_arn(arn))
         if rec is None:
             raise ServiceError(missing, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", missing) + f": '{arn}'")
         return rec
@@ -164,9 +169,7 @@ class StepFunctions:
         return {"updateDate": now}
 
     def delete_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        if not isinstance(stateMachineArn, str) or not stateMachineArn.startswith("arn:"):
-            raise ServiceError("InvalidArn", f"Invalid Arn: '{stateMachineArn}'")
-        self.store.delete_state_machine(stateMachineArn)
+        self.store.delete_state_machine(_check_arn(stateMachineArn))
         return {}
 
     # -- executions --------------------------------------------------------------------------------------------
@@ -259,10 +262,12 @@ class StepFunctions:
         return {"stopDate": ex.stop or now}
 
     # -- callbacks ---------------------------------------------------------------------------------------------
-    def _close(self, token: Any, status: str, **outcome: Any) -> dict[str, Any]:
+    @staticmethod
+    def _on_token(token: Any, act: Callable[[str, datetime], TokenRecord | None]) -> dict[str, Any]:
+        """Apply ``act`` (a store operation on a pending token) and map what the token was to AWS's errors."""
         if not isinstance(token, str) or not 1 <= len(token) <= 2048:
             raise ServiceError("InvalidToken", f"Invalid Token: '{token}'")
-        before = self.store.close_token(token, status, datetime.now(UTC), **outcome)
+        before = act(token, datetime.now(UTC))
         if before is None:
             raise ServiceError("TaskDoesNotExist", f"Task Does Not Exist: '{token}'")
         if before.status != PENDING:
@@ -270,7 +275,8 @@ class StepFunctions:
         return {}
 
     def send_task_success(self, taskToken: str, output: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        return self._close(taskToken, SUCCEEDED, output=_check_json(output, "InvalidOutput", "output"))
+        text = _check_json(output, "InvalidOutput", "output")
+        return self._on_token(taskToken, lambda t, now: self.store.close_token(t, SUCCEEDED, now, output=text))
 
     def send_task_failure(self, taskToken: str, error: str | None = None, cause: str | None = None,  # noqa: N803
                           **_: Any) -> dict[str, Any]:
@@ -278,17 +284,10 @@ class StepFunctions:
             raise ServiceError("ValidationException", "error: longer than 256 characters")
         if cause is not None and len(cause) > 32768:
             raise ServiceError("ValidationException", "cause: longer than 32768 characters")
-        return self._close(taskToken, FAILED, error=error, cause=cause)
+        return self._on_token(taskToken, lambda t, now: self.store.close_token(t, FAILED, now, error=error, cause=cause))
 
     def send_task_heartbeat(self, taskToken: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        if not isinstance(taskToken, str) or not 1 <= len(taskToken) <= 2048:
-            raise ServiceError("InvalidToken", f"Invalid Token: '{taskToken}'")
-        before = self.store.heartbeat(taskToken, datetime.now(UTC))
-        if before is None:
-            raise ServiceError("TaskDoesNotExist", f"Task Does Not Exist: '{taskToken}'")
-        if before.status != PENDING:
-            raise ServiceError("TaskTimedOut", f"Task Timed Out: '{taskToken}'")
-        return {}
+        return self._on_token(taskToken, self.store.heartbeat)
 
     # -- activities ------------------------------------------------------------------------------------------
     def create_activity(self, name: str, **_: Any) -> dict[str, Any]:
@@ -311,9 +310,7 @@ class StepFunctions:
                                for a in self.store.list_activities()]}
 
     def delete_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        if not isinstance(activityArn, str) or not activityArn.startswith("arn:"):
-            raise ServiceError("InvalidArn", f"Invalid Arn: '{activityArn}'")
-        self.store.delete_activity(activityArn)
+        self.store.delete_activity(_check_arn(activityArn))
         return {}
 
     def get_activity_task(self, activityArn: str, workerName: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
