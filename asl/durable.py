@@ -200,9 +200,6 @@ class Worker:
     def lease_deadline(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
 
-    def _machine(self, definition: str) -> StateMachine:
-        return _compiled(definition)
-
     # -- running ---------------------------------------------------------------------------------------------
     def run_one(self) -> bool:
         """Claim one due execution and run it until it ends or parks. False when none was due."""
@@ -219,9 +216,9 @@ class Worker:
     def _run(self, rec: ExecutionRecord) -> None:
         journal = _StoreJournal(self, rec)
         try:
-            machine = self._machine(rec.definition)
+            machine = _compiled(rec.definition)
         except DefinitionError as exc:  # cannot happen for definitions the service accepted; never crash the worker
-            self._fail(journal, rec, "States.Runtime", f"The definition cannot be loaded: {exc}")
+            self._fail(rec, "States.Runtime", f"The definition cannot be loaded: {exc}")
             return
         events = self.store.events(rec.arn)
         rng, uuid4 = rng_for(rec.seed)
@@ -245,9 +242,9 @@ class Worker:
             log.info("%s: stopped or taken over by another worker; dropped", rec.arn)
         except ReplayMismatch as exc:
             log.error("%s: cannot be rebuilt from its history: %s", rec.arn, exc)
-            self._fail(journal, rec, "States.Runtime", f"The execution cannot be rebuilt from its history: {exc}")
+            self._fail(rec, "States.Runtime", f"The execution cannot be rebuilt from its history: {exc}")
 
-    def _fail(self, journal: _StoreJournal, rec: ExecutionRecord, error: str, cause: str) -> None:
+    def _fail(self, rec: ExecutionRecord, error: str, cause: str) -> None:
         now = datetime.now(UTC)
         events = self.store.events(rec.arn)
         last = events[-1]["id"] if events else 0
@@ -270,11 +267,7 @@ class Worker:
             left = end - time.monotonic()
             if left <= 0:
                 return runs
-            delay = min(left, self.poll_interval)
-            wake = self.store.next_wake()
-            if wake is not None:
-                delay = min(delay, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
-            time.sleep(delay)
+            time.sleep(min(left, self._idle_delay()))
 
     def run_forever(self) -> None:
         """Run due executions until :meth:`stop` is called, renewing the lease of the one running."""
@@ -286,11 +279,15 @@ class Worker:
                     continue
             except Exception:  # a store error (e.g. busy database) must not end the worker
                 log.exception("worker step failed")
-            wake = self.store.next_wake()
-            delay = self.poll_interval
-            if wake is not None:
-                delay = min(delay, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
-            self._stop.wait(delay)
+            self._stop.wait(self._idle_delay())
+
+    def _idle_delay(self) -> float:
+        """How long to wait before looking for due executions again: the poll interval, or less if a parked
+        execution wakes sooner."""
+        wake = self.store.next_wake()
+        if wake is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
 
     def stop(self) -> None:
         self._stop.set()
