@@ -250,7 +250,9 @@ class Worker:
         last = events[-1]["id"] if events else 0
         ev = {"id": last + 1, "previousEventId": last, "timestamp": now, "type": "ExecutionFailed",
               "executionFailedEventDetails": {"error": error, "cause": cause}}
-        self.store.commit(rec.arn, self.owner, Commit(events=[ev], finish=Finish(FAILED, now, None, error, cause)))
+        parent = parent_outcome(rec, FAILED, now, None, error, cause) if rec.parent_token else None
+        self.store.commit(rec.arn, self.owner, Commit(events=[ev], finish=Finish(FAILED, now, None, error, cause),
+                                                      close_parent=parent))
 
     def run_until_idle(self, timeout: float | None = None) -> int:
         """Run executions until none is due. With ``timeout``, keep polling for up to that many seconds while

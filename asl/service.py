@@ -24,6 +24,7 @@ from .durable import Worker, parent_outcome
 from .interpreter import MAX_PAYLOAD, TaskFunction, dumps
 from .parse import loads as parse_text
 from .store.base import (
+    ABORTED,
     FAILED,
     PENDING,
     RUNNING,
@@ -254,11 +255,10 @@ class StepFunctions:
                        **_: Any) -> dict[str, Any]:
         before = self._execution(executionArn)
         now = datetime.now(UTC)
-        ex = self.store.stop_execution(executionArn, error, cause, now)
+        # a parent's .sync task fails with the child's abort, in the same store step as the abort
+        parent = parent_outcome(before, ABORTED, now, None, error, cause) if before.parent_token else None
+        ex = self.store.stop_execution(executionArn, error, cause, now, parent)
         assert ex is not None
-        if before.status == RUNNING and ex.parent_token:  # a parent's .sync task fails with the child's abort
-            token, status, output, err, cse = parent_outcome(ex, ex.status, ex.stop or now, None, error, cause)
-            self.store.close_token(token, status, now, output, err, cse)
         return {"stopDate": ex.stop or now}
 
     # -- callbacks ---------------------------------------------------------------------------------------------

@@ -674,3 +674,22 @@ def test_start_execution_wait_for_task_token(store: Store) -> None:
     sfn.send_task_success(taskToken=json.loads(kid.input)["token"], output='{"done": true}')
     w.run_until_idle()
     assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"done": True}
+
+
+def test_a_child_the_worker_cannot_run_fails_the_parents_sync_task() -> None:
+    from dataclasses import replace
+
+    store = MemoryStore()
+    sfn = StepFunctions(store)
+    sm = nested(sfn, "arn:aws:states:::states:startExecution.sync",
+                {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}})
+    arn = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    w = sfn.worker(inline_wait=0.1)
+    w.run_until_idle()
+    kid = next(e for e in store.list_executions() if e.name == "kid")
+    # a definition that no longer loads (as after a damaged store): the worker fails the child instead of crashing
+    store._executions[kid.arn] = replace(kid, definition="{not json", wake_at=datetime.now(UTC))
+    w.run_until_idle()
+    assert sfn.describe_execution(executionArn=kid.arn)["error"] == "States.Runtime"
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"], json.loads(d["cause"])["Status"]) == ("FAILED", "States.TaskFailed", "FAILED")

@@ -112,6 +112,11 @@ class Finish:
     cause: str | None = None
 
 
+# How an execution's end closes the token of the parent task that waits for it (``states:startExecution.sync``):
+# (token, status, output, error, cause).
+ParentClose = tuple[str, str, str | None, str | None, str | None]
+
+
 @dataclass
 class Commit:
     """What a worker writes in one transaction: new events and tokens, then one of renew the lease (keep running),
@@ -125,7 +130,7 @@ class Commit:
     seen_signal: int = 0
     finish: Finish | None = None
     # with ``finish``: close the parent's token (status, output, error, cause) in the same transaction
-    close_parent: tuple[str, str, str | None, str | None, str | None] | None = None
+    close_parent: ParentClose | None = None
 
 
 class Store(Protocol):
@@ -162,9 +167,11 @@ class Store(Protocol):
     def events(self, arn: str) -> list[Event]:
         """The history, oldest first."""
 
-    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
-        """Abort a RUNNING execution: status ABORTED, an ExecutionAborted event, its pending tokens closed. A
-        worker still running it finds out at its next commit. None if it does not exist; unchanged if it ended."""
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
+                       close_parent: ParentClose | None = None) -> ExecutionRecord | None:
+        """Abort a RUNNING execution: status ABORTED, an ExecutionAborted event, its pending tokens closed, and
+        ``close_parent`` applied, all in one step. A worker still running it finds out at its next commit. None if
+        it does not exist; unchanged if it ended."""
 
     # -- workers -----------------------------------------------------------------------------------------------
     def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:

@@ -18,6 +18,7 @@ from .base import (
     Conflict,
     Event,
     ExecutionRecord,
+    ParentClose,
     StateMachineRecord,
     TokenRecord,
 )
@@ -90,7 +91,8 @@ class MemoryStore:
             # copies: callers (the interpreter replaying) must not change the log
             return copy.deepcopy(self._events.get(arn, []))
 
-    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
+                       close_parent: ParentClose | None = None) -> ExecutionRecord | None:
         with self._lock:
             e = self._executions.get(arn)
             if e is None:
@@ -104,7 +106,18 @@ class MemoryStore:
                 e = self._executions[arn] = replace(e, status=ABORTED, stop=now, error=error, cause=cause, wake_at=None,
                                                     lease_owner=None, lease_until=None)
                 self._close_all(arn, ABORTED, now)
+                self._close_parent(close_parent, now)
             return e
+
+    def _close_parent(self, close: ParentClose | None, now: datetime) -> None:
+        """Close the token of the parent task that waits for an execution that just ended, and wake the parent."""
+        if close is None:
+            return
+        token, status, output, error, cause = close
+        parent = self._tokens.get(token)
+        if parent is not None and parent.status == PENDING:
+            self._tokens[token] = replace(parent, status=status, output=output, error=error, cause=cause, closed_at=now)
+            self._wake(parent.execution_arn, now)
 
     def _close_all(self, arn: str, status: str, now: datetime) -> None:
         for t, tok in list(self._tokens.items()):
@@ -140,13 +153,7 @@ class MemoryStore:
                 self._executions[arn] = replace(e, status=f.status, stop=f.stop, output=f.output, error=f.error,
                                                 cause=f.cause, wake_at=None, lease_owner=None, lease_until=None)
                 self._close_all(arn, CLOSED, f.stop)
-                if commit.close_parent is not None:
-                    token, status, output, error, cause = commit.close_parent
-                    parent = self._tokens.get(token)
-                    if parent is not None and parent.status == PENDING:
-                        self._tokens[token] = replace(parent, status=status, output=output, error=error, cause=cause,
-                                                      closed_at=f.stop)
-                        self._wake(parent.execution_arn, f.stop)
+                self._close_parent(commit.close_parent, f.stop)
             elif commit.park:
                 wake = commit.wake_at if e.signal == commit.seen_signal else datetime.now(UTC)
                 self._executions[arn] = replace(e, wake_at=wake, lease_owner=None, lease_until=None)

@@ -31,6 +31,7 @@ from .base import (
     Conflict,
     Event,
     ExecutionRecord,
+    ParentClose,
     StateMachineRecord,
     StoreError,
     TokenRecord,
@@ -251,7 +252,8 @@ class SQLiteStore:
         rows = self._conn().execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (arn,)).fetchall()
         return [_load_event(b) for (b,) in rows]
 
-    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime) -> ExecutionRecord | None:
+    def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
+                       close_parent: ParentClose | None = None) -> ExecutionRecord | None:
         with self._tx() as c:
             r = c.execute("SELECT status, next_event FROM executions WHERE arn=?", (arn,)).fetchone()
             if r is None:
@@ -266,6 +268,7 @@ class SQLiteStore:
                           "lease_until=NULL, next_event=? WHERE arn=?", (ABORTED, _ts(now), error, cause, eid + 1, arn))
                 c.execute("UPDATE task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",
                           (ABORTED, _ts(now), arn, PENDING))
+                self._close_parent(c, close_parent, now)
         return self.get_execution(arn)
 
     # -- workers -----------------------------------------------------------------------------------------------
@@ -302,13 +305,7 @@ class SQLiteStore:
                           (f.status, _ts(f.stop), f.output, f.error, f.cause, next_event, arn))
                 c.execute("UPDATE task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",
                           (CLOSED, _ts(f.stop), arn, PENDING))
-                if commit.close_parent is not None:
-                    token, status, output, error, cause = commit.close_parent
-                    parent = c.execute("SELECT execution_arn FROM task_tokens WHERE token=? AND status=?", (token, PENDING)).fetchone()
-                    if parent is not None:
-                        c.execute("UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
-                                  (status, output, error, cause, _ts(f.stop), token))
-                        self._wake(c, parent[0], f.stop)
+                self._close_parent(c, commit.close_parent, f.stop)
             elif commit.park:
                 # A callback that arrived since the claim (signal moved on) makes the execution due at once.
                 wake = commit.wake_at if r[3] == commit.seen_signal else datetime.now(UTC)
@@ -334,6 +331,17 @@ class SQLiteStore:
     def get_token(self, token: str) -> TokenRecord | None:
         r = self._one(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,))
         return None if r is None else _token(r)
+
+    def _close_parent(self, c: sqlite3.Connection, close: ParentClose | None, now: datetime) -> None:
+        """Close the token of the parent task that waits for an execution that just ended, and wake the parent."""
+        if close is None:
+            return
+        token, status, output, error, cause = close
+        parent = c.execute("SELECT execution_arn FROM task_tokens WHERE token=? AND status=?", (token, PENDING)).fetchone()
+        if parent is not None:
+            c.execute("UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
+                      (status, output, error, cause, _ts(now), token))
+            self._wake(c, parent[0], now)
 
     def _wake(self, c: sqlite3.Connection, arn: str, now: datetime) -> None:
         c.execute("UPDATE executions SET wake_at=min(coalesce(wake_at, ?), ?), signal=signal+1 WHERE arn=? AND status=?",
