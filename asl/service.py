@@ -53,7 +53,7 @@ class ServiceError(Exception):
 
 def _check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME.search(name):
-        raise ServiceError("InvalidName", f"Invalid Name: '{name}' (a {what} name is 1 to 80 characters, without "
+        raise ServiceError("InvalidName", f"Invalid Name: '{name}' ({what} name is 1 to 80 characters, without "
                                           "whitespace, brackets, wildcards or the characters \"#%\\^|~`$&,;:/)")
     return name
 
@@ -129,7 +129,7 @@ class StepFunctions:
 
     def create_state_machine(self, name: str, definition: str, roleArn: str | None = None,  # noqa: N803 - AWS's names
                              type: str = "STANDARD", **_: Any) -> dict[str, Any]:
-        _check_name(name, "state machine")
+        _check_name(name, "a state machine")
         if type not in ("STANDARD", "EXPRESS"):
             raise ServiceError("ValidationException", f"Value '{type}' at 'type' failed to satisfy constraint: "
                                                       "Member must satisfy enum value set: [STANDARD, EXPRESS]")
@@ -179,7 +179,7 @@ class StepFunctions:
         """StartExecution. ``_parent_token`` (not an AWS parameter) links a child started by a parent's
         ``states:startExecution.sync`` task: its end closes that token."""
         sm = self._machine(stateMachineArn)
-        name = _check_name(name, "execution") if name is not None else str(uuid.uuid4())
+        name = _check_name(name, "an execution") if name is not None else str(uuid.uuid4())
         text = "{}" if input is None else _check_json(input, "InvalidExecutionInput", "execution input")
         arn = self._arn("execution", sm.name, name)
         now = datetime.now(UTC)
@@ -291,7 +291,7 @@ class StepFunctions:
 
     # -- activities ------------------------------------------------------------------------------------------
     def create_activity(self, name: str, **_: Any) -> dict[str, Any]:
-        _check_name(name, "activity")
+        _check_name(name, "an activity")
         arn = self._arn("activity", name)
         self.store.put_activity(ActivityRecord(arn, name, datetime.now(UTC)))
         act = self.store.get_activity(arn)
