@@ -104,6 +104,40 @@ def test_aws_sdk_integration_and_its_error_names(aws: dict[str, Any]) -> None:
     assert [sdk_service_name(x) for x in ("DynamoDB", "SFN", "Secrets Manager")] == ["DynamoDb", "Sfn", "SecretsManager"]
 
 
+def test_aws_sdk_parameters_and_results_are_pascal_case(aws: dict[str, Any]) -> None:
+    """AWS documents aws-sdk parameters in PascalCase even where the service's API is camelCase (Step Functions'
+    own: StateMachineArn), with DynamoDB's BOOL spelled Bool; results come back PascalCase too."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(name="target", roleArn="arn:aws:iam::123456789012:role/r",
+                                       definition='{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}')
+    r = task("arn:aws:states:::aws-sdk:sfn:startExecution",
+             {"StateMachineArn": machine["stateMachineArn"], "Name": "run-1", "Input": None})
+    assert r.status == "SUCCEEDED", r.cause
+    assert set(r.output_value) == {"ExecutionArn", "StartDate"} and r.output_value["ExecutionArn"].endswith(":target:run-1")
+    item = {"id": {"S": "o3"}, "paid": {"Bool": True}, "tags": {"Ss": ["a"]}}
+    assert task("arn:aws:states:::aws-sdk:dynamodb:putItem", {"TableName": "orders", "Item": item}).status == "SUCCEEDED"
+    assert aws["ddb"].get_item(TableName="orders", Key={"id": {"S": "o3"}})["Item"]["paid"] == {"BOOL": True}
+    got = task("arn:aws:states:::aws-sdk:dynamodb:getItem", {"TableName": "orders", "Key": {"id": {"S": "o3"}}})
+    assert got.output_value["Item"] == item
+
+
+def test_a_null_parameter_is_not_sent(aws: dict[str, Any]) -> None:
+    r = task("arn:aws:states:::sqs:sendMessage", {"QueueUrl": aws["queue"], "MessageBody": None})
+    assert r.error == "SQS.AmazonSQSException" and "MessageBody" in (r.cause or "")
+
+
+def test_an_endpoint_that_cannot_be_reached_is_an_sdk_client_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_MAX_ATTEMPTS", "1")):
+        monkeypatch.setenv(k, v)
+    services = AwsServices(endpoint_url="http://127.0.0.1:9", region=REGION)
+    r = task("arn:aws:states:::sqs:sendMessage", {"QueueUrl": "http://127.0.0.1:9/q", "MessageBody": "x"}, services)
+    assert r.error == "SQS.SdkClientException" and (r.cause or "").startswith("Unable to execute HTTP request: ")
+    r = task("arn:aws:states:::aws-sdk:sqs:listQueues", {}, services)
+    assert r.error == "Sqs.SdkClientException"
+
+
 def test_through_motos_threaded_server(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.server import ThreadedMotoServer
 

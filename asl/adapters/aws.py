@@ -68,6 +68,55 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _sdk_member_name(name: str) -> str:
+    """A model member name as the aws-sdk integrations spell it (the AWS SDK for Java v2's names, PascalCase):
+    ``stateMachineArn`` → ``StateMachineArn``, ``SS`` → ``Ss``, ``BOOL`` → ``Bool``, ``NULL`` → ``Nul``,
+    ``Equals`` → ``EqualsValue``."""
+    special = {"NULL": "Nul", "Equals": "EqualsValue"}
+    if name in special:
+        return special[name]
+    if len(name) > 1 and name.isupper():
+        return name[0] + name[1:].lower()
+    return name[:1].upper() + name[1:]
+
+
+def _to_api(value: Any, shape: Any) -> Any:
+    """Parameters as written in a state machine (PascalCase) as the service model names them, following the
+    operation's input shape; map keys and unknown fields are left as they are, for the SDK to reject."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = {_sdk_member_name(m): m for m in shape.members}
+        members.update({m: m for m in shape.members})
+        out = {}
+        for k, v in value.items():
+            if v is None:  # the SDK Step Functions uses sends a null field as an absent one
+                continue
+            name = members.get(k, k)
+            out[name] = _to_api(v, shape.members.get(name))
+        return out
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_to_api(v, shape.member) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: _to_api(v, shape.value) for k, v in value.items()}
+    if shape.type_name == "blob" and isinstance(value, str):
+        return value.encode("utf-8")
+    return value
+
+
+def _from_api(value: Any, shape: Any) -> Any:
+    """A boto3 response as an aws-sdk integration returns it: member names PascalCase (the SDK for Java v2's
+    names), timestamps ISO text, bytes text; map keys are data and stay as they are."""
+    if shape is not None and shape.type_name == "structure" and isinstance(value, dict):
+        return {_sdk_member_name(k): _from_api(v, shape.members.get(k)) for k, v in value.items()
+                if k != "ResponseMetadata"}
+    if shape is not None and shape.type_name == "list" and isinstance(value, list):
+        return [_from_api(v, shape.member) for v in value]
+    if shape is not None and shape.type_name == "map" and isinstance(value, dict):
+        return {k: _from_api(v, shape.value) for k, v in value.items()}
+    return _jsonable(value)
+
+
 def _metadata(response: dict[str, Any]) -> dict[str, Any]:
     """The SDK metadata of a boto3 response, as optimized integrations return it."""
     meta = response.get("ResponseMetadata", {})
@@ -130,9 +179,12 @@ class AwsServices:
 
     def _optimized(self, request: TaskRequest, service: str, action: str, params: dict[str, Any]) -> Any:
         from botocore.exceptions import ClientError, ParamValidationError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         client_name, prefix, v1_name = _OPTIMIZED[service]
-        params = dict(params)
+        # The SDK Step Functions uses sends a null field as an absent one (an SQS MessageBody of null gives
+        # "The request must contain the parameter MessageBody.")
+        params = {k: v for k, v in params.items() if v is not None}
         if service == "sqs" and "MessageBody" in params:
             params["MessageBody"] = _as_text(params["MessageBody"])
         if service == "sns" and "Message" in params:
@@ -145,6 +197,8 @@ class AwsServices:
             response = self._call(client, action, params)
         except ClientError as exc:
             raise self._v1_error(client, service, prefix, v1_name, exc) from None
+        except BotoConnectionError as exc:
+            raise TaskFailed(f"{prefix}.SdkClientException", f"Unable to execute HTTP request: {exc}") from None
         except ParamValidationError as exc:
             raise TaskFailed(f"{prefix}.{_V1_BASE[service]}", f"{exc} (Service: {v1_name}; Status Code: 400; "
                                                             "Error Code: ValidationException; Proxy: null)") from None
@@ -175,25 +229,34 @@ class AwsServices:
 
     def _sdk(self, request: TaskRequest, service: str, action: str, params: dict[str, Any]) -> Any:
         from botocore.exceptions import ClientError, ParamValidationError, UnknownServiceError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         try:
             client = self.client(_SDK_CLIENT.get(service, service), request.region)
         except UnknownServiceError:
             raise TaskFailed("States.Runtime", f"The service '{service}' is not known to the AWS SDK") from None
         prefix = sdk_service_name(client.meta.service_model.service_id)
+        operation_name = action[:1].upper() + action[1:]
         try:
-            response = self._call(client, action[:1].upper() + action[1:], params)
+            operation = client.meta.service_model.operation_model(operation_name)
+        except Exception:  # botocore's OperationNotFoundError; named in the error below
+            raise TaskFailed("States.Runtime", f"The action '{action}' is not supported by the service client") from None
+        try:
+            response = self._call(client, operation_name, _to_api(params, operation.input_shape))
         except ClientError as exc:
             err = exc.response.get("Error", {})
             code = err.get("Code", "Unknown")
             meta = exc.response.get("ResponseMetadata", {})
             name = self._error_name(client, code, f"{prefix}Exception")
+            extended = f", Extended Request ID: {meta['HostId']}" if meta.get("HostId") else ""
             cause = f"{err.get('Message', '')} (Service: {prefix}, Status Code: {meta.get('HTTPStatusCode', 400)}, " \
-                    f"Request ID: {meta.get('RequestId', '')})"
+                    f"Request ID: {meta.get('RequestId', '')}{extended})"
             raise TaskFailed(f"{prefix}.{name}", cause) from None
         except ParamValidationError as exc:
             raise TaskFailed(f"{prefix}.{prefix}Exception", f"{exc} (Service: {prefix}, Status Code: 400)") from None
-        return _jsonable(response)
+        except BotoConnectionError as exc:
+            raise TaskFailed(f"{prefix}.SdkClientException", f"Unable to execute HTTP request: {exc}") from None
+        return _from_api(response, operation.output_shape)
 
     def _lambda(self, request: TaskRequest, params: dict[str, Any], legacy: bool) -> Any:
         from botocore.exceptions import ClientError
