@@ -124,9 +124,14 @@ def _load_callable(spec: str) -> Any:
 @click.option("--name", help="The execution name (default: a UUID).")
 @click.option("--history", is_flag=True, help="Print the execution history (JSON) to standard error.")
 @click.option("--real-time", is_flag=True, help="Really sleep in Wait and Retry (default: a virtual clock).")
+@click.option("--mock-config", type=click.Path(dir_okay=False),
+              help="A Step Functions Local mock configuration; with --test-case, its mocked responses answer the Tasks it names.")
+@click.option("--test-case", metavar="[STATE_MACHINE#]TEST_CASE",
+              help="The mock configuration's test case (the state machine defaults to the only one, else the file name).")
 @lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
-        history: bool, real_time: bool, lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
+        history: bool, real_time: bool, mock_config: str | None, test_case: str | None, lambdas: tuple[str, ...],
+        config_path: str | None, aws_endpoint: str | None) -> None:
     """Run a state machine DEFINITION locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
@@ -159,9 +164,11 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         for d in exc.diagnostics:
             click.echo(f"{definition}:{d.location}: {d.severity.value} {d.code}: {d.message}", err=True)
         sys.exit(2)
+    mocks = _mocks(mock_config, test_case, definition)
     adapters = _adapters(config_path, lambdas, aws_endpoint)
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
-                            adapters=adapters)
+                            adapters=adapters, mocks=mocks.start() if mocks else None,
+                            state_machine_name=mocks.state_machine if mocks else "StateMachine")
     try:
         result = run_machine(machine, input_text, opts)
     finally:
@@ -177,6 +184,105 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     click.echo(f"{result.status}: error: {result.error}", err=True)
     click.echo(f"cause: {result.cause}", err=True)
     sys.exit(1)
+
+
+def _mocks(mock_config: str | None, test_case: str | None, definition: str) -> Any:
+    """The TestCaseMocks --mock-config and --test-case select; a bad file or name exits 2 saying why."""
+    from .mocks import MockConfigError, load_mock_config
+
+    if (mock_config is None) != (test_case is None):
+        raise click.UsageError("--mock-config and --test-case go together")
+    if mock_config is None or test_case is None:
+        return None
+    try:
+        cfg = load_mock_config(mock_config)
+    except MockConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    machine, sep, case = test_case.rpartition("#")
+    if not sep:
+        machine = next(iter(cfg.state_machines)) if len(cfg.state_machines) == 1 else Path(definition).name.split(".")[0]
+    try:
+        return cfg.test_case(machine, case)
+    except KeyError as exc:
+        click.echo(f"error: {exc.args[0]}", err=True)
+        sys.exit(2)
+
+
+@main.command("test")
+@click.argument("suites", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--definition", type=click.Path(dir_okay=False),
+              help="With --mock-config: run every test case of a Step Functions Local mock configuration against this definition.")
+@click.option("--mock-config", type=click.Path(dir_okay=False), help="A Step Functions Local mock configuration (MockConfigFile.json).")
+@click.option("--state-machine-name", help="With --mock-config: the state machine of the mock configuration to test.")
+@click.option("--input", "input_text", default="{}", show_default=True, help="With --mock-config: the execution input (JSON).")
+@click.option("--expect", "expects", multiple=True, metavar="TESTCASE=STATUS",
+              help="With --mock-config: the status a test case should end with (default SUCCEEDED); repeatable.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write the results as JUnit XML.")
+@click.option("--coverage", "coverage_path", type=click.Path(dir_okay=False), help="Write coverage (JSON): states, Choice rules, Retriers, Catchers.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail (exit 1) when overall coverage is below this percentage.")
+@click.option("-v", "--verbose", is_flag=True, help="List what was not covered.")
+@lambda_options
+def test_command(suites: tuple[str, ...], definition: str | None, mock_config: str | None, state_machine_name: str | None,
+                 input_text: str, expects: tuple[str, ...], junit_path: str | None, coverage_path: str | None,
+                 min_coverage: float | None, verbose: bool, lambdas: tuple[str, ...], config_path: str | None,
+                 aws_endpoint: str | None) -> None:
+    """Run test SUITES (spec/test-suite.schema.json) on a virtual clock, with mocked responses.
+
+    Prints each test's verdict with a diff for each failure and the coverage of each definition. Exit 0 when
+    every test passes (and coverage is at least --min-coverage), 1 when not, 2 for bad usage or a suite that
+    cannot be loaded. `asl test --definition D --mock-config M` runs every test case of a Step Functions Local
+    mock configuration instead.
+    """
+    from .testing import (
+        SuiteError,
+        coverage_report,
+        junit_xml,
+        load_suite,
+        run_suite,
+        suite_from_mock_config,
+        summary_lines,
+    )
+
+    if not suites and not (definition and mock_config):
+        raise click.UsageError("give suite files, or --definition and --mock-config")
+    if bool(definition) != bool(mock_config):
+        raise click.UsageError("--definition and --mock-config go together")
+    expect: dict[str, str] = {}
+    for e in expects:
+        case, sep, want = e.partition("=")
+        if not sep or want not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"):
+            raise click.BadParameter(f"expected TESTCASE=SUCCEEDED|FAILED|TIMED_OUT|ABORTED, got '{e}'", param_hint="--expect")
+        expect[case] = want
+    try:
+        json.loads(input_text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
+    try:
+        loaded = [load_suite(s) for s in suites]
+        if definition and mock_config:
+            loaded.append(suite_from_mock_config(definition, mock_config, state_machine_name, input_text, expect))
+    except SuiteError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    try:
+        results = [run_suite(s, {"adapters": adapters}) for s in loaded]
+    finally:
+        if adapters is not None:
+            adapters.close()
+    for line in summary_lines(results, verbose):
+        click.echo(line)
+    report = coverage_report(results)
+    if junit_path:
+        Path(junit_path).write_text(junit_xml(results), encoding="utf-8")
+    if coverage_path:
+        Path(coverage_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    status = 0 if all(r.passed for r in results) else 1
+    if min_coverage is not None and report["percent"] < min_coverage:
+        click.echo(f"coverage {report['percent']:.1f}% is below the minimum {min_coverage:g}%", err=True)
+        status = 1
+    sys.exit(status)
 
 
 @main.command()

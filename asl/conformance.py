@@ -111,6 +111,16 @@ def run_case(path: Path, fixture: Fixture | None = None) -> Verdict:
     except DefinitionError as exc:
         return Verdict(str(path), False, diffs=[f"definition rejected: {exc}"])
     opts = options_for(case)
+    if isinstance(case.get("mock_config"), dict):  # a Step Functions Local mock configuration and its test case
+        from .mocks import MockConfigError, parse_mock_config
+
+        try:
+            config = parse_mock_config(case["mock_config"], f"{path}:/mock_config")
+            machines = list(config.state_machines)
+            opts.mocks = config.test_case(machines[0] if len(machines) == 1 else opts.state_machine_name,
+                                          str(case.get("mock_test_case"))).start()
+        except (MockConfigError, KeyError) as exc:
+            return Verdict(str(path), False, diffs=[f"mock configuration: {exc}"])
     fixture = fixture or Fixture()
     input_text = case.get("input_text")
     for placeholder, actual in fixture.bindings.items():

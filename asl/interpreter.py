@@ -231,6 +231,8 @@ class ExecutionOptions:
     adapters: Any = None  # an asl.adapters.Adapters registry: resources without a callable in ``tasks``
     journal: Journal | None = None  # durable executions only (asl.durable)
     recorded: Sequence[dict[str, Any]] | None = None  # the history to rebuild the execution from
+    mocks: Any = None  # an asl.mocks.Mocks: mocked Task responses of a test case, counted for this execution
+    coverage: Any = None  # an object with hit(pointer): told of each state, Choice rule, Retrier and Catcher used
 
 
 @dataclass
@@ -448,6 +450,8 @@ class Execution:
         entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
                         {"name": state.name, "input": dumps(raw_input), "inputDetails": {"truncated": False}})
         frame.cursor = entered
+        if self.opts.coverage is not None:
+            self.opts.coverage.hit(state.pointer)
         ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
         handler = _HANDLERS[state.type]
         retry_counts = [0] * len(state.retry)
@@ -470,6 +474,8 @@ class Execution:
                 catcher = _match_catcher(state.catch, err)
                 if catcher is None:
                     raise
+                if self.opts.coverage is not None:
+                    self.opts.coverage.hit(f"{state.pointer}/Catch/{next(i for i, c in enumerate(state.catch) if c is catcher)}")
                 output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
                 nxt = catcher.next
                 break
@@ -501,6 +507,8 @@ class Execution:
                 if r.jitter == "FULL":
                     delay = self.opts.rng.uniform(0, delay)
                 counts[i] += 1
+                if self.opts.coverage is not None:
+                    self.opts.coverage.hit(f"{state.pointer}/Retry/{i}")
                 return delay
         return None
 
@@ -954,24 +962,33 @@ def _eval_rule(ex: Execution, rule: Rule, value: Any, frame: _Frame, sctx: dict[
     return _compare(op, v, operand)
 
 
+def _cover(ex: Execution, pointer: str) -> None:
+    if ex.opts.coverage is not None:
+        ex.opts.coverage.hit(pointer)
+
+
 def _choice(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> Outcome:
     if st.query_language == JSONATA:
         states = ex.states_binding(raw, frame, sctx)
         for rule in st.choices:
             if ex.jeval_typed(rule.condition, "boolean", states, frame, sctx):
+                _cover(ex, rule.pointer)
                 out, assigned = ex.jfinish(rule.assign, rule.output, raw, states, frame, sctx)
                 return out, rule.next, assigned
         if st.default is None:
             raise StateError("States.NoChoiceMatched", "No Matches!")
+        _cover(ex, st.pointer + "/Default")
         out, assigned = ex.jfinish(st.assign, st.output, raw, states, frame, sctx)
         return out, st.default, assigned
     eff = ex.input_path(st, raw, frame, sctx)
     for rule in st.choices:
         if _eval_rule(ex, rule, eff, frame, sctx):
+            _cover(ex, rule.pointer)
             assigned = ex._eval_assign(rule.assign, eff, frame, st, sctx) if rule.assign is not ABSENT else None
             return ex.output_path(st, eff, frame, sctx), rule.next, assigned
     if st.default is None:
         raise StateError("States.NoChoiceMatched", "No Matches!")
+    _cover(ex, st.pointer + "/Default")
     assigned = ex._eval_assign(st.assign, eff, frame, st, sctx) if st.assign is not ABSENT else None
     return ex.output_path(st, eff, frame, sctx), st.default, assigned
 
@@ -999,8 +1016,9 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
             raise StateError("States.Runtime", message)
     limits = {k: v for k, v in (("timeoutInSeconds", timeout), ("heartbeatInSeconds", heartbeat)) if v is not None}
 
-    callback = ex.journal is not None and (res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity"
-                                           or (res.service_name == "states" and res.pattern in (SYNC, SYNC2)))
+    mocked = ex.opts.mocks is not None and ex.opts.mocks.mocks(st.name)
+    callback = not mocked and ex.journal is not None and (
+        res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity" or (res.service_name == "states" and res.pattern in (SYNC, SYNC2)))
     if callback or res.pattern == WAIT_FOR_TASK_TOKEN:
         sctx.callback_token = ex.opts.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
         sctx.token = sctx.callback_token if res.pattern == WAIT_FOR_TASK_TOKEN else None
@@ -1009,6 +1027,8 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
         lam = res.kind == "lambda"
         if res.kind == "activity" and callback:
             return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, "", "")
+        if res.kind == "activity" and mocked:
+            return _mocked_activity(ex, st, eff, frame, limits)
         if lam:
             frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
                                  {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False},
@@ -1025,7 +1045,14 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
         recorded = _recorded_outcome(ex)
         if recorded is not None:  # rebuilding from history: the task ran already, take its recorded outcome
             return _replay_outcome(ex, frame, recorded)
-        fn = _task_function(ex, res, timeout)
+        fn: TaskFunction | None
+        if mocked:
+            fn = _mocked_function(ex, st)
+            if res.pattern == WAIT_FOR_TASK_TOKEN:  # the request "was sent"; the mocked result is the callback's
+                frame.cursor = h.add("TaskSubmitted", frame.cursor, "taskSubmittedEventDetails",
+                                     {"resourceType": rtype, "resource": rname})
+        else:
+            fn = _task_function(ex, res, timeout)
         if ex.journal is not None:
             ex.journal.flush()  # the task is a side effect: what led to it is committed first
         try:
@@ -1063,7 +1090,7 @@ def _run_task(st: State, fn: TaskFunction | None, call: Callable[[TaskFunction],
         if fn is None:
             raise TaskFailed("States.TaskFailed", f"No task implementation is registered for the resource '{res.arn}'")
         result = call(fn)
-    except TaskTimeout:
+    except (TaskTimeout, StateError):  # StateError: the interpreter's own (a mocked response that has run out)
         raise
     except TaskFailed as exc:
         return StateError(exc.error, exc.cause)
@@ -1132,6 +1159,47 @@ def _replay_outcome(ex: Execution, frame: _Frame, ev: dict[str, Any], token: str
                 raise HeartbeatTimedOut
         raise StateError("States.Timeout", d.get("cause"))
     raise StateError(d.get("error"), d.get("cause"))
+
+
+def _mocked_result(ex: Execution, st: State) -> Any:
+    """The next mocked result of a Task: its Return, or its Throw raised as TaskFailed."""
+    mocks = ex.opts.mocks
+    result = mocks.take(st.name)
+    if result is None:
+        n = mocks.counts[st.name] - 1
+        raise StateError("States.Runtime", f"The mocked response '{mocks.case.responses[st.name].name}' of the state "
+                                           f"'{st.name}' (test case '{mocks.case.test_case}') has no entry for invocation {n}")
+    if result.throws:
+        raise TaskFailed(result.error, result.cause)
+    return result.value
+
+
+def _mocked_function(ex: Execution, st: State) -> TaskFunction:
+    def call(value: Any, context: Mapping[str, Any]) -> Any:
+        return _mocked_result(ex, st)
+
+    return call
+
+
+def _mocked_activity(ex: Execution, st: State, eff: Any, frame: _Frame, limits: dict[str, Any]) -> Any:
+    """An activity answered by a mocked response, with an activity's events."""
+    h = ex.history
+    assert st.resource is not None
+    frame.cursor = h.add("ActivityScheduled", frame.cursor, "activityScheduledEventDetails",
+                         {"resource": st.resource.arn, "input": dumps(eff), "inputDetails": {"truncated": False}, **limits})
+    frame.cursor = h.add("ActivityStarted", frame.cursor, "activityStartedEventDetails", {})
+    try:
+        value = _mocked_result(ex, st)
+    except TaskFailed as exc:
+        details = {k: v for k, v in (("error", exc.error), ("cause", exc.cause)) if v is not None}
+        frame.cursor = h.add("ActivityFailed", frame.cursor, "activityFailedEventDetails", details)
+        raise StateError(exc.error, exc.cause) from None
+    text = _result_text(st, value)
+    if isinstance(text, StateError):
+        raise text
+    frame.cursor = h.add("ActivitySucceeded", frame.cursor, "activitySucceededEventDetails",
+                         {"output": text, "outputDetails": {"truncated": False}})
+    return value
 
 
 def _await_callback(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCtx, timeout: int | None,

@@ -15,6 +15,7 @@ LEDGER = json.loads((ROOT / "conformance" / "known-failures.json").read_text())[
 PURE = recorded_cases("pure")
 LAMBDA = recorded_cases("lambda")
 SERVICE = recorded_cases("service")
+MOCKED = recorded_cases("mocked")
 SERVICE_FIXTURES = json.loads((ROOT / "conformance" / "service-fixtures.json").read_text())["cases"]
 
 
@@ -66,6 +67,14 @@ def test_service_case(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         adapters = Adapters()
         AwsServices(region=ctx["region"]).register_in(adapters)
         verdict = run_case(path, Fixture(adapters, bindings, entry.get("transformers", [])))
+    assert verdict.passed, "\n".join(verdict.diffs)
+
+
+@needs_shared
+@pytest.mark.parametrize("path", [_param(p) for p in MOCKED])
+def test_mocked_case(path: Path) -> None:
+    """Cases run with the Step Functions Local mock configuration they carry (mock_config, mock_test_case)."""
+    verdict = run_case(path)
     assert verdict.passed, "\n".join(verdict.diffs)
 
 
