@@ -285,6 +285,48 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
     sys.exit(status)
 
 
+@main.command("test-state")
+@click.argument("definition", type=click.Path(dir_okay=False))
+@click.option("--input", "input_text", default="{}", show_default=True, help="The state's input (JSON).")
+@click.option("--state-name", help="With a whole state machine: the state to test.")
+@click.option("--inspection-level", type=click.Choice(["INFO", "DEBUG", "TRACE"]), default="INFO", show_default=True)
+@click.option("--mock-result", help="Mock the Task (or Map/Parallel) with this result (JSON).")
+@click.option("--mock-error", metavar="ERROR[:CAUSE]", help="Mock the Task failing with this error and cause.")
+@click.option("--variables", help="Variables the state sees (a JSON object).")
+@click.option("--context", "context_text", help="The context object ($$) the state sees (JSON).")
+@click.option("--retrier-retry-count", type=click.IntRange(0), help="Attempts already made (for RETRIABLE).")
+def test_state_command(definition: str, input_text: str, state_name: str | None, inspection_level: str,
+                       mock_result: str | None, mock_error: str | None, variables: str | None, context_text: str | None,
+                       retrier_retry_count: int | None) -> None:
+    """Run one state as AWS's TestState API does and print its response (JSON).
+
+    Exit 0 when the request is valid (whatever the state's status), 2 when TestState would refuse it.
+    """
+    from .teststate import TestStateError, test_state
+
+    try:
+        text = Path(definition).read_text(encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"cannot read file: {exc.filename}: {exc.strerror}", err=True)
+        sys.exit(2)
+    mock: dict[str, Any] | None = None
+    if mock_result is not None and mock_error is not None:
+        raise click.UsageError("use either --mock-result or --mock-error, not both")
+    if mock_result is not None:
+        mock = {"result": mock_result}
+    elif mock_error is not None:
+        error, _, cause = mock_error.partition(":")
+        mock = {"errorOutput": {"error": error, **({"cause": cause} if cause else {})}}
+    config = {"retrierRetryCount": retrier_retry_count} if retrier_retry_count is not None else None
+    try:
+        response = test_state(text, input_text, state_name=state_name, inspection_level=inspection_level, mock=mock,
+                              variables=variables, context=context_text, state_configuration=config)
+    except TestStateError as exc:
+        click.echo(f"{exc.code}: {exc.message}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report with every case's result.")

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -358,6 +358,9 @@ _EXITED = {t: (t + "StateExited") for t in ("Pass", "Task", "Choice", "Wait", "S
 class Execution:
     """One run of a state machine. Create it, call :meth:`run`, read the :class:`ExecutionResult`."""
 
+    inspect: dict[str, Any] | None = None  # TestState: the value after each data-flow step of inspect_state
+    inspect_state: State | None = None
+
     def __init__(self, machine: StateMachine, input_text: str | None = None, options: ExecutionOptions | None = None):
         self.machine = machine
         self.opts = options or ExecutionOptions()
@@ -399,10 +402,16 @@ class Execution:
         h.add("ExecutionStarted", 0, "executionStartedEventDetails",
               {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
         frame = _Frame(0, {})
+        with self.bound():
+            return self._run_top(frame)
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        """This execution's clock, randomness and ids, as the JSONata functions and ``sleep`` find them."""
         token = ENVIRONMENT.set(Environment(self.opts.rng, self.opts.uuid4, self.clock.now()))
         clock_token = _CLOCK.set(self.clock)
         try:
-            return self._run_top(frame)
+            yield
         finally:
             _CLOCK.reset(clock_token)
             ENVIRONMENT.reset(token)
@@ -673,7 +682,12 @@ class Execution:
         """The JSONata data flow: Arguments → work → Assign and Output (both over ``$states.result``)."""
         states = self.states_binding(raw_input, frame, sctx)
         args = self.jeval(state.arguments, states, frame, sctx) if state.arguments is not ABSENT else raw_input
+        insp = self.inspect if state is self.inspect_state else None
+        if insp is not None:
+            insp["afterArguments"] = args
         result = work(args)
+        if insp is not None:
+            insp["result"] = result
         if has_result:
             states = {**states, "context": self.context(sctx, frame), "result": result}
         out, assigned = self.jfinish(state.assign, state.output, result if has_result else raw_input, states, frame, sctx)
@@ -699,7 +713,10 @@ class Execution:
             raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
 
     def input_path(self, state: State, raw_input: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
-        return self._select(state.input_path, raw_input, frame, state_ctx)
+        value = self._select(state.input_path, raw_input, frame, state_ctx)
+        if self.inspect is not None and state is self.inspect_state:
+            self.inspect["afterInputPath"] = value
+        return value
 
     def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
         return self._select(state.output_path, value, frame, state_ctx)
@@ -724,13 +741,22 @@ class Execution:
         effective = self.input_path(state, raw_input, frame, state_ctx)
         if state.parameters is not ABSENT:
             effective = self.eval_template(state.parameters, effective, frame, state_ctx, state)
+        insp = self.inspect if state is self.inspect_state else None
+        if insp is not None:
+            insp["afterParameters"] = effective
         result = work(effective)
+        if insp is not None:
+            insp["result"] = result
         if state.result_selector is not ABSENT:
             result = self.eval_template(state.result_selector, result, frame, state_ctx, state)
+        if insp is not None:
+            insp["afterResultSelector"] = result
         assigned = None
         if state.assign is not ABSENT:
             assigned = self._eval_assign(state.assign, result if assign_on == "result" else effective, frame, state, state_ctx)
         out = self.result_path(state, raw_input, result)
+        if insp is not None:
+            insp["afterResultPath"] = out
         out = self.output_path(state, out, frame, state_ctx)
         _check_size(out, state)
         return out, assigned
@@ -1438,7 +1464,11 @@ def _map_items(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCt
             raise StateError("States.Runtime", f"Invalid path '{st.items_path.text}' : {exc.detail}") from None
     if not isinstance(items, list):
         where = st.items_path.text if st.items_path not in (ABSENT, None) else "$"
+        if where.startswith("$$"):  # AWS names a context path with one "$" here (recorded)
+            where = where[1:]
         raise StateError("States.Runtime", f"Reference path \"{where}\" must point to array.")
+    if ex.inspect is not None and st is ex.inspect_state:
+        ex.inspect["afterItemsPath"] = items
     return items
 
 

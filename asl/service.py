@@ -146,6 +146,23 @@ class StepFunctions:
             rec = old
         return {"stateMachineArn": arn, "creationDate": rec.created}
 
+    def test_state(self, definition: str, input: str | None = None, stateName: str | None = None,  # noqa: A002, N803
+                   inspectionLevel: str = "INFO", mock: dict[str, Any] | None = None, variables: str | None = None,  # noqa: N803
+                   context: str | None = None, stateConfiguration: dict[str, Any] | None = None,  # noqa: N803
+                   roleArn: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        """TestState: run one state (asl.teststate) under this service's account and region."""
+        from .interpreter import ExecutionOptions, VirtualClock
+        from .teststate import TestStateError, test_state
+
+        opts = ExecutionOptions(account=self.account, region=self.region, partition=self.partition,
+                                machine_type="EXPRESS", sync=True, clock=VirtualClock())
+        try:
+            return test_state(definition, input, state_name=stateName, inspection_level=inspectionLevel, mock=mock,
+                              variables=variables, context=context, state_configuration=stateConfiguration,
+                              role_arn=roleArn, options=opts)
+        except TestStateError as exc:
+            raise ServiceError(exc.code, exc.message) from None
+
     def describe_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         sm = self._machine(stateMachineArn)
         return {"stateMachineArn": sm.arn, "name": sm.name, "status": "ACTIVE", "definition": sm.definition,
