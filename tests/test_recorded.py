@@ -26,16 +26,10 @@ def _param(p: Path) -> object:
 
 
 @needs_shared
-@pytest.mark.parametrize("path", [_param(p) for p in PURE])
-def test_pure_case(path: Path) -> None:
-    verdict = run_case(path)
-    assert verdict.passed, "\n".join(verdict.diffs)
-
-
-@needs_shared
-@pytest.mark.parametrize("path", [_param(p) for p in LAMBDA])
-def test_lambda_case(path: Path) -> None:
-    """Cases whose Lambda functions' sources are in the case, run through the local Lambda emulator."""
+@pytest.mark.parametrize("path", [_param(p) for p in PURE + LAMBDA + MOCKED])
+def test_recorded_case(path: Path) -> None:
+    """pure/ cases; lambda/ cases, whose functions' sources are in the case, run through the local Lambda emulator;
+    mocked/ cases, run with the Step Functions Local mock configuration they carry."""
     verdict = run_case(path)
     assert verdict.passed, "\n".join(verdict.diffs)
 
@@ -67,14 +61,6 @@ def test_service_case(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         adapters = Adapters()
         AwsServices(region=ctx["region"]).register_in(adapters)
         verdict = run_case(path, Fixture(adapters, bindings, entry.get("transformers", [])))
-    assert verdict.passed, "\n".join(verdict.diffs)
-
-
-@needs_shared
-@pytest.mark.parametrize("path", [_param(p) for p in MOCKED])
-def test_mocked_case(path: Path) -> None:
-    """Cases run with the Step Functions Local mock configuration they carry (mock_config, mock_test_case)."""
-    verdict = run_case(path)
     assert verdict.passed, "\n".join(verdict.diffs)
 
 

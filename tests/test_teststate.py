@@ -15,16 +15,10 @@ from asl.interpreter import ExecutionOptions, VirtualClock
 from asl.teststate import TestStateError, test_state
 
 from .conftest import RECORDED, needs_shared, recorded_cases
+from .test_recorded import _param
 
-LEDGER = json.loads((Path(__file__).resolve().parent.parent / "conformance" / "known-failures.json").read_text())["cases"]
 CASES = recorded_cases("test_state")
 ERROR_CASES = recorded_cases("test_state_error")
-
-
-def _param(p: Path) -> Any:
-    key = f"{p.parent.name}/{p.name}"
-    marks = [pytest.mark.xfail(reason=LEDGER[key], strict=True)] if key in LEDGER else []
-    return pytest.param(p, marks=marks, id=p.stem[-70:])
 
 
 def _decode(v: Any) -> Any:
