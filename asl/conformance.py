@@ -73,6 +73,15 @@ def _find_normalize(case_path: Path) -> ModuleType | None:
 _NORMALIZE_CACHE: dict[Path, ModuleType | None] = {}
 
 
+def normalizer(case_path: Path) -> ModuleType | None:
+    """The ``normalize.py`` that ships beside recorded cases (found by walking up from the case), loaded once
+    per folder; None when there is none."""
+    key = case_path.resolve().parent
+    if key not in _NORMALIZE_CACHE:
+        _NORMALIZE_CACHE[key] = _find_normalize(case_path)
+    return _NORMALIZE_CACHE[key]
+
+
 def options_for(case: dict[str, Any]) -> ExecutionOptions:
     """Execution options carrying the case's account, region, names and ARNs."""
     ctx = case.get("context") or {}
@@ -196,12 +205,7 @@ def compare(case: dict[str, Any], result: ExecutionResult, path: Path, fixture: 
         case = {**case, "snapshot_transformers": tfs[:at] + fixture.transformers + tfs[at:]}
     exp = case["expected"]
     diffs: list[str] = []
-    norm = None
-    if case.get("snapshot_transformers"):
-        key = path.resolve().parent
-        if key not in _NORMALIZE_CACHE:
-            _NORMALIZE_CACHE[key] = _find_normalize(path)
-        norm = _NORMALIZE_CACHE[key]
+    norm = normalizer(path) if case.get("snapshot_transformers") else None
     if norm is not None:
         got = norm.normalize_result(case, actual)
     else:

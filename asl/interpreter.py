@@ -28,7 +28,7 @@ from .intrinsics import Call, IntrinsicEnv, IntrinsicFailure
 from .intrinsics import evaluate as eval_intrinsic
 from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
 from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
-from .model import ABSENT, Block, Catcher, JTemplate, Rule, State, StateMachine, Template
+from .model import ABSENT, Block, Catcher, JTemplate, Retrier, Rule, State, StateMachine, Template
 from .resources import SYNC, SYNC2, WAIT_FOR_TASK_TOKEN, Resource
 from .validate import JSONATA, is_timestamp
 
@@ -459,8 +459,7 @@ class Execution:
         entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
                         {"name": state.name, "input": dumps(raw_input), "inputDetails": {"truncated": False}})
         frame.cursor = entered
-        if self.opts.coverage is not None:
-            self.opts.coverage.hit(state.pointer)
+        _cover(self, state.pointer)
         ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
         handler = _HANDLERS[state.type]
         retry_counts = [0] * len(state.retry)
@@ -480,11 +479,11 @@ class Execution:
                     if state.type == "Task":
                         ctx_state["RetryCount"] = sum(retry_counts)
                     continue
-                catcher = _match_catcher(state.catch, err)
-                if catcher is None:
+                caught = _match_catcher(state.catch, err)
+                if caught is None:
                     raise
-                if self.opts.coverage is not None:
-                    self.opts.coverage.hit(f"{state.pointer}/Catch/{next(i for i, c in enumerate(state.catch) if c is catcher)}")
+                index, catcher = caught
+                _cover(self, f"{state.pointer}/Catch/{index}")
                 output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
                 nxt = catcher.next
                 break
@@ -510,14 +509,11 @@ class Execution:
             if _matches(r.error_equals, err):
                 if counts[i] >= r.max_attempts:
                     return None
-                delay = r.interval_seconds * (r.backoff_rate ** counts[i])
-                if r.max_delay_seconds is not None:
-                    delay = min(delay, r.max_delay_seconds)
+                delay = _backoff(r, counts[i])
                 if r.jitter == "FULL":
                     delay = self.opts.rng.uniform(0, delay)
                 counts[i] += 1
-                if self.opts.coverage is not None:
-                    self.opts.coverage.hit(f"{state.pointer}/Retry/{i}")
+                _cover(self, f"{state.pointer}/Retry/{i}")
                 return delay
         return None
 
@@ -682,7 +678,7 @@ class Execution:
         """The JSONata data flow: Arguments → work → Assign and Output (both over ``$states.result``)."""
         states = self.states_binding(raw_input, frame, sctx)
         args = self.jeval(state.arguments, states, frame, sctx) if state.arguments is not ABSENT else raw_input
-        insp = self.inspect if state is self.inspect_state else None
+        insp = self.inspecting(state)
         if insp is not None:
             insp["afterArguments"] = args
         result = work(args)
@@ -712,10 +708,15 @@ class Execution:
         except PathNotFound as exc:
             raise StateError("States.Runtime", f"Invalid path '{p.text}' : {exc.detail}") from None
 
+    def inspecting(self, state: State) -> dict[str, Any] | None:
+        """Where TestState collects the data-flow steps of ``state``; None when nobody inspects it."""
+        return self.inspect if self.inspect is not None and state is self.inspect_state else None
+
     def input_path(self, state: State, raw_input: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
         value = self._select(state.input_path, raw_input, frame, state_ctx)
-        if self.inspect is not None and state is self.inspect_state:
-            self.inspect["afterInputPath"] = value
+        insp = self.inspecting(state)
+        if insp is not None:
+            insp["afterInputPath"] = value
         return value
 
     def output_path(self, state: State, value: Any, frame: _Frame, state_ctx: Mapping[str, Any]) -> Any:
@@ -741,7 +742,7 @@ class Execution:
         effective = self.input_path(state, raw_input, frame, state_ctx)
         if state.parameters is not ABSENT:
             effective = self.eval_template(state.parameters, effective, frame, state_ctx, state)
-        insp = self.inspect if state is self.inspect_state else None
+        insp = self.inspecting(state)
         if insp is not None:
             insp["afterParameters"] = effective
         result = work(effective)
@@ -783,11 +784,25 @@ def _matches(names: tuple[str, ...], err: StateError) -> bool:
     return False
 
 
-def _match_catcher(catchers: tuple[Catcher, ...], err: StateError) -> Catcher | None:
-    for c in catchers:
+def _match_catcher(catchers: tuple[Catcher, ...], err: StateError) -> tuple[int, Catcher] | None:
+    """The first Catcher that matches the error, with its index."""
+    for i, c in enumerate(catchers):
         if _matches(c.error_equals, err):
-            return c
+            return i, c
     return None
+
+
+def _backoff(r: Retrier, attempt: int) -> float:
+    """The interval before retry number ``attempt + 1`` (before jitter): IntervalSeconds × BackoffRate^attempt,
+    capped by MaxDelaySeconds."""
+    delay = r.interval_seconds * (r.backoff_rate ** attempt)
+    return delay if r.max_delay_seconds is None else min(delay, r.max_delay_seconds)
+
+
+def _tolerated(failures: int, total: int, tol_count: int | None, tol_pct: float | None) -> bool:
+    """Whether a Map's failed iterations stay within ToleratedFailureCount or ToleratedFailurePercentage."""
+    return failures == 0 or (tol_count is not None and failures <= tol_count) or \
+        (tol_pct is not None and total > 0 and failures * 100 / total <= tol_pct)
 
 
 def _check_size(value: Any, state: State) -> None:
@@ -989,6 +1004,7 @@ def _eval_rule(ex: Execution, rule: Rule, value: Any, frame: _Frame, sctx: dict[
 
 
 def _cover(ex: Execution, pointer: str) -> None:
+    """Tell the execution's coverage (if any) that the state, rule, Retrier or Catcher at ``pointer`` was used."""
     if ex.opts.coverage is not None:
         ex.opts.coverage.hit(pointer)
 
@@ -1467,8 +1483,9 @@ def _map_items(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCt
         if where.startswith("$$"):  # AWS names a context path with one "$" here (recorded)
             where = where[1:]
         raise StateError("States.Runtime", f"Reference path \"{where}\" must point to array.")
-    if ex.inspect is not None and st is ex.inspect_state:
-        ex.inspect["afterItemsPath"] = items
+    insp = ex.inspecting(st)
+    if insp is not None:
+        insp["afterItemsPath"] = items
     return items
 
 
@@ -1528,9 +1545,7 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> 
                 h.add("MapIterationFailed", it_frame.cursor, "mapIterationFailedEventDetails", {"index": index, "name": st.name})
                 failures += 1
                 results.append(None)
-                tolerated = ((tol_count is not None and failures <= tol_count)
-                             or (tol_pct is not None and items and failures * 100 / len(items) <= tol_pct))
-                if not tolerated:
+                if not _tolerated(failures, len(items), tol_count, tol_pct):
                     if tol_count is not None or tol_pct is not None:
                         failed = StateError("States.ExceedToleratedFailureThreshold",
                                             "The specified tolerated failure threshold was exceeded")
@@ -1579,9 +1594,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
             results.append(None)
         finally:
             ex.history = parent_history
-    tolerated = failures == 0 or (tol_count is not None and failures <= tol_count) or \
-        (tol_pct is not None and failures * 100 / max(len(items), 1) <= tol_pct)
-    if not tolerated:
+    if not _tolerated(failures, len(items), tol_count, tol_pct):
         assert last_err is not None
         frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
         failed = StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded") \

@@ -34,7 +34,7 @@ from .mocks import (
     parse_mocked_response,
 )
 from .model import StateMachine, load
-from .testing import Coverage, SuiteError, TestSpec, check, load_suite
+from .testing import Coverage, SuiteError, TestSpec, load_suite, run_test, state_path
 
 
 class AslTester:
@@ -88,7 +88,7 @@ class AslTester:
     @staticmethod
     def path(result: ExecutionResult) -> list[str]:
         """The names of the states the execution entered, in order."""
-        return [e["stateEnteredEventDetails"]["name"] for e in result.history if e["type"].endswith("StateEntered")]
+        return state_path(result.history)
 
 
 @pytest.fixture
@@ -122,9 +122,7 @@ class SuiteItem(pytest.Item):
         self.state_machine_name = state_machine_name
 
     def runtest(self) -> None:
-        opts = ExecutionOptions(state_machine_name=self.state_machine_name,
-                                mocks=self.spec.mocks.start() if self.spec.mocks else None)
-        failures = check(self.spec.expect, run(self.machine, self.spec.input_text, opts))
+        _, failures = run_test(self.machine, self.state_machine_name, self.spec)
         if failures:
             raise SuiteFailure("\n".join(failures))
 

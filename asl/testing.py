@@ -297,7 +297,8 @@ def suite_from_mock_config(definition: str | Path, mock_config: str | Path, stat
     return Suite(str(mock_config), state_machine_name, machine, state_machine_name, tests)
 
 
-def _path(history: Iterable[dict[str, Any]]) -> list[str]:
+def state_path(history: Iterable[dict[str, Any]]) -> list[str]:
+    """The names of the states an execution entered, in order, nested states included."""
     return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith(_ENTERED)]
 
 
@@ -321,7 +322,7 @@ def check(expect: Expectation, result: ExecutionResult) -> list[str]:
         if want is not None and getattr(result, k) != want:
             failures.append(f"{k}: expected {want!r}, got {getattr(result, k)!r}")
     if expect.path is not None:
-        got = _path(result.history)
+        got = state_path(result.history)
         if got != expect.path:
             failures.append(_diff("path", expect.path, got))
     return failures
@@ -332,16 +333,23 @@ def run_suite(suite: Suite, options: Mapping[str, Any] | None = None) -> SuiteRe
     coverage = Coverage.of(suite.machine)
     results = []
     for t in suite.tests:
-        opts = ExecutionOptions(state_machine_name=suite.state_machine_name, coverage=coverage,
-                                mocks=t.mocks.start() if t.mocks else None, **dict(options or {}))
         start = time.perf_counter()
         try:
-            result = run(suite.machine, t.input_text, opts)
+            result, failures = run_test(suite.machine, suite.state_machine_name, t, coverage=coverage, **dict(options or {}))
         except Exception as exc:  # an internal error fails this test with its reason; the others still run
             results.append(TestResult(t.name, [f"internal error: {type(exc).__name__}: {exc}"], time.perf_counter() - start))
             continue
-        results.append(TestResult(t.name, check(t.expect, result), time.perf_counter() - start, result))
+        results.append(TestResult(t.name, failures, time.perf_counter() - start, result))
     return SuiteResult(suite, results, coverage)
+
+
+def run_test(machine: StateMachine, state_machine_name: str, spec: TestSpec, **options: Any) -> tuple[ExecutionResult, list[str]]:
+    """Run one test with its mocks on a virtual clock: the result, and what of its expectations did not hold.
+    ``options`` are extra ExecutionOptions fields."""
+    opts = ExecutionOptions(state_machine_name=state_machine_name, mocks=spec.mocks.start() if spec.mocks else None,
+                            **options)
+    result = run(machine, spec.input_text, opts)
+    return result, check(spec.expect, result)
 
 
 # -- reports -------------------------------------------------------------------------------------------------------

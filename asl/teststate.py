@@ -26,11 +26,14 @@ from .interpreter import (
     ExecutionOptions,
     StateError,
     VirtualClock,
+    _backoff,
     _BranchEnded,
     _Frame,
     _map_items,
+    _match_catcher,
     _matches,
     _StateCtx,
+    _tolerated,
     iso,
 )
 from .interpreter import Execution as _Execution
@@ -85,11 +88,8 @@ def _find_state(block: Block, name: str) -> State | None:
 def _wrap(state_def: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """A lone state as a state machine that validates: its transition targets become Succeed states."""
     raw = dict(state_def)
-    top = {k: raw.pop(k) for k in ("QueryLanguage",) if k in raw and raw.get("Type") not in (None,)}
     targets = {raw.get("Next"), raw.get("Default"), *(c.get("Next") for c in raw.get("Catch", []) if isinstance(c, dict)),
                *(c.get("Next") for c in raw.get("Choices", []) if isinstance(c, dict))}
-    if top:
-        raw["QueryLanguage"] = top["QueryLanguage"]
     states: dict[str, Any] = {SINGLE_STATE_NAME: raw}
     for t in targets:
         if isinstance(t, str) and t != SINGLE_STATE_NAME:
@@ -149,9 +149,8 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
     ex.inspect_state = state
     frame = _Frame(0, dict(_json_arg(variables, "variables") or {}) if variables is not None else {})
     sctx = _StateCtx(state, 0, 0, iso(ex.clock.now()))
-    sctx["RetryCount"] = int(config.get("retrierRetryCount", 0)) if state.type == "Task" else sctx.get("RetryCount", 0)
-    if state.type != "Task":
-        sctx.pop("RetryCount", None)
+    if state.type == "Task":  # the context object's State.RetryCount: the attempts already made
+        sctx["RetryCount"] = int(config.get("retrierRetryCount", 0))
     response: dict[str, Any] = {}
     details: dict[str, Any] = {}
     with ex.bound():
@@ -229,9 +228,7 @@ def _mocked_container(ex: _Inspected, state: State, value: Any, frame: _Frame, s
             if failures > items:
                 raise TestStateError("ValidationException",
                                      "Map iteration failure count must be less than or equal to the number of Map iterations")
-            limit_ok = (count is None and pct is None and failures == 0) or \
-                (count is not None and failures <= count) or (pct is not None and items and 100 * failures / items <= pct)
-            if failures and not limit_ok:
+            if not _tolerated(failures, items, count, pct):
                 raise StateError("States.ExceedToleratedFailureThreshold",
                                  "The specified tolerated failure threshold was exceeded")
         return mocked.value
@@ -254,17 +251,15 @@ def _on_error(ex: _Inspected, state: State, value: Any, err: StateError, frame: 
             if _matches(r.error_equals, err):
                 details["retryIndex"] = i
                 if done < r.max_attempts:
-                    delay = r.interval_seconds * (r.backoff_rate ** done)
-                    if r.max_delay_seconds is not None:
-                        delay = min(delay, r.max_delay_seconds)
+                    delay = _backoff(r, done)
                     details["retryBackoffIntervalSeconds"] = int(delay) if float(delay).is_integer() else delay
                     return {**out, "status": "RETRIABLE"}
                 break
-        for i, c in enumerate(state.catch):
-            if _matches(c.error_equals, err):
-                details["catchIndex"] = i
-                output, _ = ex._apply_catcher(state, c, value, err, frame, sctx)
-                return {**out, "status": "CAUGHT_ERROR", "output": _text(output), "nextState": c.next}
+        caught = _match_catcher(state.catch, err)
+        if caught is not None:
+            details["catchIndex"], c = caught
+            output, _ = ex._apply_catcher(state, c, value, err, frame, sctx)
+            return {**out, "status": "CAUGHT_ERROR", "output": _text(output), "nextState": c.next}
     return {**out, "status": "FAILED"}
 
 
@@ -301,7 +296,7 @@ def _inspection(ex: _Inspected, state: State, value: Any, frame: _Frame, sctx: _
         data["maxConcurrency"] = mc if isinstance(mc, int) else 0
         for name, key in (("ToleratedFailureCount", "toleratedFailureCount"),
                           ("ToleratedFailurePercentage", "toleratedFailurePercentage")):
-            if isinstance(state.raw.get(name), int | float):
+            if _field(state, name) is not None:
                 data[key] = state.raw[name]
     if details:
         data["errorDetails"] = details

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from asl.adapters import Adapters
-from asl.conformance import _find_normalize, case_lambdas
+from asl.conformance import case_lambdas, normalizer
 from asl.interpreter import ExecutionOptions, VirtualClock
 from asl.teststate import TestStateError, test_state
 
@@ -42,7 +42,7 @@ def _request(case: dict[str, Any], **extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("path", [_param(p) for p in CASES])
 def test_recorded_test_state_case(path: Path) -> None:
     case = json.loads(path.read_text())
-    norm = _find_normalize(path)
+    norm = normalizer(path)
     assert norm is not None
     account = (case["request"].get("roleArn") or "arn:aws:iam::111111111111:role/r").split(":")[4] or "111111111111"
     opts = ExecutionOptions(machine_type="EXPRESS", sync=True, clock=VirtualClock(), account=account)
