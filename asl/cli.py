@@ -274,10 +274,13 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
     for line in summary_lines(results, verbose):
         click.echo(line)
     report = coverage_report(results)
-    if junit_path:
-        Path(junit_path).write_text(junit_xml(results), encoding="utf-8")
-    if coverage_path:
-        Path(coverage_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for out_path, text in ((junit_path, lambda: junit_xml(results)), (coverage_path, lambda: json.dumps(report, indent=2) + "\n")):
+        if out_path:
+            try:
+                Path(out_path).write_text(text(), encoding="utf-8")
+            except OSError as exc:
+                click.echo(f"cannot write {out_path}: {exc.strerror or exc}", err=True)
+                sys.exit(2)
     status = 0 if all(r.passed for r in results) else 1
     if min_coverage is not None and report["percent"] < min_coverage:
         click.echo(f"coverage {report['percent']:.1f}% is below the minimum {min_coverage:g}%", err=True)

@@ -236,6 +236,10 @@ def _test_spec(t: Any, ptr: str, where: str, sm_name: str, config: MockConfig | 
         raise SuiteError(f"{where}:{ptr}: unknown field(s) {', '.join(unknown)}")
     responses: dict[str, MockedResponse] = {}
     case = t.get("testCase")
+    if case is not None and not isinstance(case, str):
+        raise SuiteError(f"{where}:{ptr}/testCase: must be the name of a test case (a string)")
+    if not isinstance(t.get("mocks", {}), dict):
+        raise SuiteError(f"{where}:{ptr}/mocks: must be an object of Task state names and mocked responses")
     if case is not None:
         if config is None:
             raise SuiteError(f"{where}:{ptr}/testCase: the suite has no mockConfig to take test case '{case}' from")

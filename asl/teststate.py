@@ -134,6 +134,10 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
         raise TestStateError("ValidationException", f"The state '{state_name}' is not in the definition")
     value = _json_arg(input if input is not None else "{}", "input")
     ctx_obj = _json_arg(context, "context") if context is not None else None
+    var_obj = _json_arg(variables, "variables") if variables is not None else {}
+    for what, given in (("context", ctx_obj), ("variables", var_obj)):
+        if given is not None and not isinstance(given, dict):
+            raise TestStateError("ValidationException", f"The {what} must be a JSON object")
     config = dict(state_configuration or {})
     mocked = _check_mock(state, mock, ctx_obj, config)
     opts = options or ExecutionOptions(machine_type="EXPRESS", sync=True, clock=VirtualClock())
@@ -147,7 +151,7 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
         opts.mocks = TestCaseMocks("TestState", "mock", {state.name: MockedResponse("mock", ((0, 0, mocked),))}).start()
     ex = _Inspected(machine, json.dumps(value), opts, ctx_obj)
     ex.inspect_state = state
-    frame = _Frame(0, dict(_json_arg(variables, "variables") or {}) if variables is not None else {})
+    frame = _Frame(0, dict(var_obj))
     sctx = _StateCtx(state, 0, 0, iso(ex.clock.now()))
     if state.type == "Task":  # the context object's State.RetryCount: the attempts already made
         sctx["RetryCount"] = int(config.get("retrierRetryCount", 0))

@@ -91,6 +91,13 @@ def test_coverage_counts_states_choice_rules_retriers_and_catchers(tmp_path: Pat
     assert json.loads(cov.read_text())["percent"] == 100.0
 
 
+def test_a_report_that_cannot_be_written_is_named_and_exits_2(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, [{"name": "small", "input": {"n": 1}}])
+    for flag in ("--junit", "--coverage"):
+        r = CliRunner().invoke(main, ["test", str(suite), flag, str(tmp_path / "no" / "such" / "dir.xml")])
+        assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output
+
+
 def test_min_coverage_fails_the_run(tmp_path: Path) -> None:
     suite = _suite(tmp_path, [{"name": "small", "input": {"n": 1}}])
     r = CliRunner().invoke(main, ["test", str(suite), "--min-coverage", "80"])
@@ -107,6 +114,8 @@ def test_min_coverage_fails_the_run(tmp_path: Path) -> None:
     ([{"name": "a", "testCase": "Nope"}], {"mockConfig": {"StateMachines": {"route": {"TestCases": {"T": {}}}}}},
      "no test case 'Nope'"),
     ([{"name": "a"}], {"mockConfig": "missing.json"}, "cannot read the file"),
+    ([{"name": "a", "mocks": []}], {}, "/tests/0/mocks: must be an object"),
+    ([{"name": "a", "testCase": 5}], {"mockConfig": {"StateMachines": {}}}, "/tests/0/testCase: must be the name"),
 ])
 def test_a_bad_suite_is_named_with_its_pointer_and_exits_2(tmp_path: Path, tests: list[Any], extra: dict[str, Any],
                                                             message: str) -> None:

@@ -126,6 +126,9 @@ def test_a_state_of_a_machine_by_name_with_variables() -> None:
       "mock": {"result": "[1, 2]"}}, "ValidationException",
      "Mocked result must contain the same number of items as number of Parallel branches."),
     ({"definition": {"Type": "Pass", "Next": 5}}, "InvalidDefinition", "Invalid State Machine Definition"),
+    ({"definition": {"Type": "Pass", "End": True}, "variables": "[1]"}, "ValidationException",
+     "The variables must be a JSON object"),
+    ({"definition": {"Type": "Pass", "End": True}, "context": "5"}, "ValidationException", "The context must be a JSON object"),
     ({"definition": {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}, "state_name": "Z"},
      "ValidationException", "The state 'Z' is not in the definition"),
 ])
