@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -126,11 +127,14 @@ class SQLiteStore:
         p.parent.mkdir(parents=True, exist_ok=True)
         # Read the file's identity on a bare connection first: setting WAL on a foreign file would modify it.
         try:
-            probe = sqlite3.connect(p, isolation_level=None)
+            probe = sqlite3.connect(p, isolation_level=None, timeout=self.busy_timeout)
             try:
+                # one read transaction: a consistent view while another process may be creating the store
+                probe.execute("BEGIN")
                 app_id = probe.execute("PRAGMA application_id").fetchone()[0]
                 version = probe.execute("PRAGMA user_version").fetchone()[0]
                 tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                probe.execute("COMMIT")
             finally:
                 probe.close()
         except sqlite3.DatabaseError as exc:
@@ -155,12 +159,27 @@ class SQLiteStore:
         if conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(conn)
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path}: not an asl store (cannot open it as SQLite: {exc})") from None
             self._local.conn = conn
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so). Switching needs the file to itself and SQLite reports a busy
+        file at once rather than waiting, so while other processes open a new store too, try again until the
+        busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED") or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def close(self) -> None:
         """Close this thread's connection."""
