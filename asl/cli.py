@@ -474,23 +474,99 @@ def start(machine: str, store_path: str | None, input_text: str | None, name: st
     """Start an execution of MACHINE (a state machine ARN, or a definition file, registered or updated in the
     store under its name) and print its ARN. A worker (``asl worker``) runs it."""
     sfn = _service(store_path)
-    if machine.startswith("arn:"):
-        sm_arn = machine
-    else:
-        try:
-            text = Path(machine).read_text(encoding="utf-8")
-        except OSError as exc:
-            click.echo(f"cannot read file: {machine}: {exc.strerror}", err=True)
-            sys.exit(2)
-        sm_name = state_machine_name or Path(machine).name.split(".")[0]
-        sm_arn = sfn._arn("stateMachine", sm_name)
-        existing = sfn.store.get_state_machine(sm_arn)
-        if existing is None:
-            _call(sfn.create_state_machine, name=sm_name, definition=text, type=machine_type)
-        elif existing.definition != text:
-            _call(sfn.update_state_machine, stateMachineArn=sm_arn, definition=text)
+    sm_arn = machine if machine.startswith("arn:") else _register(sfn, machine, state_machine_name, machine_type)
     out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
     click.echo(out["executionArn"])
+
+
+def _register(sfn: Any, path: str, name: str | None, machine_type: str) -> str:
+    """Create the state machine of a definition file (named ``name``, else the file name up to its first dot), or
+    update it when the file changed; its ARN. An unreadable file exits 2, an invalid definition 1."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"cannot read file: {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+        sys.exit(2)
+    sm_name = name or Path(path).name.split(".")[0]
+    sm_arn: str = sfn._arn("stateMachine", sm_name)
+    existing = sfn.store.get_state_machine(sm_arn)
+    if existing is None:
+        _call(sfn.create_state_machine, name=sm_name, definition=text, type=machine_type)
+    elif existing.definition != text:
+        _call(sfn.update_state_machine, stateMachineArn=sm_arn, definition=text)
+    return sm_arn
+
+
+@main.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8083, show_default=True,
+              help="The port to listen on (0: any free port; the address is printed).")
+@click.option("--state-machine", "machines", multiple=True, metavar="[NAME=]FILE",
+              help="Create (or update) a STANDARD state machine from a definition file at start; repeatable.")
+@click.option("--express-state-machine", "express", multiple=True, metavar="[NAME=]FILE",
+              help="The same for an EXPRESS state machine.")
+@click.option("--mock-config", envvar="SFN_MOCK_CONFIG", type=click.Path(dir_okay=False),
+              help="A Step Functions Local mock configuration: StartExecution of <stateMachineArn>#<TestCase> runs "
+                   "that test case (default: $SFN_MOCK_CONFIG).")
+@click.option("--account", default="123456789012", show_default=True, envvar="AWS_ACCOUNT_ID", help="The account id in ARNs.")
+@click.option("--region", default="us-east-1", show_default=True, help="The region in ARNs.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads running executions.")
+@click.option("--task", "tasks", multiple=True, metavar="ARN=FILE.py:FUNCTION",
+              help="Run a Python function for a Task resource ARN; repeatable. The function gets (input, context).")
+@lambda_options
+def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...], express: tuple[str, ...],
+          mock_config: str | None, account: str, region: str, workers: int, tasks: tuple[str, ...],
+          lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
+    """Serve the Step Functions API (awsJson1_0) for boto3, the AWS CLI and other SDKs, and run the executions.
+
+    Point a client at it with an endpoint URL (aws --endpoint-url http://127.0.0.1:8083 stepfunctions ...).
+    State lives in the store: stop the server at any moment and start it again, and unfinished executions resume.
+    StartSyncExecution and TestState need the SDK's host prefix off: AWS_DISABLE_HOST_PREFIX_INJECTION=true.
+    """
+    import logging
+    import signal
+    import threading
+
+    from .mocks import MockConfigError, load_mock_config
+    from .server import Server
+    from .service import StepFunctions
+    from .store import StoreError, open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    mocks = None
+    if mock_config is not None:
+        try:
+            mocks = load_mock_config(mock_config)
+        except MockConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    try:
+        store = open_store(store_path)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sfn = StepFunctions(store, account=account, region=region, tasks=_tasks(tasks),
+                        adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)
+    for specs, machine_type in ((machines, "STANDARD"), (express, "EXPRESS")):
+        for spec in specs:
+            name, sep, path = spec.rpartition("=")
+            _register(sfn, path, name if sep else None, machine_type)
+    try:
+        server = Server(sfn, host, port, workers=workers)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    server.start()
+    where = getattr(store, "path", ":memory:")
+    click.echo(f"asl serve: listening on {server.url} (store {where}, {workers} worker(s))", err=True)
+    done.wait()
+    click.echo("asl serve: shutting down", err=True)
+    server.stop()
 
 
 @main.group()

@@ -186,10 +186,12 @@ class Worker:
     """
 
     def __init__(self, store: Store, tasks: Mapping[str, TaskFunction] | None = None, *, lease_seconds: float = 30.0,
-                 inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None, adapters: Any = None):
+                 inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None, adapters: Any = None,
+                 mock_config: Any = None):
         self.store = store
         self.tasks = dict(tasks or {})
         self.adapters = adapters  # an asl.adapters.Adapters registry for resources without a callable
+        self.mock_config = mock_config  # an asl.mocks.MockConfig: executions started as <arn>#<TestCase>
         self.lease_seconds = lease_seconds
         self.inline_wait = inline_wait
         self.poll_interval = poll_interval
@@ -220,6 +222,15 @@ class Worker:
         except DefinitionError as exc:  # cannot happen for definitions the service accepted; never crash the worker
             self._fail(rec, "States.Runtime", f"The definition cannot be loaded: {exc}")
             return
+        mocks = None
+        if rec.test_case is not None:
+            try:
+                if self.mock_config is None:
+                    raise KeyError("this worker has no mock configuration")
+                mocks = self.mock_config.test_case(rec.state_machine_arn.split(":")[6], rec.test_case).start()
+            except KeyError as exc:
+                self._fail(rec, "States.Runtime", f"The mocked test case '{rec.test_case}' is not available: {exc.args[0]}")
+                return
         events = self.store.events(rec.arn)
         rng, uuid4 = rng_for(rec.seed)
         clock = DurableClock(rec.start, self.inline_wait)
@@ -227,7 +238,7 @@ class Worker:
         opts = ExecutionOptions(account=parts[4], region=parts[3], partition=parts[1], execution_name=rec.name,
                                 machine_type=rec.type, state_machine_arn=rec.state_machine_arn, execution_arn=rec.arn,
                                 role_arn=rec.role_arn, clock=clock, rng=rng, uuid4=uuid4, tasks=self.tasks,
-                                adapters=self.adapters, journal=journal, recorded=events)
+                                adapters=self.adapters, journal=journal, recorded=events, mocks=mocks)
         ex = Execution(machine, rec.input, opts)
         assert isinstance(ex.history, _ReplayHistory)
         journal.history = ex.history

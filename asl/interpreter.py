@@ -1086,6 +1086,8 @@ def _task(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) ->
             return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, rtype, rname)
         recorded = _recorded_outcome(ex)
         if recorded is not None:  # rebuilding from history: the task ran already, take its recorded outcome
+            if mocked:
+                ex.opts.mocks.take(st.name)  # it was one invocation of its mocked response: count it again
             return _replay_outcome(ex, frame, recorded)
         fn: TaskFunction | None
         if mocked:

@@ -9,6 +9,7 @@ as with AWS's parser, but silently losing one is never what the author meant).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,29 @@ def loads(text: str | bytes) -> ParseResult:
     diags: list[Diagnostic] = []
     value = _strip_dups(value, "", diags)
     return ParseResult(value, diags, True)
+
+
+def jackson_message(text: str) -> str:
+    """Why ``text`` is not JSON, in the words of the Jackson parser AWS's API front end uses (its messages reach
+    clients in InvalidExecutionInput and InvalidOutput errors). Covers the common cases: an empty text, a bare
+    word and a single-quoted key; anything else gets Python's description."""
+    stripped = text.lstrip()
+    if not stripped:
+        return "Invalid execution input."
+    m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", stripped)
+    if m and m.group() not in ("true", "false", "null"):
+        return (f"Unrecognized token '{m.group()}': was expecting (JSON String, Number, Array, Object or token "
+                "'null', 'true' or 'false')")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Expecting property name enclosed in double quotes") and exc.pos < len(text):
+            ch = text[exc.pos]
+            return f"Unexpected character ('{ch}' (code {ord(ch)})): was expecting double-quote to start field name"
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except ValueError as exc:
+        return str(exc)
+    return "Invalid JSON"
 
 
 def load_file(path: str | Path) -> ParseResult:

@@ -4,13 +4,19 @@ Method names are boto3's (``start_execution``), arguments and results AWS's (``s
 ``{"executionArn": …, "startDate": …}`` out), so code written against a boto3 ``stepfunctions`` client runs
 against :class:`StepFunctions` unchanged, and the CLI and the HTTP endpoint are thin fronts over it. Errors are
 :class:`ServiceError` with AWS's error code (``ExecutionDoesNotExist``, ``TaskTimedOut``, ...).
+:meth:`StepFunctions.call` takes an operation by its API name and checks the request against the API model
+first, as AWS's front end does; the HTTP server goes through it.
 
-Executions are run by :class:`~asl.durable.Worker`\\ s over the same store, in this process or another.
+Executions are run by :class:`~asl.durable.Worker`\\ s over the same store, in this process or another;
+StartSyncExecution runs its EXPRESS execution in the calling thread.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import random
 import re
 import secrets
 import time
@@ -19,9 +25,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from .api import RequestError, check_request, method_name
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
 from .interpreter import MAX_PAYLOAD, TaskFunction, dumps
+from .parse import jackson_message
 from .parse import loads as parse_text
 from .store.base import (
     ABORTED,
@@ -30,16 +38,19 @@ from .store.base import (
     RUNNING,
     SUCCEEDED,
     ActivityRecord,
+    AliasRecord,
     Conflict,
     ExecutionRecord,
     StateMachineRecord,
     Store,
     TokenRecord,
+    VersionRecord,
 )
 from .validate import validate
 
 T = TypeVar("T")
-_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+MAX_TAGS = 50
 
 
 class ServiceError(Exception):
@@ -51,16 +62,29 @@ class ServiceError(Exception):
         self.message = message
 
 
-def _check_name(name: Any, what: str) -> str:
+def _check_name(name: Any, what: str = "") -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME.search(name):
-        raise ServiceError("InvalidName", f"Invalid Name: '{name}' ({what} name is 1 to 80 characters, without "
-                                          "whitespace, brackets, wildcards or the characters \"#%\\^|~`$&,;:/)")
+        raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
     return name
 
 
 def _check_arn(arn: Any) -> str:
     if not isinstance(arn, str) or not arn.startswith("arn:"):
-        raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
+        raise ServiceError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
+    return arn
+
+
+def _arn_kind(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[5] if len(parts) > 6 else ""
+
+
+def _check_kind(arn: Any, *kinds: str) -> str:
+    """An ARN of one of these resource types (``stateMachine``, ``execution``, ...), or InvalidArn as AWS words it."""
+    arn = _check_arn(arn)
+    kind = _arn_kind(arn)
+    if kind not in kinds:
+        raise ServiceError("InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {kind or arn}'")
     return arn
 
 
@@ -71,49 +95,130 @@ def _check_json(text: Any, code: str, what: str) -> str:
         raise ServiceError(code, f"Invalid {what}: larger than {MAX_PAYLOAD} bytes")
     try:
         json.loads(text)
-    except ValueError as exc:
-        raise ServiceError(code, f"Invalid {what}: {exc}") from None
+    except ValueError:
+        raise ServiceError(code, f"Invalid {what}: '{jackson_message(text)}'") from None
     return text
 
 
+def revision_id(arn: str, revision: int) -> str:
+    """The revisionId of a state machine's revision: stable, and different for each revision."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{arn}#{revision}"))
+
+
+def _page(items: list[T], kind: str, max_results: int | None, next_token: str | None, default: int = 100
+          ) -> tuple[list[T], str | None]:
+    """One page of ``items`` and the token of the next. Tokens are opaque to clients and tied to ``kind`` (the
+    listing they came from); a token that is not one of ours is InvalidToken."""
+    start = 0
+    if next_token is not None:
+        try:
+            k, _, n = base64.urlsafe_b64decode(next_token.encode()).decode().rpartition(":")
+            if k != kind or not n.isdigit():
+                raise ValueError(next_token)
+            start = int(n)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise ServiceError("InvalidToken", "Invalid Token: 'Invalid token'") from None
+    size = max_results if max_results else default
+    page = items[start:start + size]
+    more = start + size < len(items)
+    token = base64.urlsafe_b64encode(f"{kind}:{start + size}".encode()).decode() if more else None
+    return page, token
+
+
+def _paged(key: str, items: list[Any], kind: str, max_results: int | None, next_token: str | None,
+           default: int = 100) -> dict[str, Any]:
+    page, token = _page(items, kind, max_results, next_token, default)
+    out: dict[str, Any] = {key: page}
+    if token is not None:
+        out["nextToken"] = token
+    return out
+
+
+def _tag_dict(tags: Any) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in tags or ()}
+
+
 class StepFunctions:
-    """The Step Functions API over ``store``, for one account and region."""
+    """The Step Functions API over ``store``, for one account and region.
+
+    ``tasks`` and ``adapters`` serve the Task states of executions this service runs itself (StartSyncExecution)
+    and are the defaults of :meth:`worker`; ``mock_config`` (an :class:`asl.mocks.MockConfig`) lets a
+    StartExecution or StartSyncExecution of ``<stateMachineArn>#<TestCase>`` run that mocked test case, as Step
+    Functions Local does."""
 
     def __init__(self, store: Store, account: str = "123456789012", region: str = "us-east-1", partition: str = "aws",
-                 activity_poll_seconds: float = 60.0):
+                 activity_poll_seconds: float = 60.0, tasks: Mapping[str, TaskFunction] | None = None,
+                 adapters: Any = None, mock_config: Any = None):
         self.store = store
         self.account = account
         self.region = region
         self.partition = partition
         self.activity_poll_seconds = activity_poll_seconds
+        self.tasks = dict(tasks or {})
+        self.adapters = adapters
+        self.mock_config = mock_config
 
     def _arn(self, kind: str, *parts: str) -> str:
         return f"arn:{self.partition}:states:{self.region}:{self.account}:{kind}:" + ":".join(parts)
 
-    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, adapters: Any = None, **kw: Any) -> Worker:
-        """A worker that runs this service's executions (see :class:`~asl.durable.Worker`), with nested
-        executions (``states:startExecution``) started in this service."""
+    def _registry(self, adapters: Any = None) -> Any:
+        """The adapters registry for executions of this service: nested executions start here."""
         from .adapters import Adapters
         from .adapters.states import ChildExecutions
 
-        registry = adapters.copy() if adapters is not None else Adapters()
+        base = adapters if adapters is not None else self.adapters
+        registry = base.copy() if base is not None else Adapters()
         ChildExecutions(self).register_in(registry)
-        return Worker(self.store, tasks, adapters=registry, **kw)
+        return registry
+
+    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, adapters: Any = None, **kw: Any) -> Worker:
+        """A worker that runs this service's executions (see :class:`~asl.durable.Worker`), with nested
+        executions (``states:startExecution``) started in this service and its mock configuration."""
+        kw.setdefault("mock_config", self.mock_config)
+        return Worker(self.store, tasks if tasks is not None else self.tasks, adapters=self._registry(adapters), **kw)
+
+    def call(self, operation: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run an API operation by its name (``StartExecution``) on a request body, checked against the API
+        model first (AWS's ValidationException wording)."""
+        body = dict(params or {})
+        try:
+            check_request(operation, body)
+        except RequestError as exc:
+            raise ServiceError(exc.code, exc.message) from None
+        fn = getattr(self, method_name(operation), None)
+        if fn is None:
+            raise ServiceError("UnknownOperationException", f"asl does not implement the operation {operation}")
+        result: dict[str, Any] = fn(**body)
+        return result
 
     # -- state machines ----------------------------------------------------------------------------------------
     def _check_definition(self, definition: Any, machine_type: str) -> str:
         if not isinstance(definition, str):
             raise ServiceError("InvalidDefinition", "Invalid State Machine Definition: the definition must be a JSON text")
+        errors = [d for d in self._diagnostics(definition, machine_type) if d.severity is Severity.ERROR]
+        if errors:
+            text = ", ".join(f"{d.code}: {d.message} at {d.location or '/'}" for d in errors)
+            raise ServiceError("InvalidDefinition", f"Invalid State Machine Definition: '{text}'")
+        return definition
+
+    @staticmethod
+    def _diagnostics(definition: str, machine_type: str) -> list[Any]:
         # parse and validate, not model.load: load stops at a duplicate key, and this reports every problem
         parsed = parse_text(definition)
         diags = list(parsed.diagnostics)
         if parsed.ok:
             diags += validate(parsed.value, machine_type=machine_type)
-        errors = [d for d in diags if d.severity is Severity.ERROR]
-        if errors:
-            text = ", ".join(f"{d.code} at {d.location}: {d.message}" for d in errors)
-            raise ServiceError("InvalidDefinition", f"Invalid State Machine Definition: '{text}'")
-        return definition
+        return diags
+
+    @staticmethod
+    def _check_logging(logging: Any) -> None:
+        if not logging:
+            return
+        level = logging.get("level", "OFF")
+        destinations = logging.get("destinations") or []
+        if level != "OFF" and len(destinations) != 1 or len(destinations) > 1:
+            raise ServiceError("InvalidLoggingConfiguration",
+                               "Invalid Logging Configuration: Must specify exactly one Log Destination.")
 
     @staticmethod
     def _lookup(arn: Any, get: Callable[[str], T | None], missing: str) -> T:
@@ -125,14 +230,41 @@ class StepFunctions:
         return rec
 
     def _machine(self, arn: Any) -> StateMachineRecord:
-        return self._lookup(arn, self.store.get_state_machine, "StateMachineDoesNotExist")
+        return self._lookup(_check_kind(arn, "stateMachine"), self.store.get_state_machine, "StateMachineDoesNotExist")
+
+    @staticmethod
+    def _unqualified(arn: str) -> str:
+        return ":".join(arn.split(":")[:7])
+
+    def _target(self, arn: Any) -> tuple[StateMachineRecord, VersionRecord | None, AliasRecord | None]:
+        """What a state machine ARN names: the state machine, with the version (a version ARN, or the one an
+        alias ARN routed to) and the alias."""
+        arn = _check_kind(arn, "stateMachine")
+        parts = arn.split(":")
+        if len(parts) == 7:
+            return self._machine(arn), None, None
+        if len(parts) != 8 or not parts[7]:
+            raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
+        sm = self._machine(self._unqualified(arn))
+        if parts[7].isdigit():
+            return sm, self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist"), None
+        alias = self.store.get_alias(arn)
+        if alias is None:
+            raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
+        chosen = random.choices([a for a, _ in alias.routing], weights=[w for _, w in alias.routing])[0]
+        return sm, self._lookup(chosen, self.store.get_version, "StateMachineDoesNotExist"), alias
 
     def create_state_machine(self, name: str, definition: str, roleArn: str | None = None,  # noqa: N803 - AWS's names
-                             type: str = "STANDARD", **_: Any) -> dict[str, Any]:
-        _check_name(name, "a state machine")
+                             type: str = "STANDARD", tags: Any = None, publish: bool = False,  # noqa: A002
+                             versionDescription: str | None = None, loggingConfiguration: Any = None,  # noqa: N803
+                             **_: Any) -> dict[str, Any]:
+        _check_name(name)
         if type not in ("STANDARD", "EXPRESS"):
             raise ServiceError("ValidationException", f"Value '{type}' at 'type' failed to satisfy constraint: "
                                                       "Member must satisfy enum value set: [STANDARD, EXPRESS]")
+        if versionDescription is not None and not publish:
+            raise ServiceError("ValidationException", "Version description can only be set when publish is true")
+        self._check_logging(loggingConfiguration)
         self._check_definition(definition, type)
         role = roleArn or f"arn:{self.partition}:iam::{self.account}:role/StepFunctionsRole"
         arn = self._arn("stateMachine", name)
@@ -141,10 +273,33 @@ class StepFunctions:
             self.store.put_state_machine(rec)
         except Conflict:
             old = self.store.get_state_machine(arn)
-            if old is None or (old.definition, old.role_arn, old.type) != (definition, role, type):
+            # AWS: the same definition and type is the same request (a different role or tags is ignored)
+            if old is None or (old.definition, old.type) != (definition, type):
                 raise ServiceError("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'") from None
             rec = old
-        return {"stateMachineArn": arn, "creationDate": rec.created}
+        else:
+            if tags:
+                self._check_tags(tags, arn, existing={})
+                self.store.set_tags(arn, _tag_dict(tags))
+        out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": rec.created}
+        if publish:
+            version = self.store.publish_version(arn, versionDescription, datetime.now(UTC))
+            if version is not None:
+                out["stateMachineVersionArn"] = version.arn
+        return out
+
+    def validate_state_machine_definition(self, definition: str, type: str = "STANDARD",  # noqa: A002
+                                          severity: str = "ERROR", maxResults: int = 0, **_: Any) -> dict[str, Any]:  # noqa: N803
+        """ValidateStateMachineDefinition: every problem the validator finds, errors first."""
+        diags = self._diagnostics(definition, type)
+        if severity == "ERROR":
+            diags = [d for d in diags if d.severity is Severity.ERROR]
+        diags.sort(key=lambda d: d.severity is not Severity.ERROR)
+        limit = maxResults or 100
+        out = [{"severity": d.severity.name, "code": d.code, "message": d.message,
+                **({"location": d.location or "/"} if d.location is not None else {})} for d in diags[:limit]]
+        failed = any(d.severity is Severity.ERROR for d in diags)
+        return {"result": "FAIL" if failed else "OK", "diagnostics": out, "truncated": len(diags) > limit}
 
     def test_state(self, definition: str, input: str | None = None, stateName: str | None = None,  # noqa: A002, N803
                    inspectionLevel: str = "INFO", mock: dict[str, Any] | None = None, variables: str | None = None,  # noqa: N803
@@ -155,7 +310,8 @@ class StepFunctions:
         from .teststate import TestStateError, test_state
 
         opts = ExecutionOptions(account=self.account, region=self.region, partition=self.partition,
-                                machine_type="EXPRESS", sync=True, clock=VirtualClock())
+                                machine_type="EXPRESS", sync=True, clock=VirtualClock(), tasks=self.tasks,
+                                adapters=self.adapters)
         try:
             return test_state(definition, input, state_name=stateName, inspection_level=inspectionLevel, mock=mock,
                               variables=variables, context=context, state_configuration=stateConfiguration,
@@ -163,48 +319,257 @@ class StepFunctions:
         except TestStateError as exc:
             raise ServiceError(exc.code, exc.message) from None
 
-    def describe_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        sm = self._machine(stateMachineArn)
-        return {"stateMachineArn": sm.arn, "name": sm.name, "status": "ACTIVE", "definition": sm.definition,
-                "roleArn": sm.role_arn, "type": sm.type, "creationDate": sm.created,
-                "loggingConfiguration": {"level": "OFF", "includeExecutionData": False}}
+    def describe_state_machine(self, stateMachineArn: str, includedData: str = "ALL_DATA",  # noqa: N803
+                               **_: Any) -> dict[str, Any]:
+        arn = _check_kind(stateMachineArn, "stateMachine")
+        if len(arn.split(":")) == 8 and arn.split(":")[7].isdigit():
+            sm = self._machine(self._unqualified(arn))
+            v = self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist")
+            out = self._describe(v.arn, sm.name, v.definition, v.role_arn, v.type, v.created,
+                                 revision_id(sm.arn, v.revision), includedData)
+            if v.description is not None:
+                out["description"] = v.description
+            return out
+        sm = self._machine(arn)
+        return self._describe(sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, sm.created,
+                              revision_id(sm.arn, sm.revision), includedData)
 
-    def list_state_machines(self, **_: Any) -> dict[str, Any]:
-        return {"stateMachines": [{"stateMachineArn": sm.arn, "name": sm.name, "type": sm.type, "creationDate": sm.created}
-                                  for sm in self.store.list_state_machines()]}
+    @staticmethod
+    def _describe(arn: str, name: str, definition: str, role: str, machine_type: str, created: datetime, revision: str,
+                  included: str) -> dict[str, Any]:
+        return {"stateMachineArn": arn, "name": name, "status": "ACTIVE",
+                "definition": "{}" if included == "METADATA_ONLY" else definition, "roleArn": role,
+                "type": machine_type, "creationDate": created, "revisionId": revision,
+                "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
+                "tracingConfiguration": {"enabled": False}}
+
+    def list_state_machines(self, maxResults: int = 0, nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        items = [{"stateMachineArn": sm.arn, "name": sm.name, "type": sm.type, "creationDate": sm.created}
+                 for sm in self.store.list_state_machines()]
+        return _paged("stateMachines", items, "stateMachines", maxResults, nextToken)
 
     def update_state_machine(self, stateMachineArn: str, definition: str | None = None,  # noqa: N803
-                             roleArn: str | None = None, **_: Any) -> dict[str, Any]:
+                             roleArn: str | None = None, loggingConfiguration: Any = None,  # noqa: N803
+                             tracingConfiguration: Any = None, publish: bool = False,  # noqa: N803
+                             versionDescription: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         sm = self._machine(stateMachineArn)
-        if definition is None and roleArn is None:
-            raise ServiceError("MissingRequiredParameter", "Either the definition or the roleArn must be given")
+        if definition is None and roleArn is None and loggingConfiguration is None and tracingConfiguration is None:
+            raise ServiceError("MissingRequiredParameter", "Either the definition, the role ARN, the "
+                                                           "LoggingConfiguration, or the TracingConfiguration must be specified")
+        if versionDescription is not None and not publish:
+            raise ServiceError("ValidationException", "Version description can only be set when publish is true")
+        self._check_logging(loggingConfiguration)
         if definition is not None:
             self._check_definition(definition, sm.type)
         now = datetime.now(UTC)
-        new = StateMachineRecord(sm.arn, sm.name, definition or sm.definition, roleArn or sm.role_arn, sm.type, sm.created,
-                                 sm.revision + 1)
+        new_def, new_role = definition or sm.definition, roleArn or sm.role_arn
+        revision = sm.revision + 1 if (new_def, new_role) != (sm.definition, sm.role_arn) else sm.revision
+        new = StateMachineRecord(sm.arn, sm.name, new_def, new_role, sm.type, sm.created, revision)
         self.store.put_state_machine(new, replace=True)
-        return {"updateDate": now}
+        out: dict[str, Any] = {"updateDate": now, "revisionId": revision_id(sm.arn, revision)}
+        if publish:
+            version = self.store.publish_version(sm.arn, versionDescription, now)
+            if version is not None:
+                out["stateMachineVersionArn"] = version.arn
+        return out
 
     def delete_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.store.delete_state_machine(_check_arn(stateMachineArn))
+        arn = _check_kind(stateMachineArn, "stateMachine")
+        if len(arn.split(":")) != 7:
+            raise ServiceError("ValidationException", "Delete the version or alias with DeleteStateMachineVersion or "
+                                                      f"DeleteStateMachineAlias: '{arn}'")
+        self.store.delete_state_machine(arn)
         return {}
 
+    # -- versions and aliases --------------------------------------------------------------------------------
+    def publish_state_machine_version(self, stateMachineArn: str, revisionId: str | None = None,  # noqa: N803
+                                      description: str | None = None, **_: Any) -> dict[str, Any]:
+        sm = self._machine(stateMachineArn)
+        current = revision_id(sm.arn, sm.revision)
+        if revisionId is not None and revisionId != current:
+            raise ServiceError("ConflictException", f"Failed to publish the State Machine version for revision "
+                                                    f"{revisionId}. The current State Machine revision is {current}.")
+        version = self.store.publish_version(sm.arn, description, datetime.now(UTC))
+        if version is None:
+            raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{sm.arn}'")
+        return {"creationDate": version.created, "stateMachineVersionArn": version.arn}
+
+    def list_state_machine_versions(self, stateMachineArn: str, maxResults: int = 0,  # noqa: N803
+                                    nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        sm = self._machine(stateMachineArn)
+        items = [{"stateMachineVersionArn": v.arn, "creationDate": v.created} for v in self.store.list_versions(sm.arn)]
+        return _paged("stateMachineVersions", items, "versions:" + sm.arn, maxResults, nextToken)
+
+    def delete_state_machine_version(self, stateMachineVersionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        arn = _check_kind(stateMachineVersionArn, "stateMachine")
+        parts = arn.split(":")
+        if len(parts) != 8 or not parts[7].isdigit():
+            raise ServiceError("ValidationException", f"Invalid version ARN: '{arn}'")
+        using = [a.arn for a in self.store.list_aliases(self._unqualified(arn)) if any(v == arn for v, _ in a.routing)]
+        if using:
+            raise ServiceError("ConflictException", "Version to be deleted must not be referenced by an alias. "
+                                                    f"Current list of aliases referencing this version: [{', '.join(using)}]")
+        self.store.delete_version(arn)
+        return {}
+
+    def _check_routing(self, routing: Any) -> tuple[tuple[str, int], ...]:
+        arns = [r["stateMachineVersionArn"] for r in routing]
+        shown = "[" + ", ".join(arns) + "]"
+        if any(len(a.split(":")) != 8 or not a.split(":")[7].isdigit() or _arn_kind(a) != "stateMachine" for a in arns):
+            raise ServiceError("ValidationException", f"Routing configuration must contain state machine version ARNs. "
+                                                      f"Received: {shown}")
+        if len(set(arns)) != len(arns):
+            raise ServiceError("ValidationException", "Routing configuration must contain distinct state machine "
+                                                      f"version ARNs. Received: {shown}")
+        if len({self._unqualified(a) for a in arns}) > 1:
+            raise ServiceError("ValidationException", "Routing configuration must contain versions of the same state "
+                                                      f"machine. Received: {shown}")
+        weights = [r["weight"] for r in routing]
+        if sum(weights) != 100:
+            raise ServiceError("ValidationException", "Sum of routing configuration weights must equal 100. "
+                                                      f"Received: [{', '.join(str(w) for w in weights)}]")
+        for a in arns:
+            if self.store.get_version(a) is None:
+                raise ServiceError("ResourceNotFound", "Request references a resource that does not exist.")
+        return tuple(zip(arns, weights, strict=True))
+
+    def create_state_machine_alias(self, name: str, routingConfiguration: Any, description: str | None = None,  # noqa: N803
+                                   **_: Any) -> dict[str, Any]:
+        routing = self._check_routing(routingConfiguration)
+        sm = self._machine(self._unqualified(routing[0][0]))
+        arn = f"{sm.arn}:{name}"
+        now = datetime.now(UTC)
+        try:
+            self.store.put_alias(AliasRecord(arn, sm.arn, name, routing, now, description))
+        except Conflict:
+            old = self.store.get_alias(arn)
+            if old is None or (old.routing, old.description) != (routing, description):
+                raise ServiceError("ConflictException", "Failed to create alias because an alias with the same name and "
+                                                        "a different routing configuration already exists.") from None
+            now = old.created
+        return {"stateMachineAliasArn": arn, "creationDate": now}
+
+    def _alias(self, arn: Any) -> AliasRecord:
+        arn = _check_kind(arn, "stateMachine")
+        alias = self.store.get_alias(arn)
+        if alias is None:
+            raise ServiceError("ResourceNotFound", "Request references a resource that does not exist.")
+        return alias
+
+    def describe_state_machine_alias(self, stateMachineAliasArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        a = self._alias(stateMachineAliasArn)
+        out: dict[str, Any] = {"stateMachineAliasArn": a.arn, "name": a.name,
+                               "routingConfiguration": [{"stateMachineVersionArn": v, "weight": w} for v, w in a.routing],
+                               "creationDate": a.created}
+        if a.description is not None:
+            out["description"] = a.description
+        if a.updated is not None:
+            out["updateDate"] = a.updated
+        return out
+
+    def update_state_machine_alias(self, stateMachineAliasArn: str, description: str | None = None,  # noqa: N803
+                                   routingConfiguration: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        a = self._alias(stateMachineAliasArn)
+        if description is None and routingConfiguration is None:
+            raise ServiceError("ValidationException", "Either the description or the routingConfiguration must be "
+                                                      "specified")
+        routing = self._check_routing(routingConfiguration) if routingConfiguration is not None else a.routing
+        now = datetime.now(UTC)
+        self.store.put_alias(AliasRecord(a.arn, a.state_machine_arn, a.name, routing, a.created,
+                                         description if description is not None else a.description, now), replace=True)
+        return {"updateDate": now}
+
+    def delete_state_machine_alias(self, stateMachineAliasArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        arn = _check_kind(stateMachineAliasArn, "stateMachine")
+        if self.store.get_alias(arn) is None:
+            raise ServiceError("ResourceNotFound", "Request references a resource that does not exist.")
+        self.store.delete_alias(arn)
+        return {}
+
+    def list_state_machine_aliases(self, stateMachineArn: str, maxResults: int = 0,  # noqa: N803
+                                   nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        sm = self._machine(stateMachineArn)
+        items = [{"stateMachineAliasArn": a.arn, "creationDate": a.created} for a in self.store.list_aliases(sm.arn)]
+        return _paged("stateMachineAliases", items, "aliases:" + sm.arn, maxResults, nextToken)
+
+    # -- tags --------------------------------------------------------------------------------------------------
+    def _taggable(self, arn: Any) -> str:
+        arn = _check_kind(arn, "stateMachine", "activity")
+        exists = (self.store.get_activity(arn) if _arn_kind(arn) == "activity"
+                  else self.store.get_state_machine(arn) if len(arn.split(":")) == 7 else None)
+        if exists is None:
+            raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
+        return arn
+
+    def _check_tags(self, tags: Any, arn: str, existing: dict[str, str]) -> None:
+        if len(set(existing) | set(_tag_dict(tags))) > MAX_TAGS:
+            raise ServiceError("TooManyTags", f"Too many tags: a resource has at most {MAX_TAGS} tags: '{arn}'")
+
+    def tag_resource(self, resourceArn: str, tags: Any, **_: Any) -> dict[str, Any]:  # noqa: N803
+        arn = self._taggable(resourceArn)
+        self._check_tags(tags, arn, self.store.tags(arn))
+        self.store.set_tags(arn, _tag_dict(tags))
+        return {}
+
+    def untag_resource(self, resourceArn: str, tagKeys: Any, **_: Any) -> dict[str, Any]:  # noqa: N803
+        arn = self._taggable(resourceArn)
+        self.store.set_tags(arn, {}, list(tagKeys))
+        return {}
+
+    def list_tags_for_resource(self, resourceArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        arn = self._taggable(resourceArn)
+        return {"tags": [{"key": k, "value": v} for k, v in self.store.tags(arn).items()]}
+
     # -- executions --------------------------------------------------------------------------------------------
-    def start_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: N803
+    def _test_case(self, sm: StateMachineRecord, case: str) -> Any:
+        """The mocks of ``<stateMachineArn>#<case>``."""
+        if self.mock_config is None:
+            raise ServiceError("InvalidArn", f"Invalid Arn: '{sm.arn}#{case}' (a '#<TestCase>' suffix needs a mock "
+                                             "configuration: start asl serve with --mock-config)")
+        try:
+            return self.mock_config.test_case(sm.name, case)
+        except KeyError as exc:
+            raise ServiceError("InvalidArn", f"Invalid Arn: '{sm.arn}#{case}': {exc.args[0]}") from None
+
+    def _start(self, stateMachineArn: Any, name: Any, input: Any) -> tuple[Any, ...]:  # noqa: A002, N803
+        """What StartExecution and StartSyncExecution check alike: the target, the test case, name and input."""
+        arn, _, case = _check_arn(stateMachineArn).partition("#")
+        sm, version, alias = self._target(arn)
+        mocks = self._test_case(sm, case) if case else None
+        if name is not None:
+            _check_name(name)
+        text = "{}" if input is None else input
+        if len(text.encode()) > MAX_PAYLOAD:
+            raise ServiceError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'The input is larger "
+                                                        f"than {MAX_PAYLOAD} bytes'")
+        try:
+            json.loads(text)
+        except ValueError:
+            raise ServiceError("InvalidExecutionInput",
+                               f"Invalid State Machine Execution Input: '{jackson_message(text)}'") from None
+        return sm, version, alias, case or None, mocks, text
+
+    def start_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: A002, N803
                         _parent_token: str | None = None, **_: Any) -> dict[str, Any]:
         """StartExecution. ``_parent_token`` (not an AWS parameter) links a child started by a parent's
-        ``states:startExecution.sync`` task: its end closes that token."""
-        sm = self._machine(stateMachineArn)
-        name = _check_name(name, "an execution") if name is not None else str(uuid.uuid4())
-        text = "{}" if input is None else _check_json(input, "InvalidExecutionInput", "execution input")
+        ``states:startExecution.sync`` task: its end closes that token. ``<stateMachineArn>#<TestCase>`` runs a
+        test case of the mock configuration."""
+        sm, version, alias, case, _, text = self._start(stateMachineArn, name, input)
+        name = name if name is not None else str(uuid.uuid4())
         arn = self._arn("execution", sm.name, name)
         now = datetime.now(UTC)
-        rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, sm.definition, sm.type, sm.role_arn, secrets.token_hex(16),
-                              now, wake_at=now, parent_token=_parent_token)
+        definition, role, machine_type = (version.definition, version.role_arn, version.type) if version else \
+            (sm.definition, sm.role_arn, sm.type)
+        rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, definition, machine_type, role, secrets.token_hex(16),
+                              now, wake_at=now, parent_token=_parent_token, test_case=case,
+                              version_arn=version.arn if version else None, alias_arn=alias.arn if alias else None)
+        details: dict[str, Any] = {"input": text, "inputDetails": {"truncated": False}, "roleArn": role}
+        if version is not None:
+            details["stateMachineVersionArn"] = version.arn
+        if alias is not None:
+            details["stateMachineAliasArn"] = alias.arn
         started = {"id": 1, "previousEventId": 0, "timestamp": now, "type": "ExecutionStarted",
-                   "executionStartedEventDetails": {"input": text, "inputDetails": {"truncated": False},
-                                                    "roleArn": sm.role_arn}}
+                   "executionStartedEventDetails": details}
         try:
             self.store.create_execution(rec, started)
         except Conflict:
@@ -215,37 +580,118 @@ class StepFunctions:
             raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'") from None
         return {"executionArn": arn, "startDate": now}
 
-    def _execution(self, arn: Any) -> ExecutionRecord:
-        return self._lookup(arn, self.store.get_execution, "ExecutionDoesNotExist")
+    def start_sync_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: A002, N803
+                             includedData: str = "ALL_DATA", **_: Any) -> dict[str, Any]:  # noqa: N803
+        """StartSyncExecution: run an EXPRESS execution in this thread and answer with how it ended. Wait and Retry
+        take real time, as on AWS; nested ``.sync`` executions are not available to it."""
+        from .durable import _compiled
+        from .interpreter import ExecutionOptions, RealClock, run
 
-    def describe_execution(self, executionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        sm, version, alias, _, mocks, text = self._start(stateMachineArn, name, input)
+        machine_type = version.type if version else sm.type
+        if machine_type != "EXPRESS":
+            raise ServiceError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+        name = name if name is not None else str(uuid.uuid4())
+        arn = self._arn("express", sm.name, name, str(uuid.uuid4()))
+        definition = version.definition if version else sm.definition
+        role = version.role_arn if version else sm.role_arn
+        opts = ExecutionOptions(account=self.account, region=self.region, partition=self.partition,
+                                state_machine_name=sm.name, execution_name=name, machine_type="EXPRESS", sync=True,
+                                state_machine_arn=sm.arn, execution_arn=arn, role_arn=role, clock=RealClock(),
+                                tasks=self.tasks, adapters=self._registry(),
+                                mocks=mocks.start() if mocks is not None else None)
+        start = datetime.now(UTC)
+        result = run(_compiled(definition), text, opts)
+        stop = datetime.now(UTC)
+        out: dict[str, Any] = {"executionArn": arn, "stateMachineArn": (version or sm).arn, "name": name,
+                               "startDate": start, "stopDate": stop, "status": result.status}
+        if includedData != "METADATA_ONLY":
+            out["input"] = text
+            out["inputDetails"] = {"included": True}
+            if result.output is not None:
+                out["output"] = result.output
+                out["outputDetails"] = {"included": True}
+        if result.error is not None:
+            out["error"] = result.error
+        if result.cause is not None:
+            out["cause"] = result.cause
+        millis = max(100, -(-int((stop - start).total_seconds() * 1000) // 100) * 100)
+        out["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": millis}
+        return out
+
+    def _execution(self, arn: Any) -> ExecutionRecord:
+        return self._lookup(_check_kind(arn, "execution"), self.store.get_execution, "ExecutionDoesNotExist")
+
+    def describe_execution(self, executionArn: str, includedData: str = "ALL_DATA", **_: Any) -> dict[str, Any]:  # noqa: N803
         ex = self._execution(executionArn)
         out: dict[str, Any] = {"executionArn": ex.arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
-                               "status": ex.status, "startDate": ex.start, "input": ex.input,
-                               "inputDetails": {"included": True}}
+                               "status": ex.status, "startDate": ex.start}
         if ex.stop is not None:
             out["stopDate"] = ex.stop
-        if ex.status == SUCCEEDED:
-            out["output"] = ex.output
-            out["outputDetails"] = {"included": True}
+        if includedData != "METADATA_ONLY":
+            out["input"] = ex.input
+            out["inputDetails"] = {"included": True}
+            if ex.status == SUCCEEDED:
+                out["output"] = ex.output
+                out["outputDetails"] = {"included": True}
         if ex.error is not None:
             out["error"] = ex.error
         if ex.cause is not None:
             out["cause"] = ex.cause
+        if ex.version_arn is not None:
+            out["stateMachineVersionArn"] = ex.version_arn
+        if ex.alias_arn is not None:
+            out["stateMachineAliasArn"] = ex.alias_arn
         out["redriveCount"] = 0
         out["redriveStatus"] = "NOT_REDRIVABLE"
+        if ex.status != RUNNING:
+            out["redriveStatusReason"] = f"Execution is {ex.status} and cannot be redriven"
         return out
 
-    def list_executions(self, stateMachineArn: str, statusFilter: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
-        sm = self._machine(stateMachineArn)
+    def describe_state_machine_for_execution(self, executionArn: str, includedData: str = "ALL_DATA",  # noqa: N803
+                                             **_: Any) -> dict[str, Any]:
+        """The definition the execution runs (a later UpdateStateMachine does not change it)."""
+        ex = self._execution(executionArn)
+        sm = self.store.get_state_machine(ex.state_machine_arn)
+        name = sm.name if sm is not None else ex.state_machine_arn.split(":")[6]
+        revision = next((v.revision for v in ([self.store.get_version(ex.version_arn)] if ex.version_arn else [])
+                         if v is not None), None)
+        if revision is None and sm is not None and sm.definition == ex.definition:
+            revision = sm.revision
+        out: dict[str, Any] = {"stateMachineArn": ex.state_machine_arn, "name": name,
+                               "definition": "{}" if includedData == "METADATA_ONLY" else ex.definition,
+                               "roleArn": ex.role_arn, "updateDate": ex.start,
+                               "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
+                               "tracingConfiguration": {"enabled": False}}
+        if revision is not None:
+            out["revisionId"] = revision_id(ex.state_machine_arn, revision)
+        return out
+
+    def list_executions(self, stateMachineArn: str | None = None, statusFilter: str | None = None,  # noqa: N803
+                        maxResults: int = 0, nextToken: str | None = None, mapRunArn: str | None = None,  # noqa: N803
+                        **_: Any) -> dict[str, Any]:
+        if mapRunArn is not None:
+            raise ServiceError("ResourceNotFound", f"Resource not found: '{mapRunArn}' (asl keeps no Map Runs)")
+        if stateMachineArn is None:
+            raise ServiceError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
+        arn = _check_kind(stateMachineArn, "stateMachine")
+        qualified = len(arn.split(":")) == 8
+        sm = self._machine(self._unqualified(arn))
         items = []
         for ex in self.store.list_executions(sm.arn, statusFilter):
+            if qualified and arn not in (ex.version_arn, ex.alias_arn):
+                continue
             item: dict[str, Any] = {"executionArn": ex.arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
                                     "status": ex.status, "startDate": ex.start}
             if ex.stop is not None:
                 item["stopDate"] = ex.stop
+            if ex.version_arn is not None:
+                item["stateMachineVersionArn"] = ex.version_arn
+            if ex.alias_arn is not None:
+                item["stateMachineAliasArn"] = ex.alias_arn
+            item["redriveCount"] = 0
             items.append(item)
-        return {"executions": items}
+        return _paged("executions", items, "executions:" + arn, maxResults, nextToken)
 
     def get_execution_history(self, executionArn: str, reverseOrder: bool = False,  # noqa: N803
                               includeExecutionData: bool = True, maxResults: int = 0, nextToken: str | None = None,  # noqa: N803
@@ -254,18 +700,12 @@ class StepFunctions:
         events = self.store.events(ex.arn)
         if reverseOrder:
             events.reverse()
-        start = 0
-        if nextToken is not None:
-            if not nextToken.isdigit():
-                raise ServiceError("InvalidToken", f"Invalid Token: '{nextToken}'")
-            start = int(nextToken)
-        size = maxResults if maxResults and maxResults > 0 else 1000
-        page = events[start:start + size]
+        page, token = _page(events, "history:" + ex.arn, maxResults, nextToken, default=1000)
         if not includeExecutionData:
             page = [_strip_data(e) for e in page]
         out: dict[str, Any] = {"events": page}
-        if start + size < len(events):
-            out["nextToken"] = str(start + size)
+        if token is not None:
+            out["nextToken"] = token
         return out
 
     def stop_execution(self, executionArn: str, error: str | None = None, cause: str | None = None,  # noqa: N803
@@ -274,7 +714,7 @@ class StepFunctions:
         now = datetime.now(UTC)
         # a parent's .sync task fails with the child's abort, in the same store step as the abort
         parent = parent_outcome(before, ABORTED, now, None, error, cause) if before.parent_token else None
-        ex = self.store.stop_execution(executionArn, error, cause, now, parent)
+        ex = self.store.stop_execution(before.arn, error, cause, now, parent)
         assert ex is not None
         return {"stopDate": ex.stop or now}
 
@@ -307,27 +747,31 @@ class StepFunctions:
         return self._on_token(taskToken, self.store.heartbeat)
 
     # -- activities ------------------------------------------------------------------------------------------
-    def create_activity(self, name: str, **_: Any) -> dict[str, Any]:
-        _check_name(name, "an activity")
+    def create_activity(self, name: str, tags: Any = None, **_: Any) -> dict[str, Any]:
+        _check_name(name)
         arn = self._arn("activity", name)
+        created = self.store.get_activity(arn) is None
         self.store.put_activity(ActivityRecord(arn, name, datetime.now(UTC)))
         act = self.store.get_activity(arn)
         assert act is not None
+        if tags and created:
+            self._check_tags(tags, arn, existing={})
+            self.store.set_tags(arn, _tag_dict(tags))
         return {"activityArn": arn, "creationDate": act.created}
 
     def _activity(self, arn: Any) -> ActivityRecord:
-        return self._lookup(arn, self.store.get_activity, "ActivityDoesNotExist")
+        return self._lookup(_check_kind(arn, "activity"), self.store.get_activity, "ActivityDoesNotExist")
 
     def describe_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         act = self._activity(activityArn)
         return {"activityArn": act.arn, "name": act.name, "creationDate": act.created}
 
-    def list_activities(self, **_: Any) -> dict[str, Any]:
-        return {"activities": [{"activityArn": a.arn, "name": a.name, "creationDate": a.created}
-                               for a in self.store.list_activities()]}
+    def list_activities(self, maxResults: int = 0, nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        items = [{"activityArn": a.arn, "name": a.name, "creationDate": a.created} for a in self.store.list_activities()]
+        return _paged("activities", items, "activities", maxResults, nextToken)
 
     def delete_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.store.delete_activity(_check_arn(activityArn))
+        self.store.delete_activity(_check_kind(activityArn, "activity"))
         return {}
 
     def get_activity_task(self, activityArn: str, workerName: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803

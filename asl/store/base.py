@@ -72,6 +72,9 @@ class ExecutionRecord:
     lease_until: datetime | None = None
     signal: int = 0
     parent_token: str | None = None  # a parent's .sync task waiting for this execution to end
+    test_case: str | None = None  # the mock configuration's test case it runs (``<stateMachineArn>#<TestCase>``)
+    version_arn: str | None = None  # started through a version ARN, or an alias that routed to one
+    alias_arn: str | None = None  # started through an alias ARN
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,34 @@ class ActivityRecord:
     arn: str
     name: str
     created: datetime
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A published state machine version: an immutable copy of one revision, numbered from 1."""
+
+    arn: str
+    state_machine_arn: str
+    number: int
+    definition: str
+    role_arn: str
+    type: str
+    revision: int
+    created: datetime
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A state machine alias: ``routing`` is ((version ARN, weight), ...), weights summing to 100."""
+
+    arn: str
+    state_machine_arn: str
+    name: str
+    routing: tuple[tuple[str, int], ...]
+    created: datetime
+    description: str | None = None
+    updated: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +176,37 @@ class Store(Protocol):
 
     def list_state_machines(self) -> list[StateMachineRecord]: ...
 
-    def delete_state_machine(self, arn: str) -> bool: ...
+    def delete_state_machine(self, arn: str) -> bool:
+        """Delete a state machine with its versions, aliases and tags (its executions stay)."""
+
+    # -- versions, aliases and tags --------------------------------------------------------------------------
+    def publish_version(self, sm_arn: str, description: str | None, now: datetime) -> VersionRecord | None:
+        """Publish the state machine's current revision as its next version, numbered after every version it
+        ever had (numbers are never reused). Idempotent: when the newest version has the current revision, that
+        version is returned unchanged. None when there is no such state machine."""
+
+    def get_version(self, arn: str) -> VersionRecord | None: ...
+
+    def list_versions(self, sm_arn: str) -> list[VersionRecord]:
+        """Newest first."""
+
+    def delete_version(self, arn: str) -> bool: ...
+
+    def put_alias(self, alias: AliasRecord, replace: bool = False) -> None:
+        """Insert, or with ``replace`` overwrite; :class:`Conflict` if it exists and ``replace`` is false."""
+
+    def get_alias(self, arn: str) -> AliasRecord | None: ...
+
+    def list_aliases(self, sm_arn: str) -> list[AliasRecord]:
+        """Oldest first."""
+
+    def delete_alias(self, arn: str) -> bool: ...
+
+    def tags(self, arn: str) -> dict[str, str]:
+        """The tags of a state machine or activity."""
+
+    def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str] = ()) -> None:
+        """Add (or overwrite) and remove tags, in one step."""
 
     def put_activity(self, activity: ActivityRecord) -> None: ...
 
@@ -153,7 +214,8 @@ class Store(Protocol):
 
     def list_activities(self) -> list[ActivityRecord]: ...
 
-    def delete_activity(self, arn: str) -> bool: ...
+    def delete_activity(self, arn: str) -> bool:
+        """Delete an activity with its tags."""
 
     # -- executions --------------------------------------------------------------------------------------------
     def create_execution(self, execution: ExecutionRecord, started: Event) -> None:

@@ -14,6 +14,7 @@ from .base import (
     PENDING,
     RUNNING,
     ActivityRecord,
+    AliasRecord,
     Commit,
     Conflict,
     Event,
@@ -21,6 +22,7 @@ from .base import (
     ParentClose,
     StateMachineRecord,
     TokenRecord,
+    VersionRecord,
 )
 
 
@@ -34,6 +36,10 @@ class MemoryStore:
         self._executions: dict[str, ExecutionRecord] = {}
         self._events: dict[str, list[Event]] = {}
         self._tokens: dict[str, TokenRecord] = {}
+        self._versions: dict[str, VersionRecord] = {}
+        self._published: dict[str, int] = {}  # state machine ARN → versions ever published
+        self._aliases: dict[str, AliasRecord] = {}
+        self._tags: dict[str, dict[str, str]] = {}
 
     # -- state machines and activities ----------------------------------------------------------------------
     def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
@@ -51,7 +57,68 @@ class MemoryStore:
 
     def delete_state_machine(self, arn: str) -> bool:
         with self._lock:
+            for kind in (self._versions, self._aliases):
+                for k in [k for k, v in kind.items() if v.state_machine_arn == arn]:
+                    del kind[k]
+            self._published.pop(arn, None)
+            self._tags.pop(arn, None)
             return self._machines.pop(arn, None) is not None
+
+    # -- versions, aliases and tags --------------------------------------------------------------------------
+    def publish_version(self, sm_arn: str, description: str | None, now: datetime) -> VersionRecord | None:
+        with self._lock:
+            sm = self._machines.get(sm_arn)
+            if sm is None:
+                return None
+            newest = next(iter(self.list_versions(sm_arn)), None)
+            if newest is not None and newest.revision == sm.revision:
+                return newest
+            n = self._published.get(sm_arn, 0) + 1
+            self._published[sm_arn] = n
+            v = VersionRecord(f"{sm_arn}:{n}", sm_arn, n, sm.definition, sm.role_arn, sm.type, sm.revision, now, description)
+            self._versions[v.arn] = v
+            return v
+
+    def get_version(self, arn: str) -> VersionRecord | None:
+        return self._versions.get(arn)
+
+    def list_versions(self, sm_arn: str) -> list[VersionRecord]:
+        with self._lock:
+            return sorted((v for v in self._versions.values() if v.state_machine_arn == sm_arn), key=lambda v: -v.number)
+
+    def delete_version(self, arn: str) -> bool:
+        with self._lock:
+            self._tags.pop(arn, None)
+            return self._versions.pop(arn, None) is not None
+
+    def put_alias(self, alias: AliasRecord, replace: bool = False) -> None:
+        with self._lock:
+            if not replace and alias.arn in self._aliases:
+                raise Conflict(alias.arn)
+            self._aliases[alias.arn] = alias
+
+    def get_alias(self, arn: str) -> AliasRecord | None:
+        return self._aliases.get(arn)
+
+    def list_aliases(self, sm_arn: str) -> list[AliasRecord]:
+        with self._lock:
+            return sorted((a for a in self._aliases.values() if a.state_machine_arn == sm_arn), key=lambda a: a.created)
+
+    def delete_alias(self, arn: str) -> bool:
+        with self._lock:
+            self._tags.pop(arn, None)
+            return self._aliases.pop(arn, None) is not None
+
+    def tags(self, arn: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._tags.get(arn, {}))
+
+    def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str] = ()) -> None:
+        with self._lock:
+            tags = self._tags.setdefault(arn, {})
+            tags.update(add)
+            for k in remove:
+                tags.pop(k, None)
 
     def put_activity(self, activity: ActivityRecord) -> None:
         with self._lock:
@@ -66,6 +133,7 @@ class MemoryStore:
 
     def delete_activity(self, arn: str) -> bool:
         with self._lock:
+            self._tags.pop(arn, None)
             return self._activities.pop(arn, None) is not None
 
     # -- executions --------------------------------------------------------------------------------------------

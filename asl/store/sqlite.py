@@ -28,6 +28,7 @@ from .base import (
     PENDING,
     RUNNING,
     ActivityRecord,
+    AliasRecord,
     Commit,
     Conflict,
     Event,
@@ -36,10 +37,11 @@ from .base import (
     StateMachineRecord,
     StoreError,
     TokenRecord,
+    VersionRecord,
 )
 
 APPLICATION_ID = 0x41534C31  # "ASL1": marks the file as an asl store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE state_machines (
@@ -65,6 +67,25 @@ CREATE INDEX task_tokens_by_activity ON task_tokens(activity_arn, status, starte
 CREATE TABLE activities (arn TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL);
 """
 
+# Version 2: mocked test cases and versions on executions, state machine versions, aliases and tags. A version 1
+# file is brought up to date in place when opened (one transaction: it is either done or not at all).
+_SCHEMA_2 = """
+ALTER TABLE executions ADD COLUMN test_case TEXT;
+ALTER TABLE executions ADD COLUMN version_arn TEXT;
+ALTER TABLE executions ADD COLUMN alias_arn TEXT;
+ALTER TABLE state_machines ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE versions (
+    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, number INTEGER NOT NULL, definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL, type TEXT NOT NULL, revision INTEGER NOT NULL, created REAL NOT NULL, description TEXT);
+CREATE INDEX versions_by_machine ON versions(state_machine_arn, number);
+CREATE TABLE aliases (
+    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL, routing TEXT NOT NULL,
+    created REAL NOT NULL, description TEXT, updated REAL);
+CREATE TABLE tags (
+    resource_arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (resource_arn, key)) WITHOUT ROWID;
+"""
+
 
 def _ts(d: datetime | None) -> float | None:
     return None if d is None else d.timestamp()
@@ -87,7 +108,7 @@ def _load_event(text: str) -> Event:
 
 
 _EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
-              "error, cause, wake_at, lease_owner, lease_until, signal, parent_token")
+              "error, cause, wake_at, lease_owner, lease_until, signal, parent_token, test_case, version_arn, alias_arn")
 _TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, output, error, cause, heartbeat_at, "
                "started_at, worker_name, closed_at")
 
@@ -95,7 +116,7 @@ _TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, outp
 def _execution(row: sqlite3.Row | tuple[Any, ...]) -> ExecutionRecord:
     r = list(row)
     return ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], _dt(r[9]) or datetime.now(UTC),
-                           _dt(r[10]), r[11], r[12], r[13], _dt(r[14]), r[15], _dt(r[16]), r[17], r[18])
+                           _dt(r[10]), r[11], r[12], r[13], _dt(r[14]), r[15], _dt(r[16]), r[17], r[18], r[19], r[20], r[21])
 
 
 def _token(row: tuple[Any, ...]) -> TokenRecord:
@@ -142,7 +163,7 @@ class SQLiteStore:
         if app_id == 0 and tables == 0:
             with self._tx() as c:
                 if c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # not created meanwhile
-                    for statement in _SCHEMA.split(";"):
+                    for statement in (_SCHEMA + _SCHEMA_2).split(";"):
                         if statement.strip():
                             c.execute(statement)
                     c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -153,6 +174,13 @@ class SQLiteStore:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{p}: written by a newer asl (store schema version {version}; this asl reads up to "
                              f"{SCHEMA_VERSION}); it was left unchanged")
+        if version < SCHEMA_VERSION:
+            with self._tx() as c:
+                if c.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile by another process
+                    for statement in _SCHEMA_2.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -209,11 +237,16 @@ class SQLiteStore:
         with self._tx() as c:
             if not replace and c.execute("SELECT 1 FROM state_machines WHERE arn=?", (sm.arn,)).fetchone():
                 raise Conflict(sm.arn)
-            c.execute("INSERT OR REPLACE INTO state_machines VALUES (?,?,?,?,?,?,?)",
+            # an update keeps the count of versions published
+            c.execute("INSERT INTO state_machines (arn, name, definition, role_arn, type, created, revision) "
+                      "VALUES (?,?,?,?,?,?,?) ON CONFLICT(arn) DO UPDATE SET name=excluded.name, "
+                      "definition=excluded.definition, role_arn=excluded.role_arn, type=excluded.type, "
+                      "created=excluded.created, revision=excluded.revision",
                       (sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, _ts(sm.created), sm.revision))
 
     def get_state_machine(self, arn: str) -> StateMachineRecord | None:
-        r = self._one("SELECT * FROM state_machines WHERE arn=?", (arn,))
+        r = self._one("SELECT arn, name, definition, role_arn, type, created, revision FROM state_machines WHERE arn=?",
+                      (arn,))
         return None if r is None else StateMachineRecord(r[0], r[1], r[2], r[3], r[4], _dt(r[5]) or datetime.now(UTC), r[6])
 
     def list_state_machines(self) -> list[StateMachineRecord]:
@@ -222,7 +255,89 @@ class SQLiteStore:
 
     def delete_state_machine(self, arn: str) -> bool:
         with self._tx() as c:
+            for table in ("versions", "aliases"):
+                c.execute(f"DELETE FROM tags WHERE resource_arn IN (SELECT arn FROM {table} WHERE state_machine_arn=?)",
+                          (arn,))
+                c.execute(f"DELETE FROM {table} WHERE state_machine_arn=?", (arn,))
+            c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
             return c.execute("DELETE FROM state_machines WHERE arn=?", (arn,)).rowcount > 0
+
+    # -- versions, aliases and tags --------------------------------------------------------------------------
+    _VERSION_COLS = "arn, state_machine_arn, number, definition, role_arn, type, revision, created, description"
+
+    @staticmethod
+    def _version(r: Sequence[Any]) -> VersionRecord:
+        return VersionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _dt(r[7]) or datetime.now(UTC), r[8])
+
+    def publish_version(self, sm_arn: str, description: str | None, now: datetime) -> VersionRecord | None:
+        with self._tx() as c:
+            sm = c.execute("SELECT definition, role_arn, type, revision, published FROM state_machines WHERE arn=?",
+                           (sm_arn,)).fetchone()
+            if sm is None:
+                return None
+            newest = c.execute(f"SELECT {self._VERSION_COLS} FROM versions WHERE state_machine_arn=? "
+                               "ORDER BY number DESC LIMIT 1", (sm_arn,)).fetchone()
+            if newest is not None and newest[6] == sm[3]:
+                return self._version(newest)
+            n = sm[4] + 1
+            v = VersionRecord(f"{sm_arn}:{n}", sm_arn, n, sm[0], sm[1], sm[2], sm[3], now, description)
+            c.execute("UPDATE state_machines SET published=? WHERE arn=?", (n, sm_arn))
+            c.execute(f"INSERT INTO versions ({self._VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (v.arn, sm_arn, n, v.definition, v.role_arn, v.type, v.revision, _ts(now), description))
+            return v
+
+    def get_version(self, arn: str) -> VersionRecord | None:
+        r = self._one(f"SELECT {self._VERSION_COLS} FROM versions WHERE arn=?", (arn,))
+        return None if r is None else self._version(r)
+
+    def list_versions(self, sm_arn: str) -> list[VersionRecord]:
+        rows = self._conn().execute(f"SELECT {self._VERSION_COLS} FROM versions WHERE state_machine_arn=? "
+                                    "ORDER BY number DESC", (sm_arn,)).fetchall()
+        return [self._version(r) for r in rows]
+
+    def delete_version(self, arn: str) -> bool:
+        with self._tx() as c:
+            c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
+            return c.execute("DELETE FROM versions WHERE arn=?", (arn,)).rowcount > 0
+
+    _ALIAS_COLS = "arn, state_machine_arn, name, routing, created, description, updated"
+
+    @staticmethod
+    def _alias(r: Sequence[Any]) -> AliasRecord:
+        routing = tuple((str(a), int(w)) for a, w in json.loads(r[3]))
+        return AliasRecord(r[0], r[1], r[2], routing, _dt(r[4]) or datetime.now(UTC), r[5], _dt(r[6]))
+
+    def put_alias(self, alias: AliasRecord, replace: bool = False) -> None:
+        a = alias
+        with self._tx() as c:
+            if not replace and c.execute("SELECT 1 FROM aliases WHERE arn=?", (a.arn,)).fetchone():
+                raise Conflict(a.arn)
+            c.execute(f"INSERT OR REPLACE INTO aliases ({self._ALIAS_COLS}) VALUES (?,?,?,?,?,?,?)",
+                      (a.arn, a.state_machine_arn, a.name, json.dumps([list(r) for r in a.routing]), _ts(a.created),
+                       a.description, _ts(a.updated)))
+
+    def get_alias(self, arn: str) -> AliasRecord | None:
+        r = self._one(f"SELECT {self._ALIAS_COLS} FROM aliases WHERE arn=?", (arn,))
+        return None if r is None else self._alias(r)
+
+    def list_aliases(self, sm_arn: str) -> list[AliasRecord]:
+        rows = self._conn().execute(f"SELECT {self._ALIAS_COLS} FROM aliases WHERE state_machine_arn=? ORDER BY created",
+                                    (sm_arn,)).fetchall()
+        return [self._alias(r) for r in rows]
+
+    def delete_alias(self, arn: str) -> bool:
+        with self._tx() as c:
+            c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
+            return c.execute("DELETE FROM aliases WHERE arn=?", (arn,)).rowcount > 0
+
+    def tags(self, arn: str) -> dict[str, str]:
+        rows = self._conn().execute("SELECT key, value FROM tags WHERE resource_arn=? ORDER BY key", (arn,)).fetchall()
+        return {k: v for k, v in rows}
+
+    def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str] = ()) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(arn, k, v) for k, v in add.items()])
+            c.executemany("DELETE FROM tags WHERE resource_arn=? AND key=?", [(arn, k) for k in remove])
 
     def put_activity(self, activity: ActivityRecord) -> None:
         with self._tx() as c:
@@ -238,6 +353,7 @@ class SQLiteStore:
 
     def delete_activity(self, arn: str) -> bool:
         with self._tx() as c:
+            c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
             return c.execute("DELETE FROM activities WHERE arn=?", (arn,)).rowcount > 0
 
     # -- executions --------------------------------------------------------------------------------------------
@@ -246,10 +362,11 @@ class SQLiteStore:
         with self._tx() as c:
             if c.execute("SELECT 1 FROM executions WHERE arn=?", (e.arn,)).fetchone():
                 raise Conflict(e.arn)
-            c.execute(f"INSERT INTO executions ({_EXEC_COLS}, next_event) VALUES ({','.join('?' * 20)})",
+            c.execute(f"INSERT INTO executions ({_EXEC_COLS}, next_event) VALUES ({','.join('?' * 23)})",
                       (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
                        _ts(e.start), _ts(e.stop), e.output, e.error, e.cause, _ts(e.wake_at), e.lease_owner,
-                       _ts(e.lease_until), e.signal, e.parent_token, started["id"] + 1))
+                       _ts(e.lease_until), e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn,
+                       started["id"] + 1))
             c.execute("INSERT INTO events VALUES (?,?,?)", (e.arn, started["id"], _dump_event(started)))
 
     def get_execution(self, arn: str) -> ExecutionRecord | None:
