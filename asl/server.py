@@ -65,7 +65,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(length_text)
         if length > self.server.max_body:
-            # the body is not read: closing the connection is the only safe way to skip it
+            # Read and drop a body up to a few times the limit so the client sees the answer instead of a broken
+            # pipe; a larger one is not read at all (closing the connection is the only safe way to skip it).
+            left = length if length <= 4 * self.server.max_body else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
             self._error(413, "RequestEntityTooLarge", f"The request body is {length} bytes; the limit is "
                                                       f"{self.server.max_body}", close=True)
             return

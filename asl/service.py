@@ -177,10 +177,10 @@ class StepFunctions:
         kw.setdefault("mock_config", self.mock_config)
         return Worker(self.store, tasks if tasks is not None else self.tasks, adapters=self._registry(adapters), **kw)
 
-    def call(self, operation: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def call(self, operation: str, params: Any = None) -> dict[str, Any]:
         """Run an API operation by its name (``StartExecution``) on a request body, checked against the API
         model first (AWS's ValidationException wording)."""
-        body = dict(params or {})
+        body: Any = {} if params is None else params
         try:
             check_request(operation, body)
         except RequestError as exc:

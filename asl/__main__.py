@@ -1,0 +1,5 @@
+"""``python -m asl``: the same as the ``asl`` command."""
+
+from .cli import main
+
+main()
