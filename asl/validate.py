@@ -186,11 +186,13 @@ class _Checker:
         if result_path and p.root == VARIABLE:
             self.err(ptr, f"The value for the field '{field}' cannot refer to a variable: {value}")
 
-    def intrinsic(self, value: str, ptr: str, field: str) -> None:
+    def intrinsic(self, value: str, ptr: str, field: str, at: str | None = None) -> None:
+        """Check an intrinsic function call; a syntax error is reported at ``at`` (a payload template's field is
+        reported at the template, as AWS does) in AWS's words, which do not say what is wrong with the call."""
         try:
             compile_intrinsic(value)
-        except IntrinsicSyntaxError as exc:
-            self.err(ptr, f"The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {exc}")
+        except IntrinsicSyntaxError:
+            self.err(at or ptr, f"The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call")
             return
         self.reference(_VAR_REF.findall(_QUOTED.sub("''", value)), ptr)
 
@@ -240,12 +242,12 @@ class _Checker:
                 if not isinstance(v, str):
                     self.err(p, f"The value for the field '{k}' must be a string holding a JSONPath or an intrinsic function call")
                 elif looks_like_intrinsic(v):
-                    self.intrinsic(v, p, k)
+                    self.intrinsic(v, p, k, at=ptr)
                 else:
                     try:
                         compiled = compile_path(v)
-                    except PathSyntaxError:
-                        self.err(p, f"The value for the field '{k}' must be a valid JSONPath or a valid intrinsic function call")
+                    except PathSyntaxError:  # AWS points at the object holding the field
+                        self.err(ptr, f"The value for the field '{k}' must be a valid JSONPath or a valid intrinsic function call")
                     else:
                         if compiled.root == VARIABLE:
                             self.reference([compiled.variable], p)
@@ -454,8 +456,10 @@ class _Checker:
             return
         r = parse_resource(res)
         if not is_recognised(r):
+            # AWS reports this as SCHEMA_VALIDATION_FAILED (recorded: definition_error/…test_invalid_integration…),
+            # although INVALID_RESOURCE is among the documented codes
             self.err(rp, f"The resource provided {res} is not recognized. The value is not a valid resource ARN, or the "
-                         "resource is not available in this region.", d.INVALID_RESOURCE)
+                         "resource is not available in this region.")
         if self.machine_type == "EXPRESS":
             if r.pattern in (SYNC, SYNC2):
                 self.err(rp, "Express state machine does not support '.sync' service integration ")
