@@ -108,20 +108,9 @@ def _check(shape: Any, value: Any, where: str, problems: list[str], top: bool = 
             _check(member, value[name], path, problems)
         return
     if kind in ("string", "list", "map", "blob"):
-        size = len(value)
-        if "min" in meta and size < meta["min"]:
-            problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must have "
-                            f"length greater than or equal to {meta['min']}")
-        if "max" in meta and size > meta["max"]:
-            problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must have "
-                            f"length less than or equal to {meta['max']}")
+        _bounds(shape, value, len(value), "length", where, problems)
     if kind in ("integer", "long", "float", "double"):
-        if "min" in meta and value < meta["min"]:
-            problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must have "
-                            f"value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must have "
-                            f"value less than or equal to {meta['max']}")
+        _bounds(shape, value, value, "value", where, problems)
     if kind == "string":
         if shape.enum and value not in shape.enum:
             problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must satisfy "
@@ -138,6 +127,16 @@ def _check(shape: Any, value: Any, where: str, problems: list[str], top: bool = 
     elif kind == "map":
         for k, v in value.items():
             _check(shape.value, v, f"{where}.{k}", problems)
+
+
+def _bounds(shape: Any, value: Any, measure: Any, what: str, where: str, problems: list[str]) -> None:
+    """The model's min/max on a length or a value."""
+    meta = shape.metadata
+    for key, ok, words in (("min", lambda m: measure >= m, "greater than or equal to"),
+                           ("max", lambda m: measure <= m, "less than or equal to")):
+        if key in meta and not ok(meta[key]):
+            problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must have "
+                            f"{what} {words} {meta[key]}")
 
 
 def _has_type(kind: str, value: Any) -> bool:

@@ -134,6 +134,11 @@ def _paged(key: str, items: list[Any], kind: str, max_results: int | None, next_
     return out
 
 
+def _put(out: dict[str, Any], **members: Any) -> None:
+    """Add the members that have a value (AWS leaves absent members out of its answers)."""
+    out.update((k, v) for k, v in members.items() if v is not None)
+
+
 def _tag_dict(tags: Any) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in tags or ()}
 
@@ -611,10 +616,7 @@ class StepFunctions:
             if result.output is not None:
                 out["output"] = result.output
                 out["outputDetails"] = {"included": True}
-        if result.error is not None:
-            out["error"] = result.error
-        if result.cause is not None:
-            out["cause"] = result.cause
+        _put(out, error=result.error, cause=result.cause)
         millis = max(100, -(-int((stop - start).total_seconds() * 1000) // 100) * 100)
         out["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": millis}
         return out
@@ -634,14 +636,7 @@ class StepFunctions:
             if ex.status == SUCCEEDED:
                 out["output"] = ex.output
                 out["outputDetails"] = {"included": True}
-        if ex.error is not None:
-            out["error"] = ex.error
-        if ex.cause is not None:
-            out["cause"] = ex.cause
-        if ex.version_arn is not None:
-            out["stateMachineVersionArn"] = ex.version_arn
-        if ex.alias_arn is not None:
-            out["stateMachineAliasArn"] = ex.alias_arn
+        _put(out, error=ex.error, cause=ex.cause, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
         out["redriveCount"] = 0
         out["redriveStatus"] = "NOT_REDRIVABLE"
         if ex.status != RUNNING:
@@ -683,12 +678,7 @@ class StepFunctions:
                 continue
             item: dict[str, Any] = {"executionArn": ex.arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
                                     "status": ex.status, "startDate": ex.start}
-            if ex.stop is not None:
-                item["stopDate"] = ex.stop
-            if ex.version_arn is not None:
-                item["stateMachineVersionArn"] = ex.version_arn
-            if ex.alias_arn is not None:
-                item["stateMachineAliasArn"] = ex.alias_arn
+            _put(item, stopDate=ex.stop, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
             item["redriveCount"] = 0
             items.append(item)
         return _paged("executions", items, "executions:" + arn, maxResults, nextToken)
