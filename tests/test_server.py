@@ -387,3 +387,23 @@ def test_versions_aliases_and_tags_over_http(servers: list[ServerProcess], tmp_p
     sfn.tag_resource(resourceArn=created["stateMachineArn"], tags=[{"key": "env", "value": "test"}])
     sfn.untag_resource(resourceArn=created["stateMachineArn"], tagKeys=["team"])
     assert sfn.list_tags_for_resource(resourceArn=created["stateMachineArn"])["tags"] == [{"key": "env", "value": "test"}]
+
+
+def test_serve_refuses_bad_start_up_input_with_a_clear_error(servers: list[ServerProcess], tmp_path: Path) -> None:
+    def start(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "asl", "serve", "--port", "0", "--store", str(tmp_path / "s.db"),
+                               *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    missing = start("--state-machine", str(tmp_path / "nope.asl.json"))
+    assert missing.returncode == 2 and "cannot read file" in missing.stderr and "nope.asl.json" in missing.stderr
+    (tmp_path / "bad.asl.json").write_text('{"StartAt": "X", "States": {}}')
+    bad = start("--state-machine", str(tmp_path / "bad.asl.json"))
+    assert bad.returncode == 1 and "InvalidDefinition" in bad.stderr and "MISSING_TRANSITION_TARGET" in bad.stderr
+    (tmp_path / "mocks.json").write_text('{"StateMachines": {"m": {"TestCases": {"c": {"S": "Nope"}}}}}')
+    mocks = start("--mock-config", str(tmp_path / "mocks.json"))
+    assert mocks.returncode == 2 and "mocks.json" in mocks.stderr
+    running = serve(servers, tmp_path)
+    busy = start("--port", running.url.rsplit(":", 1)[1])
+    assert busy.returncode == 2 and "cannot listen" in busy.stderr
+    for r in (missing, bad, mocks, busy):
+        assert "Traceback" not in r.stderr
