@@ -156,9 +156,18 @@ def sleep(seconds: float) -> None:
         clock.sleep(seconds)
 
 
+_LAST_ISO: tuple[datetime | None, str] = (None, "")
+
+
 def iso(ts: datetime) -> str:
     """AWS's ISO-8601 form: milliseconds and ``Z``."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    global _LAST_ISO
+    last = _LAST_ISO
+    if last[0] == ts:  # consecutive states on a virtual clock enter at the same instant
+        return last[1]
+    text = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    _LAST_ISO = (ts, text)
+    return text
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
@@ -201,9 +210,12 @@ class _BranchEnded(Exception):
         self.err = err
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, as AWS writes payloads in history events and outputs."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)  # json.dumps would build a new encoder on every call
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------
@@ -394,6 +406,11 @@ class Execution:
             self.context_execution["RedriveCount"] = 0
         self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
         self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
+        # The JSON text of a state's output, made once for its size check and reused for its StateExited event and
+        # the next state's StateEntered. Kept by identity, and only across steps that run no user code (a task
+        # callable could change a value in place), so the text is always that of the value.
+        self._out_text: tuple[Any, str] | None = None
+        self._carry: tuple[Any, str] | None = None
 
     # -- the run ----------------------------------------------------------------------------------------------
     def run(self) -> ExecutionResult:
@@ -456,8 +473,10 @@ class Execution:
     def _run_state(self, state: State, raw_input: Any, frame: _Frame) -> tuple[Any, str | None]:
         h = self.history
         entered_prev = frame.cursor
+        carry, self._carry, self._out_text = self._carry, None, None
+        text = carry[1] if carry is not None and carry[0] is raw_input else dumps(raw_input)
         entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
-                        {"name": state.name, "input": dumps(raw_input), "inputDetails": {"truncated": False}})
+                        {"name": state.name, "input": text, "inputDetails": {"truncated": False}})
         frame.cursor = entered
         _cover(self, state.pointer)
         ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
@@ -489,7 +508,10 @@ class Execution:
                 break
         self._assign(state, frame, assigned)
         if state.type in _EXITED:
-            details: dict[str, Any] = {"name": state.name, "output": dumps(output), "outputDetails": {"truncated": False}}
+            sized = self._out_text
+            text = sized[1] if sized is not None and sized[0] is output else dumps(output)
+            self._carry = (output, text)
+            details: dict[str, Any] = {"name": state.name, "output": text, "outputDetails": {"truncated": False}}
             if assigned:
                 details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
                 details["assignedVariablesDetails"] = {"truncated": False}
@@ -687,7 +709,7 @@ class Execution:
         if has_result:
             states = {**states, "context": self.context(sctx, frame), "result": result}
         out, assigned = self.jfinish(state.assign, state.output, result if has_result else raw_input, states, frame, sctx)
-        _check_size(out, state)
+        self._out_text = (out, _check_size(out, state))
         return out, assigned
 
     def dataflow(self, state: State, raw_input: Any, frame: _Frame, sctx: _StateCtx, work: Callable[[Any], Any],
@@ -759,7 +781,7 @@ class Execution:
         if insp is not None:
             insp["afterResultPath"] = out
         out = self.output_path(state, out, frame, state_ctx)
-        _check_size(out, state)
+        self._out_text = (out, _check_size(out, state))
         return out, assigned
 
 
@@ -805,10 +827,14 @@ def _tolerated(failures: int, total: int, tol_count: int | None, tol_pct: float 
         (tol_pct is not None and total > 0 and failures * 100 / total <= tol_pct)
 
 
-def _check_size(value: Any, state: State) -> None:
-    if len(dumps(value).encode()) > MAX_PAYLOAD:
+def _check_size(value: Any, state: State) -> str:
+    """The value's JSON text; States.DataLimitExceeded when it is over the payload limit."""
+    text = dumps(value)
+    # a text of n characters is at most 4n bytes in UTF-8: encode only when it could be over
+    if len(text) * 4 > MAX_PAYLOAD and len(text.encode()) > MAX_PAYLOAD:
         raise _NoRecovery("States.DataLimitExceeded", f"The state/task '{state.name}' returned a result with a size "
                                                       "exceeding the maximum number of bytes service limit.")
+    return text
 
 
 Outcome = tuple[Any, "str | None", "dict[str, Any] | None"]
