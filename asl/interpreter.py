@@ -481,7 +481,7 @@ class Execution:
         _cover(self, state.pointer)
         ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
         handler = _HANDLERS[state.type]
-        retry_counts = [0] * len(state.retry)
+        retry_counts: list[int] | None = None  # made on the first error: most states never fail
         while True:
             try:
                 output, nxt, assigned = handler(self, state, raw_input, frame, ctx_state)
@@ -489,6 +489,8 @@ class Execution:
             except StateError as err:
                 if not err.catchable or isinstance(err, _NoRecovery):
                     raise _runtime(state, entered, err) from None
+                if retry_counts is None:
+                    retry_counts = [0] * len(state.retry)
                 delay = self._retry_delay(state, err, retry_counts)
                 if delay is None and err.final_event is not None:
                     frame.cursor = h.add(err.final_event[0], err.final_event[1])
