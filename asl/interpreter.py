@@ -504,6 +504,7 @@ class Execution:
                 if caught is None:
                     raise
                 index, catcher = caught
+                self._out_text = None  # what the failed attempt encoded is not this output
                 _cover(self, f"{state.pointer}/Catch/{index}")
                 output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
                 nxt = catcher.next

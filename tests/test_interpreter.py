@@ -172,3 +172,22 @@ def test_own_conformance_case(path: Path) -> None:
 
 def test_own_cases_exist() -> None:
     assert sum(1 for p in OWN_CASES if not run_case(p).skipped) >= 15
+
+
+def test_history_texts_follow_a_task_that_changes_its_input_in_place() -> None:
+    """The output text a state reuses from its size check must never be stale: a callable that mutates the value
+    it was given and returns it shows its change in TaskStateExited and in the next state's input."""
+    def stamp(value: Any, context: Any) -> Any:
+        value["stamped"] = True
+        return value
+
+    definition = {"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:stamp", "Next": "Q"},
+        "Q": {"Type": "Pass", "End": True}}}
+    r = run(load(definition), '{"a": 1}', ExecutionOptions(tasks={"arn:aws:lambda:us-east-1:123456789012:function:stamp": stamp}))
+    texts = [(e["type"], (e.get("stateEnteredEventDetails") or e.get("stateExitedEventDetails") or {}).get("input")
+              or (e.get("stateExitedEventDetails") or {}).get("output")) for e in r.history]
+    assert ("TaskStateExited", '{"a":1,"stamped":true}') in texts
+    assert ("PassStateEntered", '{"a":1,"stamped":true}') in texts
+    assert json.loads(r.output or "") == {"a": 1, "stamped": True}
