@@ -188,17 +188,11 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
 
 def _mocks(mock_config: str | None, test_case: str | None, definition: str) -> Any:
     """The TestCaseMocks --mock-config and --test-case select; a bad file or name exits 2 saying why."""
-    from .mocks import MockConfigError, load_mock_config
-
     if (mock_config is None) != (test_case is None):
         raise click.UsageError("--mock-config and --test-case go together")
     if mock_config is None or test_case is None:
         return None
-    try:
-        cfg = load_mock_config(mock_config)
-    except MockConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    cfg = _mock_config(mock_config)
     machine, sep, case = test_case.rpartition("#")
     if not sep:
         machine = next(iter(cfg.state_machines)) if len(cfg.state_machines) == 1 else Path(definition).name.split(".")[0]
@@ -206,6 +200,17 @@ def _mocks(mock_config: str | None, test_case: str | None, definition: str) -> A
         return cfg.test_case(machine, case)
     except KeyError as exc:
         click.echo(f"error: {exc.args[0]}", err=True)
+        sys.exit(2)
+
+
+def _mock_config(path: str) -> Any:
+    """The mock configuration at ``path``; a bad file exits 2 with every problem and its place."""
+    from .mocks import MockConfigError, load_mock_config
+
+    try:
+        return load_mock_config(path)
+    except MockConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 
@@ -358,12 +363,14 @@ def conformance(paths: tuple[str, ...], report: str | None) -> None:
 _STORE_HELP = "The store file (default: $ASL_STORE, else .asl/store.db in the current directory)."
 
 
-def _service(store_path: str | None) -> Any:
+def _service(store_path: str | None, **options: Any) -> Any:
+    """The service over the store at ``store_path`` (``options`` go to StepFunctions); a store that cannot be
+    used exits 2 saying why."""
     from .service import StepFunctions
     from .store import StoreError, open_store
 
     try:
-        return StepFunctions(open_store(store_path))
+        return StepFunctions(open_store(store_path), **options)
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -529,26 +536,12 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
     import signal
     import threading
 
-    from .mocks import MockConfigError, load_mock_config
     from .server import Server
-    from .service import StepFunctions
-    from .store import StoreError, open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    mocks = None
-    if mock_config is not None:
-        try:
-            mocks = load_mock_config(mock_config)
-        except MockConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-    try:
-        store = open_store(store_path)
-    except StoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    sfn = StepFunctions(store, account=account, region=region, tasks=_tasks(tasks),
-                        adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)
+    mocks = _mock_config(mock_config) if mock_config is not None else None
+    sfn = _service(store_path, account=account, region=region, tasks=_tasks(tasks),
+                   adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)
     for specs, machine_type in ((machines, "STANDARD"), (express, "EXPRESS")):
         for spec in specs:
             name, sep, path = spec.rpartition("=")
@@ -562,7 +555,7 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     server.start()
-    where = getattr(store, "path", ":memory:")
+    where = getattr(sfn.store, "path", ":memory:")
     click.echo(f"asl serve: listening on {server.url} (store {where}, {workers} worker(s))", err=True)
     done.wait()
     click.echo("asl serve: shutting down", err=True)

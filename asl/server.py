@@ -20,7 +20,6 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -125,10 +124,9 @@ class Server:
                  max_body: int = MAX_BODY, worker_options: dict[str, Any] | None = None):
         self.service = service
         self.httpd = _HTTPServer((host, port), service, max_body)
-        self.workers: Sequence[Worker] = []
         opts = dict(worker_options or {})
         first = service.worker(**opts)
-        self.workers = [first] + [service.worker(owner=f"{first.owner}-{i}", **opts) for i in range(1, workers)]
+        self.workers: list[Worker] = [first] + [service.worker(owner=f"{first.owner}-{i}", **opts) for i in range(1, workers)]
         self._threads: list[threading.Thread] = []
 
     @property

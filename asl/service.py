@@ -62,7 +62,7 @@ class ServiceError(Exception):
         self.message = message
 
 
-def _check_name(name: Any, what: str = "") -> str:
+def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME.search(name):
         raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
     return name
@@ -72,6 +72,17 @@ def _check_arn(arn: Any) -> str:
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         raise ServiceError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
     return arn
+
+
+def _unqualified_arn(arn: str) -> bool:
+    """A state machine ARN without a version or alias after its name."""
+    return len(arn.split(":")) == 7
+
+
+def _version_arn(arn: str) -> bool:
+    """A state machine version ARN (``…:stateMachine:<name>:<number>``)."""
+    parts = arn.split(":")
+    return len(parts) == 8 and parts[7].isdigit()
 
 
 def _arn_kind(arn: str) -> str:
@@ -92,7 +103,7 @@ def _check_json(text: Any, code: str, what: str) -> str:
     if not isinstance(text, str):
         raise ServiceError(code, f"Invalid {what}: expected a JSON text")
     if len(text.encode()) > MAX_PAYLOAD:
-        raise ServiceError(code, f"Invalid {what}: larger than {MAX_PAYLOAD} bytes")
+        raise ServiceError(code, f"Invalid {what}: 'larger than {MAX_PAYLOAD} bytes'")
     try:
         json.loads(text)
     except ValueError:
@@ -245,13 +256,13 @@ class StepFunctions:
         """What a state machine ARN names: the state machine, with the version (a version ARN, or the one an
         alias ARN routed to) and the alias."""
         arn = _check_kind(arn, "stateMachine")
-        parts = arn.split(":")
-        if len(parts) == 7:
+        if _unqualified_arn(arn):
             return self._machine(arn), None, None
+        parts = arn.split(":")
         if len(parts) != 8 or not parts[7]:
             raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
         sm = self._machine(self._unqualified(arn))
-        if parts[7].isdigit():
+        if _version_arn(arn):
             return sm, self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist"), None
         alias = self.store.get_alias(arn)
         if alias is None:
@@ -327,7 +338,7 @@ class StepFunctions:
     def describe_state_machine(self, stateMachineArn: str, includedData: str = "ALL_DATA",  # noqa: N803
                                **_: Any) -> dict[str, Any]:
         arn = _check_kind(stateMachineArn, "stateMachine")
-        if len(arn.split(":")) == 8 and arn.split(":")[7].isdigit():
+        if _version_arn(arn):
             sm = self._machine(self._unqualified(arn))
             v = self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist")
             out = self._describe(v.arn, sm.name, v.definition, v.role_arn, v.type, v.created,
@@ -380,7 +391,7 @@ class StepFunctions:
 
     def delete_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         arn = _check_kind(stateMachineArn, "stateMachine")
-        if len(arn.split(":")) != 7:
+        if not _unqualified_arn(arn):
             raise ServiceError("ValidationException", "Delete the version or alias with DeleteStateMachineVersion or "
                                                       f"DeleteStateMachineAlias: '{arn}'")
         self.store.delete_state_machine(arn)
@@ -407,8 +418,7 @@ class StepFunctions:
 
     def delete_state_machine_version(self, stateMachineVersionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         arn = _check_kind(stateMachineVersionArn, "stateMachine")
-        parts = arn.split(":")
-        if len(parts) != 8 or not parts[7].isdigit():
+        if not _version_arn(arn):
             raise ServiceError("ValidationException", f"Invalid version ARN: '{arn}'")
         using = [a.arn for a in self.store.list_aliases(self._unqualified(arn)) if any(v == arn for v, _ in a.routing)]
         if using:
@@ -420,7 +430,7 @@ class StepFunctions:
     def _check_routing(self, routing: Any) -> tuple[tuple[str, int], ...]:
         arns = [r["stateMachineVersionArn"] for r in routing]
         shown = "[" + ", ".join(arns) + "]"
-        if any(len(a.split(":")) != 8 or not a.split(":")[7].isdigit() or _arn_kind(a) != "stateMachine" for a in arns):
+        if any(not _version_arn(a) or _arn_kind(a) != "stateMachine" for a in arns):
             raise ServiceError("ValidationException", f"Routing configuration must contain state machine version ARNs. "
                                                       f"Received: {shown}")
         if len(set(arns)) != len(arns):
@@ -501,7 +511,7 @@ class StepFunctions:
     def _taggable(self, arn: Any) -> str:
         arn = _check_kind(arn, "stateMachine", "activity")
         exists = (self.store.get_activity(arn) if _arn_kind(arn) == "activity"
-                  else self.store.get_state_machine(arn) if len(arn.split(":")) == 7 else None)
+                  else self.store.get_state_machine(arn) if _unqualified_arn(arn) else None)
         if exists is None:
             raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
         return arn
@@ -543,15 +553,7 @@ class StepFunctions:
         mocks = self._test_case(sm, case) if case else None
         if name is not None:
             _check_name(name)
-        text = "{}" if input is None else input
-        if len(text.encode()) > MAX_PAYLOAD:
-            raise ServiceError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'The input is larger "
-                                                        f"than {MAX_PAYLOAD} bytes'")
-        try:
-            json.loads(text)
-        except ValueError:
-            raise ServiceError("InvalidExecutionInput",
-                               f"Invalid State Machine Execution Input: '{jackson_message(text)}'") from None
+        text = "{}" if input is None else _check_json(input, "InvalidExecutionInput", "State Machine Execution Input")
         return sm, version, alias, case or None, mocks, text
 
     def start_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: A002, N803
@@ -563,9 +565,9 @@ class StepFunctions:
         name = name if name is not None else str(uuid.uuid4())
         arn = self._arn("execution", sm.name, name)
         now = datetime.now(UTC)
-        definition, role, machine_type = (version.definition, version.role_arn, version.type) if version else \
-            (sm.definition, sm.role_arn, sm.type)
-        rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, definition, machine_type, role, secrets.token_hex(16),
+        runs = version or sm  # what the execution runs: a version, or the state machine's current revision
+        role = runs.role_arn
+        rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, runs.definition, runs.type, role, secrets.token_hex(16),
                               now, wake_at=now, parent_token=_parent_token, test_case=case,
                               version_arn=version.arn if version else None, alias_arn=alias.arn if alias else None)
         details: dict[str, Any] = {"input": text, "inputDetails": {"truncated": False}, "roleArn": role}
@@ -593,22 +595,20 @@ class StepFunctions:
         from .interpreter import ExecutionOptions, RealClock, run
 
         sm, version, alias, _, mocks, text = self._start(stateMachineArn, name, input)
-        machine_type = version.type if version else sm.type
-        if machine_type != "EXPRESS":
+        runs = version or sm
+        if runs.type != "EXPRESS":
             raise ServiceError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         name = name if name is not None else str(uuid.uuid4())
         arn = self._arn("express", sm.name, name, str(uuid.uuid4()))
-        definition = version.definition if version else sm.definition
-        role = version.role_arn if version else sm.role_arn
         opts = ExecutionOptions(account=self.account, region=self.region, partition=self.partition,
                                 state_machine_name=sm.name, execution_name=name, machine_type="EXPRESS", sync=True,
-                                state_machine_arn=sm.arn, execution_arn=arn, role_arn=role, clock=RealClock(),
+                                state_machine_arn=sm.arn, execution_arn=arn, role_arn=runs.role_arn, clock=RealClock(),
                                 tasks=self.tasks, adapters=self._registry(),
                                 mocks=mocks.start() if mocks is not None else None)
         start = datetime.now(UTC)
-        result = run(_compiled(definition), text, opts)
+        result = run(_compiled(runs.definition), text, opts)
         stop = datetime.now(UTC)
-        out: dict[str, Any] = {"executionArn": arn, "stateMachineArn": (version or sm).arn, "name": name,
+        out: dict[str, Any] = {"executionArn": arn, "stateMachineArn": runs.arn, "name": name,
                                "startDate": start, "stopDate": stop, "status": result.status}
         if includedData != "METADATA_ONLY":
             out["input"] = text
@@ -670,7 +670,7 @@ class StepFunctions:
         if stateMachineArn is None:
             raise ServiceError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
         arn = _check_kind(stateMachineArn, "stateMachine")
-        qualified = len(arn.split(":")) == 8
+        qualified = not _unqualified_arn(arn)
         sm = self._machine(self._unqualified(arn))
         items = []
         for ex in self.store.list_executions(sm.arn, statusFilter):
