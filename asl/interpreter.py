@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
+import json.encoder
 import random
 import threading
 import time
@@ -210,12 +212,26 @@ class _BranchEnded(Exception):
         self.err = err
 
 
+# Checks for reference cycles: for values user code made (a task callable's result)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# One C encoder for every other value, which came from JSON text and so holds no cycle. JSONEncoder.encode builds a
+# new one on every call, which costs more than encoding a small value.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+_ENCODE = _C_MAKE_ENCODER and _C_MAKE_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
+                                              False, False, True)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as AWS writes payloads in history events and outputs."""
-    return _ENCODER.encode(value)  # json.dumps would build a new encoder on every call
+    """Compact JSON, as AWS writes payloads in history events and outputs. Not for values straight from user code,
+    which may hold a cycle: :func:`dumps_checked` is."""
+    if _ENCODE is None:  # a Python without the json C accelerator
+        return _ENCODER.encode(value)
+    return "".join(_ENCODE(value, 0))
+
+
+def dumps_checked(value: Any) -> str:
+    """:func:`dumps` for any Python value: a reference cycle is a ValueError, as in :func:`json.dumps`."""
+    return _ENCODER.encode(value)
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------
@@ -249,33 +265,56 @@ class ExecutionOptions:
 
 @dataclass
 class ExecutionResult:
-    """What an execution ended with. ``output`` is the output's JSON text (SUCCEEDED only)."""
+    """What an execution ended with. ``output`` is the output's JSON text (SUCCEEDED only); ``history`` its events."""
 
     status: str
     output: str | None
     error: str | None
     cause: str | None
-    history: list[dict[str, Any]]
+    log: Sequence[Any] = field(repr=False)  # the history as recorded (see _History); read it as ``history``
     execution_arn: str
+
+    @functools.cached_property
+    def history(self) -> list[dict[str, Any]]:
+        """The execution history: AWS's events, as dicts, oldest first (made on first read)."""
+        return [event_dict(e) for e in self.log]
 
     @property
     def output_value(self) -> Any:
         return None if self.output is None else json.loads(self.output)
 
 
+def event_dict(entry: Any) -> dict[str, Any]:
+    """A history entry as AWS's event: ``id``, ``previousEventId``, ``timestamp``, ``type`` and its details."""
+    if isinstance(entry, dict):  # an event read back from a store
+        return entry
+    eid, prev, ts, etype, key, details = entry
+    ev: dict[str, Any] = {"id": eid, "previousEventId": prev, "timestamp": ts, "type": etype}
+    if key is not None:
+        if details is None:
+            details = {}
+        elif isinstance(details, tuple):  # (state name, JSON text) of a StateEntered or StateExited event
+            if key == "stateEnteredEventDetails":
+                details = {"name": details[0], "input": details[1], "inputDetails": {"truncated": False}}
+            else:
+                details = {"name": details[0], "output": details[1], "outputDetails": {"truncated": False}}
+        ev[key] = details
+    return ev
+
+
 class _History:
-    """The event log of one execution. ``cursor`` is the id the next event points back to."""
+    """The event log of one execution. Each event is kept as a tuple (id, previousEventId, timestamp, type, details
+    key, details) until it is read (:func:`event_dict`): building AWS's nested dicts for every event cost more than
+    the rest of a Pass state, and most histories are read rarely, if ever. A StateEntered or StateExited event without
+    assigned variables keeps its details as (state name, JSON text)."""
 
     def __init__(self, clock: Clock):
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Any] = []
         self.clock = clock
 
-    def add(self, etype: str, prev: int, details_key: str | None = None, details: dict[str, Any] | None = None) -> int:
+    def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
         eid = len(self.events) + 1
-        ev: dict[str, Any] = {"id": eid, "previousEventId": prev, "timestamp": self.clock.now(), "type": etype}
-        if details_key is not None:
-            ev[details_key] = details if details is not None else {}
-        self.events.append(ev)
+        self.events.append((eid, prev, self.clock.now(), etype, details_key, details))
         return eid
 
 
@@ -301,7 +340,7 @@ class _ReplayHistory(_History):
         """The next recorded event, if the execution has not caught up with its history yet."""
         return self.recorded[len(self.events)] if len(self.events) < len(self.recorded) else None
 
-    def add(self, etype: str, prev: int, details_key: str | None = None, details: dict[str, Any] | None = None) -> int:
+    def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
         n = len(self.events)
         if n < len(self.recorded):
             ev = self.recorded[n]
@@ -312,15 +351,12 @@ class _ReplayHistory(_History):
             return n + 1
         ts = self.dclock.wall()
         self.dclock.t = ts
-        ev = {"id": n + 1, "previousEventId": prev, "timestamp": ts, "type": etype}
-        if details_key is not None:
-            ev[details_key] = details if details is not None else {}
-        self.events.append(ev)
+        self.events.append((n + 1, prev, ts, etype, details_key, details))
         return n + 1
 
     def pending(self) -> list[dict[str, Any]]:
         """Events recorded since the last flush (the journal marks them flushed after committing)."""
-        return self.events[self.flushed:]
+        return [event_dict(e) for e in self.events[self.flushed:]]
 
 
 @dataclass
@@ -454,16 +490,17 @@ class Execution:
         self.history.add(etype, prev, key, details)
         return ExecutionResult(status, None, err.error, err.cause, self._history_out(), self.exec_arn)
 
-    def _history_out(self) -> list[dict[str, Any]]:
-        return [dict(ev) for ev in self.history.events]
+    def _history_out(self) -> list[Any]:
+        return self.history.events  # the execution is over: its history no longer changes
 
     def _run_block(self, block: Block, value: Any, frame: _Frame) -> Any:
         """The interpreter loop: enter a state, run its handler, follow Next until a state ends the block."""
         name: str | None = block.start_at
+        states = block.states
         while name is not None:
-            state = block.states[name]
-            self._check_deadline()
-            value, name = self._run_state(state, value, frame)
+            if self.deadline is not None:
+                self._check_deadline()
+            value, name = self._run_state(states[name], value, frame)
         return value
 
     def _check_deadline(self) -> None:
@@ -475,10 +512,16 @@ class Execution:
         entered_prev = frame.cursor
         carry, self._carry, self._out_text = self._carry, None, None
         text = carry[1] if carry is not None and carry[0] is raw_input else dumps(raw_input)
-        entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails",
-                        {"name": state.name, "input": text, "inputDetails": {"truncated": False}})
+        entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails", (state.name, text))
         frame.cursor = entered
-        _cover(self, state.pointer)
+        if self.opts.coverage is not None:
+            _cover(self, state.pointer)
+        if state.passthrough and self.inspect is None and len(text) * 4 <= MAX_PAYLOAD:
+            # Nothing to evaluate: the output is the input, whose text was just recorded (and is under the payload
+            # limit whatever its UTF-8 length, as in _check_size)
+            self._carry = (raw_input, text)
+            frame.cursor = h.add(_EXITED[state.type], entered, "stateExitedEventDetails", (state.name, text))
+            return raw_input, state.next
         ctx_state = _StateCtx(state, entered, entered_prev, iso(self.clock.now()))
         handler = _HANDLERS[state.type]
         retry_counts: list[int] | None = None  # made on the first error: most states never fail
@@ -514,10 +557,11 @@ class Execution:
             sized = self._out_text
             text = sized[1] if sized is not None and sized[0] is output else dumps(output)
             self._carry = (output, text)
-            details: dict[str, Any] = {"name": state.name, "output": text, "outputDetails": {"truncated": False}}
+            details: Any = (state.name, text)
             if assigned:
-                details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
-                details["assignedVariablesDetails"] = {"truncated": False}
+                details = {"name": state.name, "output": text, "outputDetails": {"truncated": False},
+                           "assignedVariables": {k: dumps(v) for k, v in assigned.items()},
+                           "assignedVariablesDetails": {"truncated": False}}
             frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
         return output, nxt
 
@@ -1188,7 +1232,7 @@ def _task_failed(ex: Execution, frame: _Frame, err: StateError, resource: tuple[
 def _result_text(st: State, result: Any) -> str | StateError:
     """A task result as JSON text, or the error a result that is not JSON or too large gives."""
     try:
-        text = dumps(result)
+        text = dumps_checked(result)
     except (TypeError, ValueError) as exc:
         raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
     if len(text.encode()) > MAX_PAYLOAD:
@@ -1564,9 +1608,8 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> 
         failures = 0
         prev = frame.cursor
         for index, item in enumerate(items):
-            map_item = {"Index": index, "Value": item}
             it_frame = _Frame(prev, {}, frame, None)
-            value = _item_value(ex, st, eff, map_item, frame, sctx)
+            value = item if st.item_selector is ABSENT else _item_value(ex, st, eff, {"Index": index, "Value": item}, frame, sctx)
             started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": st.name})
             it_frame.cursor = started
             try:

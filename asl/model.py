@@ -180,6 +180,8 @@ class State:
     arguments: Any = ABSENT  # JSONata: JTemplate
     output: Any = ABSENT  # JSONata: JTemplate
     items: Any = ABSENT  # JSONata Map: JTemplate
+    # A Pass or Succeed state with no data-flow field: its output is its input, unchanged (the interpreter's fast path)
+    passthrough: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,10 @@ def _path_or_call(v: Any) -> Any:
 
 _JSONATA_FIELDS = ("TimeoutSeconds", "HeartbeatSeconds", "Seconds", "Timestamp", "MaxConcurrency",
                    "ToleratedFailureCount", "ToleratedFailurePercentage", "Error", "Cause")
+
+
+# Every field by which a Pass or Succeed state can make its output differ from its input, in either query language
+_DATA_FLOW_FIELDS = ("InputPath", "Parameters", "Result", "ResultPath", "OutputPath", "Assign", "Output", "Arguments")
 
 
 def _compile_assign(raw: Mapping[str, Any], ptr: str, ql: str) -> Any:
@@ -287,6 +293,7 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
     if typ == "Map":
         key = "ItemProcessor" if "ItemProcessor" in raw else "Iterator"
         kw["processor"] = _compile_block(raw[key], pointer_join(ptr, key), top_ql)
+    kw["passthrough"] = typ in ("Pass", "Succeed") and not any(f in raw for f in _DATA_FLOW_FIELDS)
     return State(name=name, type=typ, pointer=ptr, query_language=ql, raw=MappingProxyType(dict(raw)),
                  next=raw.get("Next"), end=raw.get("End") is True, **kw)
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from .api import RequestError, check_request, method_name
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
-from .interpreter import MAX_PAYLOAD, TaskFunction, dumps
+from .interpreter import MAX_PAYLOAD, TaskFunction, dumps_checked
 from .parse import jackson_message
 from .parse import loads as parse_text
 from .store.base import (
@@ -803,7 +803,7 @@ def run_activity_worker(service: StepFunctions, activity_arn: str, handler: Any,
         except Exception as exc:  # the worker reports the task's failure instead of dying
             service.send_task_failure(taskToken=task["taskToken"], error=type(exc).__name__, cause=str(exc))
         else:
-            service.send_task_success(taskToken=task["taskToken"], output=dumps(result))
+            service.send_task_success(taskToken=task["taskToken"], output=dumps_checked(result))
         done += 1
     return done
 

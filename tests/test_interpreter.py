@@ -191,3 +191,43 @@ def test_history_texts_follow_a_task_that_changes_its_input_in_place() -> None:
     assert ("TaskStateExited", '{"a":1,"stamped":true}') in texts
     assert ("PassStateEntered", '{"a":1,"stamped":true}') in texts
     assert json.loads(r.output or "") == {"a": 1, "stamped": True}
+
+
+def test_a_task_result_with_a_reference_cycle_fails_the_task() -> None:
+    """Values from user code are encoded with the cycle check; the fast encoder is only for values read from JSON."""
+    def cyclic(value: Any, context: Any) -> Any:
+        loop: dict[str, Any] = {}
+        loop["self"] = loop
+        return loop
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:cyclic"
+    r = execute({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn, "End": True}}}, {}, tasks={arn: cyclic})
+    assert (r.status, r.error) == ("FAILED", "States.Runtime")
+    assert "not JSON: Circular reference detected" in (r.cause or "")
+
+
+@pytest.mark.parametrize("size", [60_000, 70_000, 300_000])
+def test_a_pass_state_without_fields_checks_the_payload_limit(size: int) -> None:
+    """A field-less Pass takes the fast path (its output is its input) only while its text cannot be over the
+    limit; a larger one goes through the size check, so a value over 256 KiB still fails the state."""
+    defn = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "S"}, "S": {"Type": "Succeed"}}}
+    r = execute(defn, {"x": "é" * size})  # 2 bytes a character in UTF-8
+    if 2 * size > 262144:
+        assert (r.status, r.error) == ("FAILED", "States.DataLimitExceeded")
+        assert r.cause == "The state/task 'P' returned a result with a size exceeding the maximum number of bytes service limit."
+    else:
+        assert r.status == "SUCCEEDED" and r.output_value == {"x": "é" * size}
+        assert [e["type"] for e in r.history] == ["ExecutionStarted", "PassStateEntered", "PassStateExited",
+                                                   "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"]
+
+
+def test_history_is_made_when_read_and_matches_the_log() -> None:
+    defn = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"v": 1}, "Next": "Q"}, "Q": {"Type": "Pass", "End": True}}}
+    r = execute(defn, {"a": 1})
+    assert r.history is r.history  # made once
+    entered, exited = r.history[1], r.history[2]
+    assert entered == {"id": 2, "previousEventId": 0, "timestamp": T0, "type": "PassStateEntered",
+                       "stateEnteredEventDetails": {"name": "P", "input": '{"a":1}', "inputDetails": {"truncated": False}}}
+    assert exited["stateExitedEventDetails"] == {"name": "P", "output": '{"a":1}', "outputDetails": {"truncated": False},
+                                                 "assignedVariables": {"v": "1"}, "assignedVariablesDetails": {"truncated": False}}
+    assert r.history[4]["stateExitedEventDetails"] == {"name": "Q", "output": '{"a":1}', "outputDetails": {"truncated": False}}
