@@ -22,8 +22,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import jlens
-
 
 class JsonataSyntaxError(ValueError):
     """The expression does not parse. ``code`` is JSONata's error code (e.g. S0201)."""
@@ -193,7 +191,7 @@ class Expression:
         kw: dict[str, Any] = {"timeout": env.timeout, "max_depth": env.max_depth}
         if env.now is not None:
             kw["now"] = env.now
-        doc = None if input is UNDEFINED else jlens.Document(input)
+        doc = None if input is UNDEFINED else _jlens().Document(input)
         run = self.engine.evaluate if doc is None else self.engine.evaluate_document
         try:
             value = run(doc, scoped, **kw)
@@ -207,7 +205,7 @@ class Expression:
             if kind == "function":
                 return FUNCTION_RESULT
             return UNDEFINED
-        except jlens.JlensError as exc:
+        except _jlens().JlensError as exc:
             raise JsonataEvaluationError(getattr(exc, "code", None), str(exc)) from None
         except _HostError as exc:
             raise JsonataEvaluationError(exc.code, exc.message) from None
@@ -217,8 +215,16 @@ class Expression:
             raise JsonataEvaluationError("U1001", "Stack overflow error: Check for non-terminating recursive function") from None
 
 
+def _jlens() -> Any:
+    """The engine's module, imported on first use: most definitions hold no JSONata, and a CLI run should not pay
+    for loading it."""
+    import jlens
+
+    return jlens
+
+
 def _engine(body: str, aws: bool) -> Any:
-    eng = jlens.Expression(body)
+    eng = _jlens().Expression(body)
     if aws:
         for name, fn, sig in _FUNCTIONS:
             eng.register_function(name, fn, sig)
@@ -244,7 +250,7 @@ def compile_expression(text: str, aws: bool = True) -> Expression:
         eng = _engine(body, aws)
     except UnicodeEncodeError as exc:
         raise JsonataSyntaxError(f"The expression holds a character that is not valid Unicode: {exc.reason}") from None
-    except jlens.JlensError as exc:
+    except _jlens().JlensError as exc:
         code = getattr(exc, "code", None)
         pos = getattr(exc, "position", None)
         where = f" at position {pos}" if pos is not None else ""

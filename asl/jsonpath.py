@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import jsonpath as _pj
-
 INPUT, CONTEXT, VARIABLE = "input", "context", "variable"
 _WILDCARD = object()  # a step that selects every member of an object or element of an array
 
@@ -178,6 +176,8 @@ _INDEFINITE = re.compile(r"\.\.|\*|\?\(|\[[^\]]*[,:][^\]]*\]")
 def _fallback_compile(text: str) -> Any:
     norm = text.replace(".[", "[")
     norm = re.sub(r"\.\.([A-Za-z_][\w-]*)", r"..['\1']", norm)
+    import jsonpath as _pj  # here, not at the top: it costs a third of the CLI's start-up, and most paths are simple
+
     try:
         return _pj.compile(norm)
     except Exception as exc:  # python-jsonpath raises several error types

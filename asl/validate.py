@@ -20,9 +20,7 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path as FsPath
-from typing import Any, TypeGuard
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from . import diagnostics as d
 from .diagnostics import Diagnostic, error, pointer_join, warning
@@ -30,6 +28,10 @@ from .intrinsics import IntrinsicSyntaxError, compile_intrinsic, looks_like_intr
 from .jsonpath import CONTEXT, VARIABLE, PathSyntaxError, compile_path
 from .parse import loads
 from .resources import SYNC, SYNC2, WAIT_FOR_TASK_TOKEN, is_recognised, parse_resource
+from .schemacheck import Check, UnsupportedSchema, compile_check
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_FILE = FsPath(__file__).parent / "schemas" / "asl-definition.schema.json"
 
@@ -86,9 +88,23 @@ def is_timestamp(value: str) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _schema() -> Any:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+@lru_cache(maxsize=1)
+def _schema_check() -> Check | None:
+    try:
+        return compile_check(_schema())
+    except UnsupportedSchema:  # the schema grew a keyword the quick check lacks: ask jsonschema every time
+        return None
+
+
+@lru_cache(maxsize=1)
 def _schema_validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA_FILE.read_text())
-    return jsonschema.Draft202012Validator(schema)
+    import jsonschema  # only for a definition that fails the quick check: importing it is slow
+
+    return jsonschema.Draft202012Validator(_schema())
 
 
 def _type_name(schema_type: Any) -> str:
@@ -100,6 +116,9 @@ def _type_name(schema_type: Any) -> str:
 
 
 def _schema_errors(doc: Any) -> Iterator[Diagnostic]:
+    check = _schema_check()
+    if check is not None and check(doc):
+        return
     for err in _schema_validator().iter_errors(doc):
         yield from _translate(err)
 
