@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import functools
 import json
-import json.encoder
 import random
 import threading
 import time
@@ -30,6 +29,7 @@ from .intrinsics import Call, IntrinsicEnv, IntrinsicFailure
 from .intrinsics import evaluate as eval_intrinsic
 from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
 from .jsonpath import CONTEXT, VARIABLE, Path, PathNotFound
+from .jsontext import dumps, dumps_checked
 from .model import ABSENT, Block, Catcher, JTemplate, Retrier, Rule, State, StateMachine, Template
 from .resources import SYNC, SYNC2, WAIT_FOR_TASK_TOKEN, Resource
 from .validate import JSONATA, is_timestamp
@@ -210,28 +210,6 @@ class _BranchEnded(Exception):
 
     def __init__(self, err: StateError):
         self.err = err
-
-
-# Checks for reference cycles: for values user code made (a task callable's result)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-# One C encoder for every other value, which came from JSON text and so holds no cycle. JSONEncoder.encode builds a
-# new one on every call, which costs more than encoding a small value.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
-_ENCODE = _C_MAKE_ENCODER and _C_MAKE_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
-                                              False, False, True)
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as AWS writes payloads in history events and outputs. Not for values straight from user code,
-    which may hold a cycle: :func:`dumps_checked` is."""
-    if _ENCODE is None:  # a Python without the json C accelerator
-        return _ENCODER.encode(value)
-    return "".join(_ENCODE(value, 0))
-
-
-def dumps_checked(value: Any) -> str:
-    """:func:`dumps` for any Python value: a reference cycle is a ValueError, as in :func:`json.dumps`."""
-    return _ENCODER.encode(value)
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------

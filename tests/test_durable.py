@@ -66,6 +66,29 @@ def test_claim_commit_fence_and_park(store: Store) -> None:
     assert store.next_wake() is None
 
 
+def test_sqlite_commits_leases_without_a_sync_and_everything_else_with_one(tmp_path: Path) -> None:
+    """A lease need not survive a power loss, so claiming and renewing commit with synchronous=NORMAL; every other
+    transaction, and every one after a lease, is FULL again, also when a lease transaction fails."""
+    store = SQLiteStore(tmp_path / "store.db")
+    conn = store._conn()
+    seen: list[tuple[str, int]] = []
+    conn.set_trace_callback(lambda sql: seen.append((sql.split()[0], conn.execute("PRAGMA synchronous").fetchone()[0]))
+                            if sql.split()[0] in ("INSERT", "UPDATE") else None)
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["executionArn"]
+    now = datetime.now(UTC)
+    assert store.claim("a", now, now + timedelta(seconds=30), lambda o: False) is not None
+    store.renew([arn], "a", now + timedelta(seconds=60))
+    conn.set_trace_callback(None)
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    full, normal = 2, 1
+    assert seen[0][0] == "INSERT" and all(s == full for _, s in seen[:-2])  # StartExecution and the rest
+    assert seen[-2:] == [("UPDATE", normal), ("UPDATE", normal)]  # the claim's and the renewal's
+    with pytest.raises(ZeroDivisionError), store._tx(lease_only=True):
+        raise ZeroDivisionError
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+
+
 def test_stop_execution_fences_its_worker(store: Store) -> None:
     sfn = StepFunctions(store)
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["executionArn"]
