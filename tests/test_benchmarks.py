@@ -27,5 +27,5 @@ def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
     for r in measured.values():
         # both engines ran the same workload to the end: the same number of state transitions
         assert r["transitions"] == r["moto_transitions"] > 0
-        assert r["asl_per_s"] > 0 and r["moto_per_s"] > 0
+        assert r["asl_per_s"] > 0 and r["asl_history_read_per_s"] > 0 and r["moto_per_s"] > 0
     assert figures["cold_start_ms"] > 0 and figures["peak_memory_mib"]["mib"] > 0

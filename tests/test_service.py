@@ -226,4 +226,37 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     assert sfn.describe_state_machine(stateMachineArn="arn:aws:states:us-east-1:1:stateMachine:m")["definition"] == PASS
     v = sfn.publish_state_machine_version(stateMachineArn="arn:aws:states:us-east-1:1:stateMachine:m")
     assert v["stateMachineVersionArn"].endswith(":m:1")
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_a_schema_2_store_keeps_its_one_event_rows_and_adds_runs(tmp_path: Path) -> None:
+    """Schema 3 stores a commit's events as one row (a JSON array); a schema 2 file's rows (one event object each)
+    are read as they are, beside the new ones, and the upgrade changes no row."""
+    path = tmp_path / "v2.db"
+    sfn = StepFunctions(SQLiteStore(path))
+    sm = sfn.create_state_machine(name="m", definition=json.dumps(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "P"}, "P": {"Type": "Pass", "End": True}}}))
+    ex = sfn.start_execution(stateMachineArn=sm["stateMachineArn"])["executionArn"]
+    sfn.worker(inline_wait=0).run_one()  # commits up to the Wait and parks
+    sfn.store.close()
+    # Make it a schema 2 file: each event its own row, as schema 2 wrote them
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (ex,)).fetchall()
+    assert [b[0][0] for b in rows] == ["{", "["]  # ExecutionStarted alone, then the worker's run of events
+    events = [e for (b,) in rows for e in (json.loads(b) if b.startswith("[") else [json.loads(b)])]
+    conn.execute("DELETE FROM events WHERE execution_arn=?", (ex,))
+    conn.executemany("INSERT INTO events VALUES (?,?,?)", [(ex, e["id"], json.dumps(e)) for e in events])
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+    sfn = StepFunctions(SQLiteStore(path))
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]] == \
+        ["ExecutionStarted", "WaitStateEntered"]
+    time.sleep(1.1)  # the Wait is over
+    sfn.worker(inline_wait=0).run_until_idle(timeout=10)
+    history = sfn.get_execution_history(executionArn=ex)["events"]
+    assert [e["id"] for e in history] == list(range(1, 7))
+    assert [e["type"] for e in history][-3:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+    assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"

@@ -42,7 +42,7 @@ from .base import (
 )
 
 APPLICATION_ID = 0x41534C31  # "ASL1": marks the file as an asl store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE state_machines (
@@ -88,6 +88,11 @@ CREATE TABLE tags (
 """
 
 
+# Version 3: a row of `events` may hold the run of events one commit wrote, as a JSON array whose first event has
+# the row's id (one row instead of one per event: the inserts were a third of a commit). Rows written before hold one
+# event object each and read the same, so the upgrade only sets the version.
+
+
 def _ts(d: datetime | None) -> float | None:
     return None if d is None else d.timestamp()
 
@@ -101,10 +106,26 @@ def _dump_event(ev: Event) -> str:
     return dumps({**ev, "timestamp": ts.timestamp() if isinstance(ts, datetime) else ts})
 
 
+def _dump_events(events: Sequence[Event]) -> str:
+    """A run of consecutive events as one JSON array (schema 3)."""
+    return dumps([{**ev, "timestamp": ts.timestamp() if isinstance(ts := ev["timestamp"], datetime) else ts}
+                  for ev in events])
+
+
 def _load_event(text: str) -> Event:
     ev: Event = json.loads(text)
     ev["timestamp"] = datetime.fromtimestamp(ev["timestamp"], UTC)
     return ev
+
+
+def _load_events(text: str) -> list[Event]:
+    """The events of one row: a run of them (an array) or one (an object, as rows before schema 3 hold)."""
+    if not text.startswith("["):
+        return [_load_event(text)]
+    events: list[Event] = json.loads(text)
+    for ev in events:
+        ev["timestamp"] = datetime.fromtimestamp(ev["timestamp"], UTC)
+    return events
 
 
 _EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
@@ -176,10 +197,12 @@ class SQLiteStore:
                              f"{SCHEMA_VERSION}); it was left unchanged")
         if version < SCHEMA_VERSION:
             with self._tx() as c:
-                if c.execute("PRAGMA user_version").fetchone()[0] == 1:  # not upgraded meanwhile by another process
+                current = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have upgraded it
+                if current == 1:
                     for statement in _SCHEMA_2.split(";"):
                         if statement.strip():
                             c.execute(statement)
+                if current < SCHEMA_VERSION:  # 2 → 3 changes no table
                     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
@@ -398,7 +421,7 @@ class SQLiteStore:
 
     def events(self, arn: str) -> list[Event]:
         rows = self._conn().execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (arn,)).fetchall()
-        return [_load_event(b) for (b,) in rows]
+        return [ev for (b,) in rows for ev in _load_events(b)]
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:
@@ -439,7 +462,7 @@ class SQLiteStore:
                 return False
             next_event = r[2]
             if commit.events:
-                c.executemany("INSERT INTO events VALUES (?,?,?)", [(arn, ev["id"], _dump_event(ev)) for ev in commit.events])
+                c.execute("INSERT INTO events VALUES (?,?,?)", (arn, commit.events[0]["id"], _dump_events(commit.events)))
                 next_event = commit.events[-1]["id"] + 1
             for tok in commit.tokens:
                 c.execute(f"INSERT OR IGNORE INTO task_tokens ({_TOKEN_COLS}) VALUES ({','.join('?' * 13)})",
