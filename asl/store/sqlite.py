@@ -101,28 +101,25 @@ def _dt(x: float | None) -> datetime | None:
     return None if x is None else datetime.fromtimestamp(x, UTC)
 
 
-def _dump_event(ev: Event) -> str:
+def _epoch(ev: Event) -> Event:
+    """The event as stored: its timestamp in epoch seconds."""
     ts = ev["timestamp"]
-    return dumps({**ev, "timestamp": ts.timestamp() if isinstance(ts, datetime) else ts})
+    return {**ev, "timestamp": ts.timestamp()} if isinstance(ts, datetime) else ev
+
+
+def _dump_event(ev: Event) -> str:
+    return dumps(_epoch(ev))
 
 
 def _dump_events(events: Sequence[Event]) -> str:
     """A run of consecutive events as one JSON array (schema 3)."""
-    return dumps([{**ev, "timestamp": ts.timestamp() if isinstance(ts := ev["timestamp"], datetime) else ts}
-                  for ev in events])
-
-
-def _load_event(text: str) -> Event:
-    ev: Event = json.loads(text)
-    ev["timestamp"] = datetime.fromtimestamp(ev["timestamp"], UTC)
-    return ev
+    return dumps([_epoch(ev) for ev in events])
 
 
 def _load_events(text: str) -> list[Event]:
     """The events of one row: a run of them (an array) or one (an object, as rows before schema 3 hold)."""
-    if not text.startswith("["):
-        return [_load_event(text)]
-    events: list[Event] = json.loads(text)
+    loaded = json.loads(text)
+    events: list[Event] = loaded if isinstance(loaded, list) else [loaded]
     for ev in events:
         ev["timestamp"] = datetime.fromtimestamp(ev["timestamp"], UTC)
     return events
