@@ -1544,13 +1544,13 @@ def _map_items(ex: Execution, st: State, eff: Any, frame: _Frame, sctx: _StateCt
     return items
 
 
-def _item_value(ex: Execution, st: State, eff: Any, map_item: dict[str, Any], frame: _Frame, sctx: _StateCtx) -> Any:
+def _item_value(ex: Execution, st: State, eff: Any, index: int, item: Any, frame: _Frame, sctx: _StateCtx) -> Any:
     """An iteration's input: the item, or the ItemSelector evaluated in the Map's scope with ``Map.Item`` in the
-    context object."""
+    context object (built only then: most Maps have no ItemSelector)."""
     if st.item_selector is ABSENT:
-        return map_item["Value"]
+        return item
     saved = frame.map_item
-    frame.map_item = map_item
+    frame.map_item = {"Index": index, "Value": item}
     try:
         if st.query_language == JSONATA:
             return ex.jeval(st.item_selector, ex.states_binding(eff, frame, sctx), frame, sctx)
@@ -1589,7 +1589,7 @@ def _map(ex: Execution, st: State, raw: Any, frame: _Frame, sctx: _StateCtx) -> 
         prev = frame.cursor
         for index, item in enumerate(items):
             it_frame = _Frame(prev, {}, frame, None)
-            value = item if st.item_selector is ABSENT else _item_value(ex, st, eff, {"Index": index, "Value": item}, frame, sctx)
+            value = _item_value(ex, st, eff, index, item, frame, sctx)
             started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": st.name})
             it_frame.cursor = started
             try:
@@ -1636,7 +1636,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: _F
     last_err: StateError | None = None
     parent_history = ex.history
     for index, item in enumerate(items):
-        value = _item_value(ex, st, eff, {"Index": index, "Value": item}, frame, sctx)
+        value = _item_value(ex, st, eff, index, item, frame, sctx)
         ex.history = _History(ex.clock)  # a child execution's own history
         try:
             # A child execution of a Distributed Map does not see the parent's variables.
