@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 from .api import RequestError, check_request, method_name
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
-from .interpreter import MAX_PAYLOAD, TaskFunction, dumps_checked
+from .interpreter import MAX_PAYLOAD, TaskFunction
+from .jsontext import dumps_checked
 from .parse import jackson_message
 from .parse import loads as parse_text
 from .store.base import (
