@@ -1,6 +1,13 @@
-"""Compact JSON text, as AWS writes payloads in history events and outputs, made fast.
+"""JSON text in and out: where JSON enters asl it is bounded, and where it leaves it is compact and fast.
 
-``json.dumps`` (and ``JSONEncoder.encode``) build a new encoder on every call, which costs more than encoding a
+In: :func:`loads` is the one door for JSON that comes from outside (a definition, an execution input, a request
+body, a task's result, a callback's output, ``States.StringToJson``). Besides the syntax it refuses what the rest of
+asl cannot hold safely, with :class:`JsonLimitError`: nesting deeper than :data:`MAX_DEPTH` (Python walks values
+recursively, and a value nested a thousand deep overflows the interpreter's stack) and strings with a lone UTF-16
+surrogate (``"\\ud800"`` is legal JSON text but no Unicode string, so it cannot be stored or sent as UTF-8).
+:func:`check_value` applies the same rules to a value that Python code made.
+
+Out: ``json.dumps`` (and ``JSONEncoder.encode``) build a new encoder on every call, which costs more than encoding a
 small value; the interpreter and the store encode a value or two per state, so they share one C encoder built once.
 """
 
@@ -8,7 +15,92 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import re
 from typing import Any
+
+MAX_DEPTH = 256
+"""How deeply arrays and objects may nest in any JSON value asl takes in (the value itself is level 1)."""
+
+
+class JsonLimitError(ValueError):
+    """JSON that is well formed but outside what asl accepts: nested deeper than :data:`MAX_DEPTH`, or holding a
+    string that is not valid Unicode. ``reason`` says which ("depth" or "unicode"); the message says where."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape or from a Python string that holds one already.
+_MAYBE_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def loads(text: str | bytes, what: str = "The JSON text") -> Any:
+    """Parse JSON text that came from outside. Raises :class:`json.JSONDecodeError` (a ValueError) for bad syntax
+    and :class:`JsonLimitError` for nesting deeper than :data:`MAX_DEPTH` or a lone surrogate; ``what`` names the
+    text in the message ("The execution input", ...). Never raises RecursionError, however deep the text."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "surrogatepass")  # as json.loads does; a surrogate is refused below
+    # Only a text with more than MAX_DEPTH openers can nest that deep: most texts skip the depth scan.
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        depth = _text_depth(text)
+        if depth > MAX_DEPTH:
+            raise _too_deep(what, depth)
+    value = json.loads(text)
+    if _MAYBE_SURROGATE.search(text):
+        check_value(value, what, depth_checked=True)
+    return value
+
+
+def check_value(value: Any, what: str = "The value", depth_checked: bool = False) -> None:
+    """Apply :func:`loads`'s limits to a value made by Python code (a task callable's result): raises
+    :class:`JsonLimitError`. Iterative, so it never overflows the stack itself."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, level = stack.pop()
+        if isinstance(v, str):
+            _check_text(v, what)
+        elif isinstance(v, dict | list):
+            if level > MAX_DEPTH and not depth_checked:
+                raise _too_deep(what, None)
+            if isinstance(v, dict):
+                for k, item in v.items():
+                    if isinstance(k, str):
+                        _check_text(k, what)
+                    stack.append((item, level + 1))
+            else:
+                stack.extend((item, level + 1) for item in v)
+
+
+def _check_text(s: str, what: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonLimitError("unicode", f"{what} holds a string that is not valid Unicode: a lone surrogate "
+                                        f"('\\u{ord(s[exc.start]):04x}') at character {exc.start}") from None
+
+
+def _too_deep(what: str, depth: int | None) -> JsonLimitError:
+    found = f"{depth} levels" if depth is not None else f"more than {MAX_DEPTH} levels"
+    return JsonLimitError("depth", f"{what} is nested too deeply: {found}; the maximum is {MAX_DEPTH}")
+
+
+def _text_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text; brackets inside strings do not count. Only the
+    nesting matters here: a malformed text gets its syntax error from the parser afterwards."""
+    depth = deepest = 0
+    for ch in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
 
 # Checks for reference cycles: for values user code made (a task callable's result)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -30,4 +122,4 @@ def dumps_checked(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-__all__ = ["dumps", "dumps_checked"]
+__all__ = ["MAX_DEPTH", "JsonLimitError", "check_value", "dumps", "dumps_checked", "loads"]
