@@ -22,6 +22,7 @@ from .base import (
     StateMachineRecord,
     Store,
     StoreError,
+    StoreUnavailable,
     TokenRecord,
 )
 from .memory import MemoryStore
@@ -44,5 +45,5 @@ def open_store(path: str | os.PathLike[str] | None = None) -> Store:
 
 
 __all__ = ["ABORTED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED", "TIMED_OUT", "ActivityRecord", "Commit", "Conflict",
-           "Event", "ExecutionRecord", "Finish", "MemoryStore", "SQLiteStore", "StateMachineRecord", "Store", "StoreError",
+           "Event", "ExecutionRecord", "Finish", "MemoryStore", "SQLiteStore", "StateMachineRecord", "Store", "StoreError", "StoreUnavailable",
            "TokenRecord", "default_path", "open_store"]

@@ -29,6 +29,12 @@ class StoreError(Exception):
     """The store cannot be used: an unreadable, corrupt or foreign file, or a schema newer than this asl."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be used right now: the disk is full, the database stayed locked past the busy timeout, the
+    file is read-only, or an I/O error. The operation wrote nothing; it may succeed later (a worker backs off and
+    tries again)."""
+
+
 class Conflict(Exception):
     """A record with this key exists already."""
 
