@@ -22,6 +22,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from . import jsontext
+
 
 class JsonataSyntaxError(ValueError):
     """The expression does not parse. ``code`` is JSONata's error code (e.g. S0201)."""
@@ -76,6 +78,19 @@ class Environment:
     now: datetime | None = None
     timeout: float = 10.0
     max_depth: int = 1000
+    # Bounds on the size of every intermediate value (without them [1..1e7].[1..100] reached 2.26 GB) and on the
+    # work: an array of 131,072 items is as many as a 256 KiB payload can hold (two bytes an item at least), a string
+    # of 4 MiB sixteen times a payload, and 2,000,000 steps twenty steps an item for 100,000 items. The engine has no
+    # bound on the total it allocates: see "JSONata limits" in docs/design.md for what is left.
+    max_array_length: int | None = 131_072
+    max_string_length: int | None = 4 * 1024 * 1024
+    max_steps: int | None = 2_000_000
+    # What an evaluation that runs past ``first_try`` seconds in this process may allocate: it goes on in a child
+    # process (asl.jsonata_sandbox) that is stopped past this many bytes. None: no child, the whole time here.
+    memory_limit: int | None = 512 * 1024 * 1024
+    # Ordinary expressions finish well within this (a $map over 10,000 objects takes about 10 ms); memory grows by
+    # 1.6 GB a second at most, so an evaluation cut off here took under 200 MB (measured: 188 MB).
+    first_try: float = 0.05
 
 
 ENVIRONMENT: contextvars.ContextVar[Environment] = contextvars.ContextVar("asl_jsonata_environment")
@@ -118,10 +133,10 @@ def _range(start: Any, end: Any, step: Any = None) -> Any:
     if s == 0:
         raise _HostError("D3001", "Invalid range step: must not be zero")
     a, b = int(start), int(end)
-    out = list(range(a, b + (1 if s > 0 else -1), s))
-    if len(out) > 1000:
+    numbers = range(a, b + (1 if s > 0 else -1), s)
+    if len(numbers) > 1000:  # counted before any list is made
         raise _HostError("D3001", "The range must not produce more than 1000 items")
-    return out
+    return list(numbers)
 
 
 _HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
@@ -148,7 +163,9 @@ def _parse(text: Any) -> Any:
     if not isinstance(text, str):
         raise _HostError("D3001", "The argument of $parse must be a JSON string")
     try:
-        return json.loads(text)
+        return jsontext.loads(text, "The argument of $parse")
+    except jsontext.JsonLimitError as exc:
+        raise _HostError("D3001", exc.message) from None
     except ValueError as exc:
         raise _HostError("D3001", f"The argument of $parse is not valid JSON: {exc}") from None
 
@@ -185,15 +202,37 @@ class Expression:
     def evaluate(self, bindings: Mapping[str, Any], input: Any = UNDEFINED) -> Any:  # noqa: A002 - JSONata's word
         """Evaluate with the given variable bindings (``states`` among them) and, optionally, an input document
         (ASL gives none: ``$`` at the top is undefined). Returns the value, :data:`UNDEFINED`, or
-        :data:`FUNCTION_RESULT`; raises :class:`JsonataEvaluationError`."""
+        :data:`FUNCTION_RESULT`; raises :class:`JsonataEvaluationError`.
+
+        Bounded in time, steps, depth and the size of each value (:class:`Environment`); an evaluation that runs
+        past ``first_try`` seconds is done again in a child process with a memory limit."""
         env = _env()
         scoped = {k: bindings[k] for k in self.names if k in bindings}
-        kw: dict[str, Any] = {"timeout": env.timeout, "max_depth": env.max_depth}
+        if env.memory_limit is None or env.timeout <= env.first_try:
+            return self._evaluate(scoped, input, env, env.timeout)
+        # the first try may have drawn random numbers (and ids from them): the second starts from the same state
+        rng_state = env.rng.getstate() if "random" in self.names or "uuid" in self.names else None
+        if env.first_try > 0:
+            try:
+                return self._evaluate(scoped, input, env, env.first_try)
+            except JsonataEvaluationError as exc:
+                if exc.code != "D1012":  # not the time running out
+                    raise
+        if rng_state is not None:
+            env.rng.setstate(rng_state)
+        from . import jsonata_sandbox
+
+        return jsonata_sandbox.evaluate(self, scoped, input, env)
+
+    def _evaluate(self, scoped: dict[str, Any], input: Any, env: Environment, timeout: float) -> Any:  # noqa: A002
+        kw: dict[str, Any] = {"timeout": timeout, "max_depth": env.max_depth,
+                              "max_array_length": env.max_array_length, "max_string_length": env.max_string_length,
+                              "max_steps": env.max_steps}
         if env.now is not None:
             kw["now"] = env.now
-        doc = None if input is UNDEFINED else _jlens().Document(input)
-        run = self.engine.evaluate if doc is None else self.engine.evaluate_document
         try:
+            doc = None if input is UNDEFINED else _jlens().Document(input)
+            run = self.engine.evaluate if doc is None else self.engine.evaluate_document
             value = run(doc, scoped, **kw)
             if value is not None:
                 return value

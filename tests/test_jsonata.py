@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -74,8 +76,50 @@ def test_runaway_expressions_are_bounded() -> None:
     start = time.monotonic()
     with pytest.raises(JsonataEvaluationError) as info:
         ev("{% ($f := function($n){$f($n + 1)}; $f(0)) %}", env=Environment(timeout=0.5))
-    assert info.value.code in ("D1011", "D1012")
+    assert info.value.code in ("D1011", "D1012", "U1006")  # the time, or the step budget, runs out first
     assert time.monotonic() - start < 5
+
+
+_PEAK = """
+import resource, sys
+from asl.jsonata import JsonataEvaluationError, compile_expression
+try:
+    compile_expression(sys.argv[1]).evaluate({})
+    print("no error")
+except JsonataEvaluationError as exc:
+    print(exc.code)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("{% [1..1e7].[1..100] %}", "U1001"),  # was 2.26 GB: the range is over the array bound
+    ("{% $count([1..100000].[1..100000]) %}", "U1001"),  # each array within the bound, together 240 GB: the child's limit
+    ("{% $pad('', 50000000) %}", "D2016"),
+    ("{% $join([1..100000].$pad('', 100), '') %}", "U1001"),  # 10 MB: over the string bound
+])
+def test_expressions_cannot_take_the_memory_of_the_process(text: str, code: str) -> None:
+    out = subprocess.run([sys.executable, "-c", _PEAK, text], capture_output=True, text=True, timeout=120, check=True)
+    error, own_mib, child_mib = out.stdout.split()
+    assert error == code
+    assert int(own_mib) < 400, f"{text} took {own_mib} MiB in the process"
+    assert int(child_mib) < 700, f"{text} took {child_mib} MiB in the child"
+
+
+def test_a_long_evaluation_in_the_child_draws_the_same_random_numbers_and_ids() -> None:
+    # No time for a first try here: the child evaluates it and asks this process for $random and $uuid.
+    from asl import jsonata_sandbox
+
+    text = "{% ($n := $count([1..100].[1..100000]); [$random(), $uuid(), $n, $random()]) %}"
+    results = []
+    for limit in (None, 512 * 1024 * 1024):
+        rng = random.Random(7)
+        env = Environment(rng=rng, uuid4=lambda rng=rng: str(rng.getrandbits(128)), memory_limit=limit, first_try=0)
+        results.append(ev(text, env=env))
+        results.append(rng.random())  # the stream goes on from the same place
+    assert jsonata_sandbox._IDLE, "the second evaluation ran in a child"
+    assert results[0] == results[2] and results[1] == results[3]
+    assert results[0][2] == 100
 
 
 @pytest.mark.parametrize("text", ["{% %}", "{% 1 + %}", "{% '\ud800' %}"])
