@@ -153,10 +153,7 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         click.echo(f"cannot read file: {exc.filename}: {exc.strerror}", err=True)
         sys.exit(2)
     if input_text is not None:
-        try:
-            json.loads(input_text)
-        except ValueError as exc:
-            raise click.BadParameter(f"the input is not valid JSON: {exc}", param_hint="--input") from None
+        _check_input(input_text, "--input-file" if input_file is not None else "--input")
     registered = _tasks(tasks)
     try:
         machine = load(text)
@@ -184,6 +181,18 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     click.echo(f"{result.status}: error: {result.error}", err=True)
     click.echo(f"cause: {result.cause}", err=True)
     sys.exit(1)
+
+
+def _check_input(text: str, option: str) -> None:
+    """An execution input given on the command line: JSON within asl's limits, else a usage error (exit 2)."""
+    from .jsontext import JsonLimitError, loads
+
+    try:
+        loads(text, "The input")
+    except JsonLimitError as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+    except ValueError as exc:
+        raise click.BadParameter(f"the input is not valid JSON: {exc}", param_hint=option) from None
 
 
 def _mocks(mock_config: str | None, test_case: str | None, definition: str) -> Any:
@@ -259,10 +268,7 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
         if not sep or want not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"):
             raise click.BadParameter(f"expected TESTCASE=SUCCEEDED|FAILED|TIMED_OUT|ABORTED, got '{e}'", param_hint="--expect")
         expect[case] = want
-    try:
-        json.loads(input_text)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
+    _check_input(input_text, "--input")
     try:
         loaded = [load_suite(s) for s in suites]
         if definition and mock_config:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from . import jsontext
 from .intrinsics import Call, IntrinsicEnv, IntrinsicFailure
 from .intrinsics import evaluate as eval_intrinsic
 from .jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, Environment, JsonataEvaluationError, type_name
@@ -394,7 +395,7 @@ class Execution:
         self.opts = options or ExecutionOptions()
         o = self.opts
         self.input_text = "{}" if input_text is None else input_text
-        self.input = json.loads(self.input_text)
+        self.input = jsontext.loads(self.input_text, "The execution input")
         name = o.execution_name or o.uuid4()
         self.sm_arn = o.state_machine_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{o.state_machine_name}"
         sm_name = self.sm_arn.rsplit(":", 1)[-1]
@@ -459,6 +460,8 @@ class Execution:
             if err.error == "States.Timeout" and self.deadline is not None and self.clock.now() >= self.deadline:
                 return self._fail(err, frame.cursor, "ExecutionTimedOut", "TIMED_OUT")
             return self._fail(err, frame.cursor, "ExecutionFailed", "FAILED")
+        except RecursionError:  # the states catch their own; this is the last net (an Assign, a Choice rule, ...)
+            return self._fail(StateError("States.Runtime", _TOO_DEEP), frame.cursor, "ExecutionFailed", "FAILED")
         text = dumps(output)
         h.add("ExecutionSucceeded", frame.cursor, "executionSucceededEventDetails",
               {"output": text, "outputDetails": {"truncated": False}})
@@ -509,6 +512,8 @@ class Execution:
             try:
                 output, nxt, assigned = handler(self, state, raw_input, frame, ctx_state)
                 break
+            except RecursionError:  # a value made inside the execution nests too deeply for Python to walk
+                raise _runtime(state, entered, _NoRecovery("States.Runtime", _TOO_DEEP)) from None
             except StateError as err:
                 if not err.catchable or isinstance(err, _NoRecovery):
                     raise _runtime(state, entered, err) from None
@@ -535,7 +540,10 @@ class Execution:
         self._assign(state, frame, assigned)
         if state.type in _EXITED:
             sized = self._out_text
-            text = sized[1] if sized is not None and sized[0] is output else dumps(output)
+            try:
+                text = sized[1] if sized is not None and sized[0] is output else dumps(output)
+            except RecursionError:
+                raise _runtime(state, entered, _NoRecovery("States.Runtime", _TOO_DEEP)) from None
             self._carry = (output, text)
             details: Any = (state.name, text)
             if assigned:
@@ -814,6 +822,10 @@ class Execution:
 
 class _NoRecovery(StateError):
     """An error that ends the execution without Retry or Catch."""
+
+
+_TOO_DEEP = (f"The state's data is nested too deeply to be processed: more than {jsontext.MAX_DEPTH} levels of arrays "
+             "and objects")
 
 
 def _runtime(state: State, entered: int, err: StateError) -> StateError:
@@ -1213,9 +1225,19 @@ def _result_text(st: State, result: Any) -> str | StateError:
     """A task result as JSON text, or the error a result that is not JSON or too large gives."""
     try:
         text = dumps_checked(result)
+        size = len(text.encode())
+        jsontext.check_depth(text, "The task result")
+    except RecursionError:
+        raise StateError("States.Runtime", f"The task returned a value nested too deeply: more than "
+                                           f"{jsontext.MAX_DEPTH} levels of arrays and objects") from None
+    except UnicodeEncodeError as exc:
+        raise StateError("States.Runtime", "The task returned a string that is not valid Unicode: a lone surrogate "
+                                           f"('\\u{ord(exc.object[exc.start]):04x}')") from None
+    except jsontext.JsonLimitError as exc:
+        raise StateError("States.Runtime", exc.message) from None
     except (TypeError, ValueError) as exc:
         raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
-    if len(text.encode()) > MAX_PAYLOAD:
+    if size > MAX_PAYLOAD:
         return StateError("States.DataLimitExceeded", f"The state/task '{st.name}' returned a result with a size "
                                                      "exceeding the maximum number of bytes service limit.")
     return text

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from . import jsontext
 from .jsonpath import Path, PathSyntaxError, compile_path
 
 MAX_NESTING = 10
@@ -321,7 +322,9 @@ def _string_to_json(call: Call, a: list[Any], env: IntrinsicEnv) -> Any:
     if not s.strip():
         return None
     try:
-        return json.loads(s)
+        return jsontext.loads(s, "The argument of States.StringToJson")
+    except jsontext.JsonLimitError as exc:
+        raise IntrinsicFailure(exc.message) from None
     except ValueError:
         raise IntrinsicFailure(f"The argument of States.StringToJson is not valid JSON: {s}") from None
 
@@ -360,10 +363,10 @@ def _range(call: Call, a: list[Any], env: IntrinsicEnv) -> Any:
     first, last, step = (_as_int(v, call.name, w) for v, w in zip(a, ("first", "second", "third"), strict=True))
     if step == 0:
         raise IntrinsicFailure("The step of States.ArrayRange cannot be 0")
-    out = list(range(first, last + (1 if step > 0 else -1), step))
-    if len(out) > 1000:
-        raise IntrinsicFailure(f"States.ArrayRange would create {len(out)} elements; the maximum is 1000")
-    return out
+    numbers = range(first, last + (1 if step > 0 else -1), step)
+    if len(numbers) > 1000:  # counted before any list is made: ArrayRange(1, 1e8, 1) must cost nothing
+        raise IntrinsicFailure(f"States.ArrayRange would create {len(numbers)} elements; the maximum is 1000")
+    return list(numbers)
 
 
 def _get_item(call: Call, a: list[Any], env: IntrinsicEnv) -> Any:

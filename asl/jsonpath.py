@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .jsontext import MAX_DEPTH
+
 INPUT, CONTEXT, VARIABLE = "input", "context", "variable"
 _WILDCARD = object()  # a step that selects every member of an object or element of an array
 
@@ -173,13 +175,22 @@ def _parse_steps(rest: str) -> tuple[tuple[Any, ...], bool] | None:
 _INDEFINITE = re.compile(r"\.\.|\*|\?\(|\[[^\]]*[,:][^\]]*\]")
 
 
+@lru_cache(maxsize=1)
+def _fallback_engine() -> Any:
+    import jsonpath as _pj  # here, not at the top: it costs a third of the CLI's start-up, and most paths are simple
+
+    class Environment(_pj.JSONPathEnvironment):
+        # python-jsonpath stops a descendant scan ($..x) at 100 levels; values asl takes in nest up to MAX_DEPTH
+        max_recursion_depth = MAX_DEPTH + 8
+
+    return Environment()
+
+
 def _fallback_compile(text: str) -> Any:
     norm = text.replace(".[", "[")
     norm = re.sub(r"\.\.([A-Za-z_][\w-]*)", r"..['\1']", norm)
-    import jsonpath as _pj  # here, not at the top: it costs a third of the CLI's start-up, and most paths are simple
-
     try:
-        return _pj.compile(norm)
+        return _fallback_engine().compile(norm)
     except Exception as exc:  # python-jsonpath raises several error types
         raise PathSyntaxError(f"Invalid JSONPath '{text}': {exc}") from None
 

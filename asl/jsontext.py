@@ -38,21 +38,28 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
-def loads(text: str | bytes, what: str = "The JSON text") -> Any:
+def loads(text: str | bytes, what: str = "The JSON text", **options: Any) -> Any:
     """Parse JSON text that came from outside. Raises :class:`json.JSONDecodeError` (a ValueError) for bad syntax
     and :class:`JsonLimitError` for nesting deeper than :data:`MAX_DEPTH` or a lone surrogate; ``what`` names the
-    text in the message ("The execution input", ...). Never raises RecursionError, however deep the text."""
+    text in the message ("The execution input", ...). Never raises RecursionError, however deep the text.
+    ``options`` go to :func:`json.loads` (``object_pairs_hook``, ``parse_constant``)."""
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", "surrogatepass")  # as json.loads does; a surrogate is refused below
-    # Only a text with more than MAX_DEPTH openers can nest that deep: most texts skip the depth scan.
+    check_depth(text, what)
+    value = json.loads(text, **options)
+    if _MAYBE_SURROGATE.search(text):
+        check_value(value, what, depth_checked=True)
+    return value
+
+
+def check_depth(text: str, what: str = "The JSON text") -> None:
+    """Raise :class:`JsonLimitError` when JSON text nests deeper than :data:`MAX_DEPTH` (for text asl did not
+    parse itself, such as a task result it encoded)."""
+    # Only a text with more than MAX_DEPTH openers can nest that deep: most texts skip the scan.
     if text.count("[") + text.count("{") > MAX_DEPTH:
         depth = _text_depth(text)
         if depth > MAX_DEPTH:
             raise _too_deep(what, depth)
-    value = json.loads(text)
-    if _MAYBE_SURROGATE.search(text):
-        check_value(value, what, depth_checked=True)
-    return value
 
 
 def check_value(value: Any, what: str = "The value", depth_checked: bool = False) -> None:
@@ -102,6 +109,30 @@ def _text_depth(text: str) -> int:
     return deepest
 
 
+def too_deep_at(text: str) -> int:
+    """The index of the first character of ``text`` that opens a level deeper than :data:`MAX_DEPTH` (-1 if none):
+    where to point a reader to. A plain scan, for the error path only."""
+    depth = 0
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return i
+        elif ch in "]}":
+            depth -= 1
+    return -1
+
+
 # Checks for reference cycles: for values user code made (a task callable's result)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 # Every other value came from JSON text and so holds no cycle: no check (which is what makes sharing one safe)
@@ -122,4 +153,5 @@ def dumps_checked(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-__all__ = ["MAX_DEPTH", "JsonLimitError", "check_value", "dumps", "dumps_checked", "loads"]
+__all__ = ["MAX_DEPTH", "JsonLimitError", "check_depth", "check_value", "dumps", "dumps_checked", "loads",
+           "too_deep_at"]

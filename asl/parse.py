@@ -10,32 +10,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import jsontext
 from .diagnostics import (
     DUPLICATE_KEY,
     INVALID_JSON_DESCRIPTION,
     MISSING_DESCRIPTION,
+    TOO_DEEPLY_NESTED,
     Diagnostic,
     error,
     pointer_join,
 )
-
-
-class _Obj(dict[str, Any]):
-    """A dict that remembers which keys occurred more than once in the text."""
-
-    __slots__ = ("dups",)
-
-    def __init__(self, pairs: list[tuple[str, Any]]):
-        super().__init__()
-        self.dups: list[str] = []
-        for k, v in pairs:
-            if k in self and k not in self.dups:
-                self.dups.append(k)
-            self[k] = v
 
 
 def _reject_constant(name: str) -> Any:
@@ -51,20 +40,30 @@ class ParseResult:
     ok: bool = True
 
 
-def _strip_dups(value: Any, pointer: str, out: list[Diagnostic]) -> Any:
-    """Turn ``_Obj`` back into plain dicts, reporting duplicated keys at their pointers."""
-    if isinstance(value, dict):
-        if isinstance(value, _Obj):
-            for k in value.dups:
+def _duplicates(value: Any, repeated: dict[int, list[str]], out: list[Diagnostic]) -> None:
+    """Report the keys each object in ``repeated`` (by identity) had more than once, at the object's pointer. One
+    iterative walk, made only when some object had a repeated key."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, pointer = stack.pop()
+        if isinstance(v, dict):
+            for k in repeated.get(id(v), ()):
                 out.append(error(DUPLICATE_KEY, pointer_join(pointer, k), f"The key '{k}' appears more than once in this object"))
-        return {k: _strip_dups(v, pointer_join(pointer, k), out) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_dups(v, pointer_join(pointer, i), out) for i, v in enumerate(value)]
-    return value
+            stack.extend((item, pointer_join(pointer, k)) for k, item in reversed(v.items()))
+        elif isinstance(v, list):
+            stack.extend((item, pointer_join(pointer, i)) for i, item in reversed(list(enumerate(v))))
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """Line and column (from 1) of a character index."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def loads(text: str | bytes) -> ParseResult:
-    """Parse JSON text. Never raises for bad text; see :class:`ParseResult`."""
+    """Parse JSON text. Never raises for bad text; see :class:`ParseResult`. Nesting deeper than
+    :data:`asl.jsontext.MAX_DEPTH` is a ``TOO_DEEPLY_NESTED`` diagnostic and a string that is not valid Unicode an
+    ``INVALID_JSON_DESCRIPTION``: nothing after this stage meets a value it cannot walk."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -72,14 +71,29 @@ def loads(text: str | bytes) -> ParseResult:
             return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", f"The definition is not UTF-8 text: {exc.reason} at byte {exc.start}")], False)
     if not text.strip():
         return ParseResult(None, [error(MISSING_DESCRIPTION, "", "Definition must be a valid JSON object, but it is empty")], False)
+    repeated: dict[int, list[str]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            counts = Counter(k for k, _ in pairs)
+            repeated[id(obj)] = [k for k, n in counts.items() if n > 1]
+        return obj
+
     try:
-        value = json.loads(text, object_pairs_hook=_Obj, parse_constant=_reject_constant)
+        value = jsontext.loads(text, "The definition", object_pairs_hook=pairs_hook, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", f"Malformed JSON: {exc.msg}", exc.lineno, exc.colno)], False)
-    except (ValueError, RecursionError) as exc:
+    except jsontext.JsonLimitError as exc:
+        if exc.reason == "depth":
+            line, column = _position(text, jsontext.too_deep_at(text))
+            return ParseResult(None, [error(TOO_DEEPLY_NESTED, "", exc.message, line, column)], False)
+        return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", exc.message)], False)
+    except ValueError as exc:
         return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", f"Malformed JSON: {exc}")], False)
     diags: list[Diagnostic] = []
-    value = _strip_dups(value, "", diags)
+    if repeated:
+        _duplicates(value, repeated, diags)
     return ParseResult(value, diags, True)
 
 

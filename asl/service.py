@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from . import jsontext
 from .api import RequestError, check_request, method_name
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
@@ -103,10 +104,12 @@ def _check_kind(arn: Any, *kinds: str) -> str:
 def _check_json(text: Any, code: str, what: str) -> str:
     if not isinstance(text, str):
         raise ServiceError(code, f"Invalid {what}: expected a JSON text")
-    if len(text.encode()) > MAX_PAYLOAD:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD:
         raise ServiceError(code, f"Invalid {what}: 'larger than {MAX_PAYLOAD} bytes'")
     try:
-        json.loads(text)
+        jsontext.loads(text, "The JSON text")
+    except jsontext.JsonLimitError as exc:
+        raise ServiceError(code, f"Invalid {what}: '{exc.message}'") from None
     except ValueError:
         raise ServiceError(code, f"Invalid {what}: '{jackson_message(text)}'") from None
     return text

@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from . import jsontext
 from .diagnostics import DefinitionError
 from .interpreter import (
     _HANDLERS,
@@ -100,13 +101,16 @@ def _wrap(state_def: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
 def _json_arg(text: Any, what: str) -> Any:
     if text is None:
         return None
-    if not isinstance(text, str):
-        return text
+    code = {"input": "InvalidExecutionInput", "definition": "InvalidDefinition"}.get(what, "ValidationException")
     try:
-        return json.loads(text)
+        if not isinstance(text, str):
+            jsontext.check_value(text, f"The {what}")
+            return text
+        return jsontext.loads(text, f"The {what}")
+    except jsontext.JsonLimitError as exc:
+        raise TestStateError(code, exc.message) from None
     except ValueError:
-        raise TestStateError("InvalidExecutionInput" if what == "input" else "ValidationException",
-                             f"The {what} is not valid JSON") from None
+        raise TestStateError(code, f"The {what} is not valid JSON") from None
 
 
 def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,  # noqa: A002 - AWS's name
@@ -200,7 +204,13 @@ def _check_mock(state: State, mock: Mapping[str, Any] | None, context: Any, conf
             raise TestStateError("ValidationException", "The mock's errorOutput needs an error")
         return MockedResult(error=eo["error"], cause=eo.get("cause"))
     try:
-        result = json.loads(mock["result"]) if isinstance(mock["result"], str) else mock["result"]
+        result = mock["result"]
+        if isinstance(result, str):
+            result = jsontext.loads(result, "The mocked result")
+        else:
+            jsontext.check_value(result, "The mocked result")
+    except jsontext.JsonLimitError as exc:
+        raise TestStateError("ValidationException", exc.message) from None
     except ValueError:
         raise TestStateError("ValidationException", "Mocked result must be valid JSON") from None
     if state.type == "Map" and "ResultWriter" not in state.raw and not isinstance(result, list):

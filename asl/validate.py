@@ -23,6 +23,7 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from . import diagnostics as d
+from . import jsontext
 from .diagnostics import Diagnostic, error, pointer_join, warning
 from .intrinsics import IntrinsicSyntaxError, compile_intrinsic, looks_like_intrinsic
 from .jsonpath import CONTEXT, VARIABLE, PathSyntaxError, compile_path
@@ -794,6 +795,7 @@ def validate(definition: Any, *, machine_type: str = "STANDARD") -> list[Diagnos
     ``machine_type`` is STANDARD or EXPRESS (EXPRESS forbids ``.sync``, ``.waitForTaskToken`` and activities).
     """
     diags: list[Diagnostic] = []
+    parsed_here = isinstance(definition, str | bytes)
     if isinstance(definition, str | bytes):
         parsed = loads(definition)
         diags.extend(parsed.diagnostics)
@@ -803,6 +805,9 @@ def validate(definition: Any, *, machine_type: str = "STANDARD") -> list[Diagnos
     if not isinstance(definition, dict):
         diags.append(error(d.SCHEMA_VALIDATION_FAILED, "", "Definition must be a valid JSON object"))
         return diags
+    too_deep = _too_deep(definition, parsed_here)
+    if too_deep is not None:  # nothing below walks it safely: this is the one problem reported
+        return diags + [too_deep]
     try:
         diags.extend(_schema_errors(definition))
         checker = _Checker(machine_type)
@@ -812,6 +817,45 @@ def validate(definition: Any, *, machine_type: str = "STANDARD") -> list[Diagnos
     except RecursionError:
         diags.append(error(d.TOO_DEEPLY_NESTED, "", "The definition is nested too deeply to be checked"))
     return _dedupe(diags)
+
+
+MAX_NESTING = 20
+"""How deeply Parallel and Map states may nest in one definition (a state inside a Parallel branch is at level 1).
+The checks, the model and the interpreter walk nested blocks recursively: past this they could overflow Python's
+stack, so a deeper definition is one TOO_DEEPLY_NESTED diagnostic instead."""
+
+
+def _too_deep(definition: dict[str, Any], parsed: bool) -> Diagnostic | None:
+    """TOO_DEEPLY_NESTED for a decoded definition nested deeper than :data:`asl.jsontext.MAX_DEPTH` (text is checked
+    by the parser) or with Parallel and Map states nested deeper than :data:`MAX_NESTING`, at the first state past
+    the limit. One iterative walk, which tolerates any shape: the schema reports what is malformed. ``parsed``: the
+    definition came from text through the parser, which applied the JSON limits already."""
+    if not parsed:
+        try:
+            jsontext.check_value(definition, "The definition")
+        except jsontext.JsonLimitError as exc:
+            return error(d.TOO_DEEPLY_NESTED if exc.reason == "depth" else d.INVALID_JSON_DESCRIPTION, "", exc.message)
+    blocks: list[tuple[Any, str, int]] = [(definition, "", 0)]
+    while blocks:
+        block, pointer, level = blocks.pop()
+        states = block.get("States") if isinstance(block, dict) else None
+        if not isinstance(states, dict):
+            continue
+        for name, st in states.items():
+            if not isinstance(st, dict):
+                continue
+            at = pointer_join(pointer_join(pointer, "States"), name)
+            inner: list[tuple[Any, str]] = []
+            if st.get("Type") == "Parallel" and isinstance(st.get("Branches"), list):
+                inner = [(b, pointer_join(pointer_join(at, "Branches"), i)) for i, b in enumerate(st["Branches"])]
+            elif st.get("Type") == "Map":
+                key = "ItemProcessor" if "ItemProcessor" in st else "Iterator"
+                inner = [(st.get(key), pointer_join(at, key))]
+            if inner and level + 1 > MAX_NESTING:
+                return error(d.TOO_DEEPLY_NESTED, at, f"Parallel and Map states are nested more than {MAX_NESTING} levels "
+                                                      f"deep here; the maximum is {MAX_NESTING}")
+            blocks.extend((b, p, level + 1) for b, p in inner)
+    return None
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
