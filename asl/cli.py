@@ -455,9 +455,16 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     adapters = _adapters(config_path, lambdas, aws_endpoint)
     w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters)
     if until_idle:
-        click.echo(f"{w.run_until_idle()} run(s)")
-        if adapters is not None:
-            adapters.close()
+        from .store import StoreError
+
+        try:
+            click.echo(f"{w.run_until_idle()} run(s)")
+        except StoreError as exc:  # an error inside an execution fails that execution; this is the store's
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        finally:
+            if adapters is not None:
+                adapters.close()
         return
     click.echo(f"asl worker {w.owner}: store {sfn.store.path if hasattr(sfn.store, 'path') else ':memory:'}", err=True)
     others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}", adapters=adapters)

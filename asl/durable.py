@@ -52,6 +52,7 @@ from .store.base import (
     ExecutionRecord,
     Finish,
     Store,
+    StoreError,
     TokenRecord,
 )
 
@@ -126,6 +127,35 @@ def parent_outcome(rec: ExecutionRecord, status: str, stop: datetime, output: st
     return (rec.parent_token or "", FAILED, None, "States.TaskFailed", text)
 
 
+class _Backoff:
+    """A worker's response to errors between executions: wait twice as long after each failure in a row (up to
+    ``cap`` seconds), log each distinct error once per run of failures (a traceback only for errors that are not the
+    store's), and say when the store works again."""
+
+    def __init__(self, first: float, cap: float = 30.0):
+        self.first = first
+        self.cap = cap
+        self.failures = 0
+        self.seen: set[str] = set()
+
+    def failed(self, exc: Exception) -> float:
+        self.failures += 1
+        key = f"{type(exc).__name__}: {exc}"
+        if key not in self.seen:
+            self.seen.add(key)
+            if isinstance(exc, StoreError):
+                log.error("store error, retrying with backoff: %s", exc)
+            else:
+                log.exception("worker error, retrying with backoff: %s", key)
+        return min(self.cap, self.first * 2 ** (self.failures - 1))
+
+    def recovered(self) -> None:
+        if self.failures:
+            log.info("the store works again after %d failed attempt(s)", self.failures)
+            self.failures = 0
+            self.seen.clear()
+
+
 class _StoreJournal:
     """The interpreter's :class:`~asl.interpreter.Journal` over a store, for one claimed execution."""
 
@@ -148,6 +178,13 @@ class _StoreJournal:
 
     def flush(self) -> None:
         self._commit(lease_until=self.worker.lease_deadline())
+
+    def flush_pending(self) -> None:
+        """Commit what is recorded but not committed yet, if anything: before the worker sleeps in place (a short
+        Wait or Retry delay), so a task's outcome is never lost to a kill during the sleep and run again."""
+        h = self.history
+        if h is not None and (self.tokens or h.flushed < len(h.events)):
+            self.flush()
 
     def park(self, wake_at: datetime | None) -> None:
         self._commit(park=True, wake_at=wake_at)
@@ -233,7 +270,7 @@ class Worker:
                 return
         events = self.store.events(rec.arn)
         rng, uuid4 = rng_for(rec.seed)
-        clock = DurableClock(rec.start, self.inline_wait)
+        clock = DurableClock(rec.start, self.inline_wait, before_sleep=journal.flush_pending)
         parts = rec.arn.split(":")
         opts = ExecutionOptions(account=parts[4], region=parts[3], partition=parts[1], execution_name=rec.name,
                                 machine_type=rec.type, state_machine_arn=rec.state_machine_arn, execution_arn=rec.arn,
@@ -254,6 +291,11 @@ class Worker:
         except ReplayMismatch as exc:
             log.error("%s: cannot be rebuilt from its history: %s", rec.arn, exc)
             self._fail(rec, "States.Runtime", f"The execution cannot be rebuilt from its history: {exc}")
+        except StoreError:
+            raise  # the store's trouble, not the execution's: the worker backs off and the execution is run again
+        except Exception as exc:  # a bug in asl must end this execution, not the worker, nor leave it RUNNING
+            log.exception("%s: failed inside asl", rec.arn)
+            self._fail(rec, "States.Runtime", f"An internal error stopped the execution: {type(exc).__name__}: {exc}")
 
     def _fail(self, rec: ExecutionRecord, error: str, cause: str) -> None:
         now = datetime.now(UTC)
@@ -283,16 +325,22 @@ class Worker:
             time.sleep(min(left, self._idle_delay()))
 
     def run_forever(self) -> None:
-        """Run due executions until :meth:`stop` is called, renewing the lease of the one running."""
+        """Run due executions until :meth:`stop` is called, renewing the lease of the one running. A store that
+        cannot be used (full disk, locked, read-only) or any other error between executions never ends the
+        worker: it backs off exponentially, logs each distinct error once, and goes on when the store is usable."""
         renewer = threading.Thread(target=self._renew_loop, name="asl-lease", daemon=True)
         renewer.start()
+        trouble = _Backoff(self.poll_interval)
         while not self._stop.is_set():
             try:
                 if self.run_one():
+                    trouble.recovered()
                     continue
-            except Exception:  # a store error (e.g. busy database) must not end the worker
-                log.exception("worker step failed")
-            self._stop.wait(self._idle_delay())
+                delay = self._idle_delay()
+                trouble.recovered()
+            except Exception as exc:  # whatever it is, the worker must go on
+                delay = trouble.failed(exc)
+            self._stop.wait(delay)
 
     def _idle_delay(self) -> float:
         """How long to wait before looking for due executions again: the poll interval, or less if a parked

@@ -92,10 +92,11 @@ class DurableClock:
 
     real = True
 
-    def __init__(self, start: datetime, inline_wait: float = 1.0):
+    def __init__(self, start: datetime, inline_wait: float = 1.0, before_sleep: Callable[[], None] | None = None):
         self.t = start
         self.inline_wait = inline_wait
         self.replaying: Callable[[], bool] = lambda: False
+        self.before_sleep = before_sleep  # commits what is pending: nothing finished is lost to a kill in the sleep
 
     def now(self) -> datetime:
         return self.t
@@ -110,6 +111,8 @@ class DurableClock:
             if wait > self.inline_wait:
                 raise Parked(target)
             if wait > 0:
+                if self.before_sleep is not None:
+                    self.before_sleep()
                 time.sleep(wait)
         self.t = max(self.t, target)
 

@@ -32,3 +32,12 @@ def hand_out(value: Any, context: Any) -> Any:
     """The request of a .waitForTaskToken task: log the token."""
     _log(f"token {value['token']}")
     return {"sent": True}
+
+
+def fail_first(value: Any, context: Any) -> Any:
+    """Log "start NAME RETRY" and fail the first attempt (RetryCount 0) with "Flaky"; succeed after."""
+    retry = context["State"].get("RetryCount", 0)
+    _log(f"start {context['State']['Name']} {retry}")
+    if retry == 0:
+        raise RuntimeError("first attempt fails")
+    return value

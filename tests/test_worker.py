@@ -1,0 +1,131 @@
+"""The durable worker stays alive and makes progress: what it finished is committed before it sleeps in place, an
+error inside one execution fails that execution (not the worker), and store errors are retried with backoff."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import asl.interpreter
+from asl.cli import main
+from asl.durable import Worker
+from asl.service import StepFunctions
+from asl.store import MemoryStore, SQLiteStore
+
+from .conftest import ROOT
+from .test_durable import TASK, check_log, finished, lines, machine, types, wait_for
+
+FLAKY = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
+
+
+class Process:
+    """``asl worker`` in a child process, sleeping in place for delays up to ``inline_wait`` seconds."""
+
+    def __init__(self, store: Path, log: Path, inline_wait: float):
+        self.args = [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(store),
+                     "--inline-wait", str(inline_wait), "--task", f"{TASK}={ROOT / 'tests' / 'durable_tasks.py'}:step",
+                     "--task", f"{FLAKY}={ROOT / 'tests' / 'durable_tasks.py'}:fail_first"]
+        self.env = {**os.environ, "ASL_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+@pytest.fixture
+def durable(tmp_path: Path) -> Iterator[tuple[StepFunctions, Process, Path]]:
+    path, log = tmp_path / "store.db", tmp_path / "effects.log"
+    log.touch()
+    worker = Process(path, log, inline_wait=3.0)
+    yield StepFunctions(SQLiteStore(path)), worker, log
+    worker.stop()
+
+
+def test_a_task_is_committed_before_the_worker_sleeps_in_a_wait(durable: tuple[StepFunctions, Process, Path]) -> None:
+    sfn, worker, log = durable
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": TASK, "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 2, "Next": "B"},  # under --inline-wait: slept in place, not parked
+        "B": {"Type": "Task", "Resource": TASK, "End": True}}}), input='{"n": 0}')["executionArn"]
+    worker.start()
+    wait_for(lambda: "done A" in lines(log))
+    # The Wait's 2 s have begun; what led to it is in the store already (it used to be committed only with B)
+    wait_for(lambda: "WaitStateEntered" in types(sfn, arn), timeout=1.5)
+    assert "LambdaFunctionSucceeded" in types(sfn, arn)
+    worker.kill()  # in the sleep
+    worker.start()
+    wait_for(lambda: finished(sfn, arn))
+    assert lines(log).count("start A") == 1 and lines(log).count("done B") == 1
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"n": 2}
+
+
+def test_a_failed_attempt_is_committed_before_the_retry_delay(durable: tuple[StepFunctions, Process, Path]) -> None:
+    sfn, worker, log = durable
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "F", "States": {
+        "F": {"Type": "Task", "Resource": FLAKY, "End": True,
+              "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 2, "MaxAttempts": 1}]}}}))["executionArn"]
+    worker.start()
+    wait_for(lambda: "start F 0" in lines(log))
+    wait_for(lambda: "LambdaFunctionFailed" in types(sfn, arn), timeout=1.5)  # committed before the 2 s delay
+    worker.kill()  # in the delay
+    worker.start()
+    wait_for(lambda: finished(sfn, arn))
+    assert lines(log) == ["start F 0", "start F 1"]  # the first attempt did not run again
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+
+PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}}  # a Result: not the fast path
+
+
+def broken_pass(*_: Any) -> Any:
+    raise RuntimeError("a bug in a state handler")
+
+
+def test_an_internal_error_fails_that_execution_not_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    sfn = StepFunctions(MemoryStore())
+    bad = sfn.start_execution(stateMachineArn=machine(sfn, PASS, "bad"))["executionArn"]
+    monkeypatch.setitem(asl.interpreter._HANDLERS, "Pass", broken_pass)  # stands for any bug inside asl
+    good = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "S", "States": {"S": {"Type": "Succeed"}}},
+                                                       "good"))["executionArn"]
+    assert Worker(sfn.store).run_until_idle() == 2
+    failed = sfn.describe_execution(executionArn=bad)
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.Runtime")
+    assert failed["cause"] == "An internal error stopped the execution: RuntimeError: a bug in a state handler"
+    assert sfn.describe_execution(executionArn=good)["status"] == "SUCCEEDED"
+    history = sfn.get_execution_history(executionArn=bad)["events"]
+    check_log(history)
+    assert history[-1]["type"] == "ExecutionFailed"
+
+
+def test_worker_until_idle_never_crashes_on_one_execution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "store.db"
+    definition = tmp_path / "pass.asl.json"
+    definition.write_text(json.dumps(PASS))
+    r = CliRunner().invoke(main, ["start", str(definition), "--store", str(store)])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setitem(asl.interpreter._HANDLERS, "Pass", broken_pass)
+    r = CliRunner().invoke(main, ["worker", "--store", str(store), "--until-idle"])
+    assert r.exit_code == 0 and "1 run(s)" in r.output, r.output
+    [execution] = StepFunctions(SQLiteStore(store)).store.list_executions()
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
