@@ -132,4 +132,10 @@ def lambda_flag(flag: str) -> LambdaFunction:
             spec["timeout"] = float(v)
         except ValueError:
             raise ConfigError(f"--lambda {name}: timeout must be a number of seconds, got {v!r}") from None
+    target, sep, attr = handler.rpartition(":")
+    if sep and target.endswith(".py"):
+        # A handler file is its function's code, as a Lambda package is: its folder is the code directory
+        # (/var/task in stack traces, first on sys.path), wherever the command was started from.
+        path = (Path.cwd() / target).resolve()
+        spec["handler"], spec["code_dir"] = f"{path.name}:{attr}", str(path.parent)
     return _function(name, spec, f"--lambda {name}", Path.cwd())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,3 +147,23 @@ def test_wait_for_task_token_through_lambda_invoke(tmp_path: Path, local: LocalL
     assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", {"approved": True})
     types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
     assert types[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+
+
+def test_stack_traces_are_the_same_whichever_directory_the_command_started_in(tmp_path: Path) -> None:
+    # The same --lambda flag, from the handler's folder, the project root and a folder elsewhere: the cause (its
+    # stack trace names /var/task/<file>) is the same each time.
+    definition = tmp_path / "m.asl.json"
+    definition.write_text(json.dumps({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": ARN + "fail", "End": True}}}))
+    handler = Path(__file__).parent / "lambdas" / "handlers.py"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    causes = []
+    for cwd in (handler.parent, Path(__file__).parent.parent, elsewhere):
+        flag = f"fail={os.path.relpath(handler, cwd)}:fail"
+        out = subprocess.run([sys.executable, "-m", "asl", "run", str(definition), "--input", '{"order": 7}', "--lambda", flag],
+                             cwd=cwd, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1, out.stderr
+        cause = json.loads(next(line for line in out.stderr.splitlines() if line.startswith("cause: "))[7:])
+        causes.append({**cause, "requestId": None})  # the only value that varies
+    assert causes[0] == causes[1] == causes[2]
+    assert causes[0]["stackTrace"][0].startswith('  File "/var/task/handlers.py", line ')
