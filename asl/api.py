@@ -112,6 +112,11 @@ def _check(shape: Any, value: Any, where: str, problems: list[str], top: bool = 
     if kind in ("integer", "long", "float", "double"):
         _bounds(shape, value, value, "value", where, problems)
     if kind == "string":
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: no Unicode string, so it cannot be stored or sent
+            raise RequestError("SerializationException", f"'{where or 'the request'}' holds a string that is not valid "
+                                                         f"Unicode: a lone surrogate at character {exc.start}") from None
         if shape.enum and value not in shape.enum:
             problems.append(f"{_shown(shape, value)} at '{where}' failed to satisfy constraint: Member must satisfy "
                             f"enum value set: [{', '.join(shape.enum)}]")

@@ -240,3 +240,15 @@ def test_the_cli_reports_deep_files_without_a_traceback(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "TOO_DEEPLY_NESTED" in r.output
     for result in (r,):
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("operation", "request_body"), [
+    ("CreateStateMachine", {"name": "a\ud800", "definition": json.dumps(PASS), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+    ("CreateActivity", {"name": "ok", "tags": [{"key": "k", "value": "\udfff"}]}),
+    ("StartExecution", {"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:m", "name": "\ud800"}),
+])
+def test_a_lone_surrogate_in_any_request_string_is_a_serialization_error(sfn: StepFunctions, operation: str,
+                                                                         request_body: dict[str, Any]) -> None:
+    with pytest.raises(ServiceError) as err:
+        sfn.call(operation, request_body)
+    assert err.value.code == "SerializationException" and "lone surrogate" in err.value.message
