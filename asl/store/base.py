@@ -232,8 +232,11 @@ class Store(Protocol):
     def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
         """Newest first."""
 
-    def events(self, arn: str) -> list[Event]:
-        """The history, oldest first."""
+    def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
+               reverse: bool = False) -> list[Event]:
+        """The history, oldest first (newest first with ``reverse``), or a range of it: the events after
+        ``after_id`` in that order (ids above it, or below it with ``reverse``), at most ``limit`` of them. Reads
+        only what the range needs, so a page of a long history costs a page."""
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:

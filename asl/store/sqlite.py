@@ -92,6 +92,10 @@ CREATE TABLE tags (
 # the row's id (one row instead of one per event: the inserts were a third of a commit). Rows written before hold one
 # event object each and read the same, so the upgrade only sets the version.
 
+# The most events in one row: a commit of more takes several. A page of history decodes the rows it overlaps, so
+# this bounds what a page reads past its own events (a Map of 10,000 iterations may commit them all at once).
+_RUN = 100
+
 
 def _ts(d: datetime | None) -> float | None:
     return None if d is None else d.timestamp()
@@ -416,9 +420,37 @@ class SQLiteStore:
         sql = f"SELECT {_EXEC_COLS} FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
         return [_execution(r) for r in self._conn().execute(sql + " ORDER BY start DESC, arn", args).fetchall()]
 
-    def events(self, arn: str) -> list[Event]:
-        rows = self._conn().execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (arn,)).fetchall()
-        return [ev for (b,) in rows for ev in _load_events(b)]
+    def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
+               reverse: bool = False) -> list[Event]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        # A row holds the run of events from its id on, so the rows that overlap the range are: forwards, the one
+        # holding event after_id + 1 (the last to start at or before it) and those after it; backwards, those that
+        # start before after_id. Each row has an event in the range, so limit rows are the most it can take.
+        where = "execution_arn=?"
+        args: list[Any] = [arn]
+        if reverse and after_id is not None:
+            where += " AND id < ?"
+            args.append(after_id)
+        elif after_id is not None:
+            where += " AND id >= coalesce((SELECT max(id) FROM events WHERE execution_arn=? AND id <= ?), 0)"
+            args += [arn, after_id + 1]
+        rows = -1 if limit is None else limit
+        cursor = self._conn().execute(f"SELECT body FROM events WHERE {where} ORDER BY id {'DESC' if reverse else ''} "
+                                      "LIMIT ?", (*args, rows))
+        out: list[Event] = []
+        try:
+            # row by row, stopping when the range is full: the rows past it are never read
+            for (body,) in cursor:
+                run = _load_events(body)
+                if reverse:
+                    run.reverse()
+                out += run if after_id is None else [ev for ev in run if (ev["id"] < after_id if reverse else ev["id"] > after_id)]
+                if limit is not None and len(out) >= limit:
+                    break
+        finally:
+            cursor.close()  # ends the statement, and with it the read transaction, at once
+        return out if limit is None else out[:limit]
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:
@@ -459,7 +491,9 @@ class SQLiteStore:
                 return False
             next_event = r[2]
             if commit.events:
-                c.execute("INSERT INTO events VALUES (?,?,?)", (arn, commit.events[0]["id"], _dump_events(commit.events)))
+                c.executemany("INSERT INTO events VALUES (?,?,?)",
+                              [(arn, commit.events[i]["id"], _dump_events(commit.events[i:i + _RUN]))
+                               for i in range(0, len(commit.events), _RUN)])
                 next_event = commit.events[-1]["id"] + 1
             for tok in commit.tokens:
                 c.execute(f"INSERT OR IGNORE INTO task_tokens ({_TOKEN_COLS}) VALUES ({','.join('?' * 13)})",
