@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -363,14 +365,28 @@ def conformance(paths: tuple[str, ...], report: str | None) -> None:
 _STORE_HELP = "The store file (default: $ASL_STORE, else .asl/store.db in the current directory)."
 
 
-def _service(store_path: str | None, **options: Any) -> Any:
+def _service(store_path: str | None, create: bool = True, **options: Any) -> Any:
     """The service over the store at ``store_path`` (``options`` go to StepFunctions); a store that cannot be
-    used exits 2 saying why."""
+    used exits 2 saying why. Commands that only read pass ``create=False``: a missing store is then such an error,
+    and no file or directory is made."""
     from .service import StepFunctions
     from .store import StoreError, open_store
 
     try:
-        return StepFunctions(open_store(store_path), **options)
+        return StepFunctions(open_store(store_path, create=create), **options)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A store that fails during a command (a full disk, a read-only or damaged file, a lock held too long) ends
+    it as one that cannot be opened does: an ``error:`` line naming the file, exit 2."""
+    from .store import StoreError
+
+    try:
+        yield
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -481,8 +497,9 @@ def start(machine: str, store_path: str | None, input_text: str | None, name: st
     """Start an execution of MACHINE (a state machine ARN, or a definition file, registered or updated in the
     store under its name) and print its ARN. A worker (``asl worker``) runs it."""
     sfn = _service(store_path)
-    sm_arn = machine if machine.startswith("arn:") else _register(sfn, machine, state_machine_name, machine_type)
-    out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
+    with _store_errors():
+        sm_arn = machine if machine.startswith("arn:") else _register(sfn, machine, state_machine_name, machine_type)
+        out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
     click.echo(out["executionArn"])
 
 
@@ -572,9 +589,10 @@ def executions() -> None:
 @click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]))
 def executions_list(store_path: str | None, status: str | None) -> None:
     """One line per execution, newest first: status, start time, ARN."""
-    sfn = _service(store_path)
-    for e in sfn.store.list_executions(status=status):
-        click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        for e in sfn.store.list_executions(status=status):
+            click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
 
 
 @executions.command("describe")
@@ -582,8 +600,9 @@ def executions_list(store_path: str | None, status: str | None) -> None:
 @store_option
 def executions_describe(execution: str, store_path: str | None) -> None:
     """DescribeExecution of EXECUTION (its ARN or name), as JSON."""
-    sfn = _service(store_path)
-    _show(_call(sfn.describe_execution, executionArn=_execution_arn(sfn, execution)))
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        _show(_call(sfn.describe_execution, executionArn=_execution_arn(sfn, execution)))
 
 
 @main.command()
@@ -591,8 +610,9 @@ def executions_describe(execution: str, store_path: str | None) -> None:
 @store_option
 def history(execution: str, store_path: str | None) -> None:
     """The execution history of EXECUTION (its ARN or name), as JSON events."""
-    sfn = _service(store_path)
-    _show(_call(sfn.get_execution_history, executionArn=_execution_arn(sfn, execution))["events"])
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        _show(_call(sfn.get_execution_history, executionArn=_execution_arn(sfn, execution))["events"])
 
 
 @main.command()
