@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -369,14 +371,28 @@ def conformance(paths: tuple[str, ...], report: str | None) -> None:
 _STORE_HELP = "The store file (default: $ASL_STORE, else .asl/store.db in the current directory)."
 
 
-def _service(store_path: str | None, **options: Any) -> Any:
+def _service(store_path: str | None, create: bool = True, **options: Any) -> Any:
     """The service over the store at ``store_path`` (``options`` go to StepFunctions); a store that cannot be
-    used exits 2 saying why."""
+    used exits 2 saying why. Commands that only read pass ``create=False``: a missing store is then such an error,
+    and no file or directory is made."""
     from .service import StepFunctions
     from .store import StoreError, open_store
 
     try:
-        return StepFunctions(open_store(store_path), **options)
+        return StepFunctions(open_store(store_path, create=create), **options)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A store that fails during a command (a full disk, a read-only or damaged file, a lock held too long) ends
+    it as one that cannot be opened does: an ``error:`` line naming the file, exit 2."""
+    from .store import StoreError
+
+    try:
+        yield
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -486,17 +502,45 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
 @click.argument("machine")
 @store_option
 @click.option("--input", "input_text", help="The execution input as JSON text (default {}).")
+@click.option("--input-file", type=click.Path(dir_okay=False),
+              help="Read the execution input from a file (for one too long for a command line).")
 @click.option("--name", help="The execution name (default: a UUID).")
 @click.option("--state-machine-name", help="Register the definition under this name (default: the file name up to its first dot).")
 @click.option("--type", "machine_type", type=click.Choice(["STANDARD", "EXPRESS"]), default="STANDARD", show_default=True)
-def start(machine: str, store_path: str | None, input_text: str | None, name: str | None, state_machine_name: str | None,
-          machine_type: str) -> None:
+def start(machine: str, store_path: str | None, input_text: str | None, input_file: str | None, name: str | None,
+          state_machine_name: str | None, machine_type: str) -> None:
     """Start an execution of MACHINE (a state machine ARN, or a definition file, registered or updated in the
     store under its name) and print its ARN. A worker (``asl worker``) runs it."""
+    if input_text is not None and input_file is not None:
+        raise click.UsageError("use either --input or --input-file, not both")
+    if input_file is not None:
+        input_text = _read_input(input_file)
     sfn = _service(store_path)
-    sm_arn = machine if machine.startswith("arn:") else _register(sfn, machine, state_machine_name, machine_type)
-    out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
+    with _store_errors():
+        sm_arn = machine if machine.startswith("arn:") else _register(sfn, machine, state_machine_name, machine_type)
+        out = _call(sfn.start_execution, stateMachineArn=sm_arn, name=name, input=input_text)
     click.echo(out["executionArn"])
+
+
+def _read_input(path: str) -> str:
+    """The text of an ``--input-file``. It is read up to one byte past the largest input an execution takes, so a
+    huge file (or /dev/zero) costs no more memory and the service refuses it for its size, as it would the same
+    ``--input``. An unreadable file, or one that is not UTF-8, exits 2."""
+    from .interpreter import MAX_PAYLOAD
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PAYLOAD + 1)
+    except OSError as exc:
+        click.echo(f"cannot read file: {path}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    if len(data) > MAX_PAYLOAD:
+        return data.decode("utf-8", errors="replace")  # too long either way: a character cut at the end is moot
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        click.echo(f"cannot read file: {path}: not UTF-8 text ({exc.reason} at byte {exc.start})", err=True)
+        sys.exit(2)
 
 
 def _register(sfn: Any, path: str, name: str | None, machine_type: str) -> str:
@@ -585,9 +629,10 @@ def executions() -> None:
 @click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]))
 def executions_list(store_path: str | None, status: str | None) -> None:
     """One line per execution, newest first: status, start time, ARN."""
-    sfn = _service(store_path)
-    for e in sfn.store.list_executions(status=status):
-        click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        for e in sfn.store.list_executions(status=status):
+            click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
 
 
 @executions.command("describe")
@@ -595,17 +640,58 @@ def executions_list(store_path: str | None, status: str | None) -> None:
 @store_option
 def executions_describe(execution: str, store_path: str | None) -> None:
     """DescribeExecution of EXECUTION (its ARN or name), as JSON."""
-    sfn = _service(store_path)
-    _show(_call(sfn.describe_execution, executionArn=_execution_arn(sfn, execution)))
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        _show(_call(sfn.describe_execution, executionArn=_execution_arn(sfn, execution)))
 
 
 @main.command()
 @click.argument("execution")
 @store_option
-def history(execution: str, store_path: str | None) -> None:
-    """The execution history of EXECUTION (its ARN or name), as JSON events."""
-    sfn = _service(store_path)
-    _show(_call(sfn.get_execution_history, executionArn=_execution_arn(sfn, execution))["events"])
+@click.option("--max-items", type=click.IntRange(min=1), help="Print the first N events only (default: all of them).")
+@click.option("--reverse", "--reverse-order", "reverse", is_flag=True, help="Newest event first.")
+def history(execution: str, store_path: str | None, max_items: int | None, reverse: bool) -> None:
+    """The execution history of EXECUTION (its ARN or name), as a JSON array of events: the whole of it, read
+    from the store a page (GetExecutionHistory's largest, 1,000 events) at a time."""
+    sfn = _service(store_path, create=False)
+    with _store_errors():
+        _show_events(_history_pages(sfn, _execution_arn(sfn, execution), max_items, reverse))
+
+
+def _history_pages(sfn: Any, arn: str, max_items: int | None, reverse: bool) -> Iterator[list[dict[str, Any]]]:
+    """The pages of GetExecutionHistory of ``arn``, up to ``max_items`` events in all."""
+    token: str | None = None
+    left = max_items
+    while left is None or left > 0:
+        size = 1000 if left is None else min(left, 1000)
+        page = _call(sfn.get_execution_history, executionArn=arn, reverseOrder=reverse, maxResults=size,
+                     **({"nextToken": token} if token else {}))
+        yield page["events"]
+        if left is not None:
+            left -= len(page["events"])
+        token = page.get("nextToken")
+        if token is None:
+            return
+
+
+def _show_events(pages: Iterator[list[dict[str, Any]]]) -> None:
+    """Print the events of ``pages`` as one JSON array, as :func:`_show` prints a list, a page at a time (a long
+    history is never all in memory). Nothing is printed before the first page is read, so an error (no such
+    execution) leaves standard output empty."""
+    from datetime import datetime
+
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        raise TypeError(type(o).__name__)
+
+    first = True
+    for page in pages:
+        for ev in page:
+            text = json.dumps(ev, indent=1, ensure_ascii=False, default=default).replace("\n", "\n ")
+            click.echo(("[\n " if first else ",\n ") + text, nl=False)
+            first = False
+    click.echo("[]" if first else "\n]")
 
 
 @main.command()

@@ -691,15 +691,26 @@ class StepFunctions:
                               includeExecutionData: bool = True, maxResults: int = 0, nextToken: str | None = None,  # noqa: N803
                               **_: Any) -> dict[str, Any]:
         ex = self._execution(executionArn)
-        events = self.store.events(ex.arn)
-        if reverseOrder:
-            events.reverse()
-        page, token = _page(events, "history:" + ex.arn, maxResults, nextToken, default=1000)
+        # A page is a range read of the store: the token holds the id of the last event given, so a page costs a
+        # page however long the history. It is tied to the execution and the order, like any listing's token.
+        kind = ("history-reverse:" if reverseOrder else "history:") + ex.arn
+        after: int | None = None
+        if nextToken is not None:
+            try:
+                k, sep, n = base64.urlsafe_b64decode(nextToken.encode()).decode().rpartition(":")
+                if k != kind or not sep or not n.isdigit():
+                    raise ValueError(nextToken)
+                after = int(n)
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise ServiceError("InvalidToken", "Invalid Token: 'Invalid token'") from None
+        size = maxResults if maxResults else 1000
+        events = self.store.events(ex.arn, after_id=after, limit=size + 1, reverse=reverseOrder)
+        page = events[:size]
         if not includeExecutionData:
             page = [_strip_data(e) for e in page]
         out: dict[str, Any] = {"events": page}
-        if token is not None:
-            out["nextToken"] = token
+        if len(events) > size:  # one more than the page: there is a next one
+            out["nextToken"] = base64.urlsafe_b64encode(f"{kind}:{page[-1]['id']}".encode()).decode()
         return out
 
     def stop_execution(self, executionArn: str, error: str | None = None, cause: str | None = None,  # noqa: N803

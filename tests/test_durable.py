@@ -101,6 +101,96 @@ def test_stop_execution_fences_its_worker(store: Store) -> None:
     assert types(sfn, arn) == ["ExecutionStarted", "ExecutionAborted"]
 
 
+def history_in_runs(store: Store, runs: tuple[int, ...] = (1, 3, 1, 7, 250, 2, 735)) -> str:
+    """An execution whose history was committed in runs of these sizes after its first event (a row of the
+    SQLite store holds a commit's run); its ARN."""
+    sfn = StepFunctions(store)
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                                                      name=f"m{len(store.list_state_machines())}"))["executionArn"]
+    now = datetime.now(UTC)
+    assert store.claim("w", now, now + timedelta(seconds=60), lambda o: False) is not None
+    first = 2
+    for n in runs:
+        events = [{"id": i, "previousEventId": i - 1, "timestamp": now, "type": "PassStateEntered",
+                   "stateEnteredEventDetails": {"name": f"S{i}"}} for i in range(first, first + n)]
+        assert store.commit(arn, "w", Commit(events=events, lease_until=now + timedelta(seconds=60)))
+        first += n
+    return arn
+
+
+def test_events_reads_a_range_either_way(store: Store) -> None:
+    arn = history_in_runs(store)
+    full = store.events(arn)
+    n = len(full)
+    assert [e["id"] for e in full] == list(range(1, n + 1)) and n == 1000
+    for after in (None, 0, 1, 2, 3, 4, 5, 12, 13, 14, 262, 263, 264, 265, 999, 1000, 1001, 5000):
+        for limit in (None, 1, 2, 5, 250, 1001, 5000):
+            expected = [e for e in full if after is None or e["id"] > after][:limit]
+            assert store.events(arn, after_id=after, limit=limit) == expected, (after, limit)
+            expected = [e for e in reversed(full) if after is None or e["id"] < after][:limit]
+            assert store.events(arn, after_id=after, limit=limit, reverse=True) == expected, (after, limit, "reverse")
+    assert store.events("arn:no:such:execution", after_id=3, limit=2) == []
+    assert store.events("arn:no:such:execution", limit=2, reverse=True) == []
+
+
+def test_history_pages_cover_it_and_their_tokens_belong_to_their_listing(store: Store) -> None:
+    arn = history_in_runs(store)
+    other = history_in_runs(store, (3,))
+    sfn = StepFunctions(store)
+    ids = [e["id"] for e in store.events(arn)]
+    for reverse in (False, True):
+        for size in (1, 7, 250, 999, 1000):
+            got: list[int] = []
+            token: str | None = None
+            pages = 0
+            while True:
+                page = sfn.get_execution_history(executionArn=arn, reverseOrder=reverse, maxResults=size,
+                                                 **({"nextToken": token} if token else {}))
+                got += [e["id"] for e in page["events"]]
+                pages += 1
+                token = page.get("nextToken")
+                if token is None:
+                    break
+            assert got == (ids[::-1] if reverse else ids) and pages == -(-len(ids) // size), (reverse, size)
+    assert "nextToken" not in sfn.get_execution_history(executionArn=arn)  # the default page is 1,000 events
+    token = sfn.get_execution_history(executionArn=arn, maxResults=2)["nextToken"]
+    back = sfn.get_execution_history(executionArn=arn, maxResults=2, reverseOrder=True)["nextToken"]
+    for wrong in ({"executionArn": other, "nextToken": token}, {"executionArn": arn, "nextToken": token, "reverseOrder": True},
+                  {"executionArn": arn, "nextToken": back}, {"executionArn": arn, "nextToken": "garbage"}):
+        with pytest.raises(ServiceError) as err:
+            sfn.get_execution_history(**wrong)
+        assert err.value.code == "InvalidToken", wrong
+    with pytest.raises(ServiceError) as err:
+        sfn.list_executions(stateMachineArn=sfn.describe_execution(executionArn=arn)["stateMachineArn"], nextToken=token)
+    assert err.value.code == "InvalidToken"
+
+
+def test_sqlite_history_pages_read_only_the_rows_they_need(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last page of a 10,000-event history decodes about a page of events, not the whole history; also when
+    one commit wrote most of it (the store keeps a commit's events in rows of at most a few hundred)."""
+    import asl.store.sqlite as sqlite_module
+
+    store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL")
+    arn = history_in_runs(store, (9000, *([1] * 499), 500))
+    sfn = StepFunctions(store)
+    decoded: list[int] = []
+    load = sqlite_module._load_events
+    monkeypatch.setattr(sqlite_module, "_load_events", lambda text: decoded.append(len(events := load(text))) or events)
+    first = sfn.get_execution_history(executionArn=arn)
+    assert sum(decoded) <= 1300 and len(first["events"]) == 1000
+    token, pages = first["nextToken"], 1
+    while token is not None:
+        decoded.clear()
+        page = sfn.get_execution_history(executionArn=arn, nextToken=token)
+        assert sum(decoded) <= 1300, pages
+        token, pages = page.get("nextToken"), pages + 1
+    assert pages == 10 and page["events"][-1]["id"] == 10000
+    decoded.clear()
+    assert [e["id"] for e in sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=3)["events"]] == \
+        [10000, 9999, 9998]
+    assert sum(decoded) <= 600
+
+
 def test_sqlite_refuses_foreign_corrupt_and_newer_files(tmp_path: Path) -> None:
     import sqlite3
 

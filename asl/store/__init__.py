@@ -21,6 +21,7 @@ from .base import (
     Finish,
     StateMachineRecord,
     Store,
+    StoreDamaged,
     StoreError,
     StoreUnavailable,
     TokenRecord,
@@ -37,13 +38,18 @@ def default_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
-    """The store at ``path`` (``:memory:`` for a MemoryStore), by default :func:`default_path`."""
+def open_store(path: str | os.PathLike[str] | None = None, create: bool = True) -> Store:
+    """The store at ``path`` (``:memory:`` for a MemoryStore), by default :func:`default_path`.
+
+    ``create``: make the file, and its directory, when there is none (what commands that write want). Without
+    it a missing file is a :class:`StoreError` naming the path, and nothing is created: for commands that only
+    read."""
     if path is not None and str(path) == ":memory:":
         return MemoryStore()
-    return SQLiteStore(default_path() if path is None else path)
+    return SQLiteStore(default_path() if path is None else path, create=create)
 
 
 __all__ = ["ABORTED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED", "TIMED_OUT", "ActivityRecord", "Commit", "Conflict",
-           "Event", "ExecutionRecord", "Finish", "MemoryStore", "SQLiteStore", "StateMachineRecord", "Store", "StoreError", "StoreUnavailable",
+           "Event", "ExecutionRecord", "Finish", "MemoryStore", "SQLiteStore", "StateMachineRecord", "Store", "StoreDamaged", "StoreError",
+           "StoreUnavailable",
            "TokenRecord", "default_path", "open_store"]

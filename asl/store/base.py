@@ -26,13 +26,20 @@ CLOSED = "CLOSED"  # a token still pending when its execution ended
 
 
 class StoreError(Exception):
-    """The store cannot be used: an unreadable, corrupt or foreign file, or a schema newer than this asl."""
+    """The store cannot be used: no file (when not to be created), another application's file, a damaged store
+    (:class:`StoreDamaged`), a schema newer than this asl, or a condition that may pass (:class:`StoreUnavailable`).
+    The message names the file and the reason."""
 
 
 class StoreUnavailable(StoreError):
     """The store cannot be used right now: the disk is full, the database stayed locked past the busy timeout, the
     file is read-only, or an I/O error. The operation wrote nothing; it may succeed later (a worker backs off and
     tries again)."""
+
+
+class StoreDamaged(StoreError):
+    """The store file is damaged: SQLite found it corrupt (a file cut short, or garbage over its pages). Nothing
+    was written to it; it needs restoring from a copy."""
 
 
 class Conflict(Exception):
@@ -232,8 +239,11 @@ class Store(Protocol):
     def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
         """Newest first."""
 
-    def events(self, arn: str) -> list[Event]:
-        """The history, oldest first."""
+    def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
+               reverse: bool = False) -> list[Event]:
+        """The history, oldest first (newest first with ``reverse``), or a range of it: the events after
+        ``after_id`` in that order (ids above it, or below it with ``reverse``), at most ``limit`` of them. Reads
+        only what the range needs, so a page of a long history costs a page."""
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +25,11 @@ from .base import (
     TokenRecord,
     VersionRecord,
 )
+
+
+def _event_id(ev: Event) -> int:
+    eid: int = ev["id"]
+    return eid
 
 
 class MemoryStore:
@@ -154,10 +160,20 @@ class MemoryStore:
                    and (status is None or e.status == status)]
         return sorted(out, key=lambda e: (-e.start.timestamp(), e.arn))
 
-    def events(self, arn: str) -> list[Event]:
+    def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
+               reverse: bool = False) -> list[Event]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
         with self._lock:
+            log = self._events.get(arn, [])
+            if reverse:
+                end = len(log) if after_id is None else bisect_left(log, after_id, key=_event_id)
+                part = log[end - min(end, limit) if limit is not None else 0:end][::-1]
+            else:
+                start = 0 if after_id is None else bisect_right(log, after_id, key=_event_id)
+                part = log[start:None if limit is None else start + limit]
             # copies: callers (the interpreter replaying) must not change the log
-            return copy.deepcopy(self._events.get(arn, []))
+            return copy.deepcopy(part)
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:

@@ -5,12 +5,16 @@ one ``BEGIN IMMEDIATE`` transaction, so workers in several processes on one file
 order; ``synchronous=FULL`` by default (durable against power loss), ``NORMAL`` on request (durable against a
 process crash, about twice as fast).
 
-A file that is not an asl store (another application's database, a corrupt file, a newer schema) is refused
-with :class:`~asl.store.base.StoreError` and never written to.
+A file that is not an asl store (another application's database, even an empty one, a file that is not SQLite,
+a newer schema) is refused with :class:`~asl.store.base.StoreError` and never written to; an asl store that SQLite
+finds corrupt is :class:`~asl.store.base.StoreDamaged`. No ``sqlite3`` exception leaves a method: a condition that
+may pass (locked past the busy timeout, disk full, read-only, I/O error) is
+:class:`~asl.store.base.StoreUnavailable`, anything else :class:`~asl.store.base.StoreError`, each naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -37,11 +41,21 @@ from .base import (
     ParentClose,
     StateMachineRecord,
     StoreError,
+    StoreUnavailable,
     TokenRecord,
     VersionRecord,
 )
+from .sqlfile import (
+    APPLICATION_ID,
+    Header,
+    primary_code,
+    read_header,
+    read_only_filesystem,
+    reads,
+    unopenable,
+    writes,
+)
 
-APPLICATION_ID = 0x41534C31  # "ASL1": marks the file as an asl store
 SCHEMA_VERSION = 3
 
 _SCHEMA = """
@@ -91,6 +105,10 @@ CREATE TABLE tags (
 # Version 3: a row of `events` may hold the run of events one commit wrote, as a JSON array whose first event has
 # the row's id (one row instead of one per event: the inserts were a third of a commit). Rows written before hold one
 # event object each and read the same, so the upgrade only sets the version.
+
+# The most events in one row: a commit of more takes several. A page of history decodes the rows it overlaps, so
+# this bounds what a page reads past its own events (a Map of 10,000 iterations may commit them all at once).
+_RUN = 100
 
 
 def _ts(d: datetime | None) -> float | None:
@@ -144,55 +162,70 @@ def _token(row: tuple[Any, ...]) -> TokenRecord:
 
 
 class SQLiteStore:
-    """A :class:`~asl.store.base.Store` in one SQLite file, created on first use.
+    """A :class:`~asl.store.base.Store` in one SQLite file, created on first use (unless ``create`` is false: then
+    a missing file is a :class:`StoreError` and nothing is created, for commands that only read).
 
-    Each thread gets its own connection; one store object may be shared by a worker's threads.
+    Each thread gets its own connection; one store object may be shared by a worker's threads. A store on a
+    read-only file (or file system) serves reads, and every write is :class:`StoreUnavailable`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL", busy_timeout: float = 30.0):
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL", busy_timeout: float = 30.0,
+                 create: bool = True):
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = Path(path)
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        self.create = create
+        self._uri = self.path.absolute().as_uri()
+        # read as immutable (no -shm file, no locks): only on a read-only file system, where nobody can write it
+        self._immutable = False
         self._local = threading.local()
-        self._check_and_create()
+        self._open()
 
     # -- connections and schema ---------------------------------------------------------------------------
-    def _check_and_create(self) -> None:
+    def _connect(self, create: bool = False) -> sqlite3.Connection:
+        """A new connection to the file; it is created only with ``create`` (a URI with mode=rw never makes a
+        file, so a store deleted under a running worker is an error instead of an empty new file)."""
+        mode = "ro&immutable=1" if self._immutable else "rwc" if create else "rw"
+        return sqlite3.connect(f"{self._uri}?mode={mode}", uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
+    @writes
+    def _open(self) -> None:
+        """Check what the file is, make it a store if it is fresh (and ``create``), and bring an older store's
+        schema up to date. Anything but an asl store this asl can read is refused before a byte is written."""
         p = self.path
-        if p.exists() and p.is_dir():
+        if p.is_dir():
             raise StoreError(f"{p}: is a directory, not an asl store file")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        # Read the file's identity on a bare connection first: setting WAL on a foreign file would modify it.
-        try:
-            probe = sqlite3.connect(p, isolation_level=None, timeout=self.busy_timeout)
+        if not self.create and not p.exists():
+            raise StoreError(f"{p}: no asl store there (no such file)")
+        if self.create:
             try:
-                # one read transaction: a consistent view while another process may be creating the store
-                probe.execute("BEGIN")
-                app_id = probe.execute("PRAGMA application_id").fetchone()[0]
-                version = probe.execute("PRAGMA user_version").fetchone()[0]
-                tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                probe.execute("COMMIT")
-            finally:
-                probe.close()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{p}: not an asl store (not a readable SQLite database: {exc}); it was left unchanged") from None
-        if app_id == 0 and tables == 0:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"{p}: cannot make the directory of the asl store: {exc.strerror or exc}") from None
+        header = self._probe()
+        if header.fresh:
+            if not self.create:
+                raise StoreError(f"{p}: not an asl store yet (an empty file); it was left unchanged")
             with self._tx() as c:
-                if c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # not created meanwhile
+                header = read_header(c)
+                if header.fresh:  # nobody made it meanwhile
                     for statement in (_SCHEMA + _SCHEMA_2).split(";"):
                         if statement.strip():
                             c.execute(statement)
                     c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            return
-        if app_id != APPLICATION_ID:
-            raise StoreError(f"{p}: not an asl store (a SQLite database of another application); it was left unchanged")
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{p}: written by a newer asl (store schema version {version}; this asl reads up to "
-                             f"{SCHEMA_VERSION}); it was left unchanged")
-        if version < SCHEMA_VERSION:
+                    return
+        if header.application_id != APPLICATION_ID:
+            what = "a SQLite database of another application" if header.tables else \
+                f"an empty SQLite database of another application: {header.marks()}"
+            raise StoreError(f"{p}: not an asl store ({what}); it was left unchanged")
+        if header.user_version > SCHEMA_VERSION:
+            raise StoreError(f"{p}: written by a newer asl (store schema version {header.user_version}; this asl reads "
+                             f"up to {SCHEMA_VERSION}); it was left unchanged")
+        if header.user_version < SCHEMA_VERSION:
             with self._tx() as c:
                 current = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have upgraded it
                 if current == 1:
@@ -202,22 +235,53 @@ class SQLiteStore:
                 if current < SCHEMA_VERSION:  # 2 → 3 changes no table
                     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _probe(self) -> Header:
+        """Read the file's header on a bare connection, in one read transaction (a consistent view while another
+        process may be creating the store). Bare: setting WAL on a foreign file would modify it."""
+
+        def read() -> Header:
+            probe = self._connect(create=self.create)
+            try:
+                probe.execute("BEGIN")
+                header = read_header(probe)
+                probe.execute("COMMIT")
+                return header
+            finally:
+                probe.close()
+
+        try:
+            return read()
+        except sqlite3.Error as exc:
+            # A store in WAL mode needs a -shm file beside it, which a read-only file system cannot take. With no
+            # WAL file left either, the main file is the whole store and nobody can change it: read it as such.
+            wal = Path(f"{self.path}-wal")
+            if not (primary_code(exc) == sqlite3.SQLITE_CANTOPEN and read_only_filesystem(self.path)
+                    and (not wal.exists() or wal.stat().st_size == 0)):
+                raise unopenable(self.path, exc, self.busy_timeout) from exc
+        self._immutable = True
+        try:
+            return read()
+        except sqlite3.Error as exc:
+            raise unopenable(self.path, exc, self.busy_timeout) from exc
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            conn = self._connect()
             try:
-                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-                self._use_wal(conn)
+                if not self._immutable:
+                    self._use_wal(conn)
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: not an asl store (cannot open it as SQLite: {exc})") from None
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Put the file in WAL mode (it stays so). Switching needs the file to itself and SQLite reports a busy
         file at once rather than waiting, so while other processes open a new store too, try again until the
-        busy timeout."""
+        busy timeout. A read-only file stays as it is: it still serves reads."""
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
@@ -225,20 +289,31 @@ class SQLiteStore:
                     conn.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED") or time.monotonic() > deadline:
+                if primary_code(exc) == sqlite3.SQLITE_READONLY:
+                    return
+                if primary_code(exc) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
+    @reads
     def close(self) -> None:
         """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            conn.close()
             self._local.conn = None
+            conn.close()
+
+    def _discard(self, c: sqlite3.Connection) -> None:
+        """Close this thread's connection ``c`` after a failure left it in doubt; the next call opens another."""
+        if getattr(self._local, "conn", None) is c:
+            self._local.conn = None
+        with contextlib.suppress(sqlite3.Error):  # closing discards the transaction all the same
+            c.close()
 
     @contextmanager
     def _tx(self, lease_only: bool = False) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken up front so concurrent writers queue instead of deadlocking.
+        """One write transaction, taken up front so concurrent writers queue instead of deadlocking. A failure
+        anywhere, COMMIT included, rolls it all back: nothing of it is written.
 
         ``lease_only``: the transaction writes nothing but leases, which need not survive a power loss (a lost
         lease only frees its execution for any worker, which is what a dead worker's lease comes to anyway), so
@@ -252,19 +327,31 @@ class SQLiteStore:
             c.execute("BEGIN IMMEDIATE")
             try:
                 yield c
+                c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                self._rollback(c)
                 raise
-            c.execute("COMMIT")
         finally:
-            if relax:
+            if relax and getattr(self._local, "conn", None) is c:
                 c.execute("PRAGMA synchronous=FULL")
+
+    def _rollback(self, c: sqlite3.Connection) -> None:
+        """Roll back the failed transaction on ``c``. SQLite may have rolled it back itself already (it does on a
+        full disk, an I/O error or out of memory); when the ROLLBACK fails too, closing the connection discards
+        the transaction (uncommitted changes never reach the file), and the caller's error stands."""
+        if not c.in_transaction:
+            return
+        try:
+            c.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._discard(c)
 
     def _one(self, sql: str, args: Sequence[Any]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._conn().execute(sql, args).fetchone()
         return row
 
     # -- state machines and activities ----------------------------------------------------------------------
+    @writes
     def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
         with self._tx() as c:
             if not replace and c.execute("SELECT 1 FROM state_machines WHERE arn=?", (sm.arn,)).fetchone():
@@ -276,15 +363,18 @@ class SQLiteStore:
                       "created=excluded.created, revision=excluded.revision",
                       (sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, _ts(sm.created), sm.revision))
 
+    @reads
     def get_state_machine(self, arn: str) -> StateMachineRecord | None:
         r = self._one("SELECT arn, name, definition, role_arn, type, created, revision FROM state_machines WHERE arn=?",
                       (arn,))
         return None if r is None else StateMachineRecord(r[0], r[1], r[2], r[3], r[4], _dt(r[5]) or datetime.now(UTC), r[6])
 
+    @reads
     def list_state_machines(self) -> list[StateMachineRecord]:
         rows = self._conn().execute("SELECT arn FROM state_machines ORDER BY created").fetchall()
         return [sm for (arn,) in rows if (sm := self.get_state_machine(arn)) is not None]
 
+    @writes
     def delete_state_machine(self, arn: str) -> bool:
         with self._tx() as c:
             for table in ("versions", "aliases"):
@@ -301,6 +391,7 @@ class SQLiteStore:
     def _version(r: Sequence[Any]) -> VersionRecord:
         return VersionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _dt(r[7]) or datetime.now(UTC), r[8])
 
+    @writes
     def publish_version(self, sm_arn: str, description: str | None, now: datetime) -> VersionRecord | None:
         with self._tx() as c:
             sm = c.execute("SELECT definition, role_arn, type, revision, published FROM state_machines WHERE arn=?",
@@ -318,15 +409,18 @@ class SQLiteStore:
                       (v.arn, sm_arn, n, v.definition, v.role_arn, v.type, v.revision, _ts(now), description))
             return v
 
+    @reads
     def get_version(self, arn: str) -> VersionRecord | None:
         r = self._one(f"SELECT {self._VERSION_COLS} FROM versions WHERE arn=?", (arn,))
         return None if r is None else self._version(r)
 
+    @reads
     def list_versions(self, sm_arn: str) -> list[VersionRecord]:
         rows = self._conn().execute(f"SELECT {self._VERSION_COLS} FROM versions WHERE state_machine_arn=? "
                                     "ORDER BY number DESC", (sm_arn,)).fetchall()
         return [self._version(r) for r in rows]
 
+    @writes
     def delete_version(self, arn: str) -> bool:
         with self._tx() as c:
             c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
@@ -339,6 +433,7 @@ class SQLiteStore:
         routing = tuple((str(a), int(w)) for a, w in json.loads(r[3]))
         return AliasRecord(r[0], r[1], r[2], routing, _dt(r[4]) or datetime.now(UTC), r[5], _dt(r[6]))
 
+    @writes
     def put_alias(self, alias: AliasRecord, replace: bool = False) -> None:
         a = alias
         with self._tx() as c:
@@ -348,47 +443,57 @@ class SQLiteStore:
                       (a.arn, a.state_machine_arn, a.name, json.dumps([list(r) for r in a.routing]), _ts(a.created),
                        a.description, _ts(a.updated)))
 
+    @reads
     def get_alias(self, arn: str) -> AliasRecord | None:
         r = self._one(f"SELECT {self._ALIAS_COLS} FROM aliases WHERE arn=?", (arn,))
         return None if r is None else self._alias(r)
 
+    @reads
     def list_aliases(self, sm_arn: str) -> list[AliasRecord]:
         rows = self._conn().execute(f"SELECT {self._ALIAS_COLS} FROM aliases WHERE state_machine_arn=? ORDER BY created",
                                     (sm_arn,)).fetchall()
         return [self._alias(r) for r in rows]
 
+    @writes
     def delete_alias(self, arn: str) -> bool:
         with self._tx() as c:
             c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
             return c.execute("DELETE FROM aliases WHERE arn=?", (arn,)).rowcount > 0
 
+    @reads
     def tags(self, arn: str) -> dict[str, str]:
         rows = self._conn().execute("SELECT key, value FROM tags WHERE resource_arn=? ORDER BY key", (arn,)).fetchall()
         return {k: v for k, v in rows}
 
+    @writes
     def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str] = ()) -> None:
         with self._tx() as c:
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(arn, k, v) for k, v in add.items()])
             c.executemany("DELETE FROM tags WHERE resource_arn=? AND key=?", [(arn, k) for k in remove])
 
+    @writes
     def put_activity(self, activity: ActivityRecord) -> None:
         with self._tx() as c:
             c.execute("INSERT OR IGNORE INTO activities VALUES (?,?,?)", (activity.arn, activity.name, _ts(activity.created)))
 
+    @reads
     def get_activity(self, arn: str) -> ActivityRecord | None:
         r = self._one("SELECT arn, name, created FROM activities WHERE arn=?", (arn,))
         return None if r is None else ActivityRecord(r[0], r[1], _dt(r[2]) or datetime.now(UTC))
 
+    @reads
     def list_activities(self) -> list[ActivityRecord]:
         rows = self._conn().execute("SELECT arn, name, created FROM activities ORDER BY created").fetchall()
         return [ActivityRecord(a, n, _dt(c) or datetime.now(UTC)) for a, n, c in rows]
 
+    @writes
     def delete_activity(self, arn: str) -> bool:
         with self._tx() as c:
             c.execute("DELETE FROM tags WHERE resource_arn=?", (arn,))
             return c.execute("DELETE FROM activities WHERE arn=?", (arn,)).rowcount > 0
 
     # -- executions --------------------------------------------------------------------------------------------
+    @writes
     def create_execution(self, execution: ExecutionRecord, started: Event) -> None:
         e = execution
         with self._tx() as c:
@@ -401,10 +506,12 @@ class SQLiteStore:
                        started["id"] + 1))
             c.execute("INSERT INTO events VALUES (?,?,?)", (e.arn, started["id"], _dump_event(started)))
 
+    @reads
     def get_execution(self, arn: str) -> ExecutionRecord | None:
         r = self._one(f"SELECT {_EXEC_COLS} FROM executions WHERE arn=?", (arn,))
         return None if r is None else _execution(r)
 
+    @reads
     def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
         where, args = [], []
         if state_machine_arn is not None:
@@ -416,10 +523,40 @@ class SQLiteStore:
         sql = f"SELECT {_EXEC_COLS} FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
         return [_execution(r) for r in self._conn().execute(sql + " ORDER BY start DESC, arn", args).fetchall()]
 
-    def events(self, arn: str) -> list[Event]:
-        rows = self._conn().execute("SELECT body FROM events WHERE execution_arn=? ORDER BY id", (arn,)).fetchall()
-        return [ev for (b,) in rows for ev in _load_events(b)]
+    @reads
+    def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
+               reverse: bool = False) -> list[Event]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        # A row holds the run of events from its id on, so the rows that overlap the range are: forwards, the one
+        # holding event after_id + 1 (the last to start at or before it) and those after it; backwards, those that
+        # start before after_id. Each row has an event in the range, so limit rows are the most it can take.
+        where = "execution_arn=?"
+        args: list[Any] = [arn]
+        if reverse and after_id is not None:
+            where += " AND id < ?"
+            args.append(after_id)
+        elif after_id is not None:
+            where += " AND id >= coalesce((SELECT max(id) FROM events WHERE execution_arn=? AND id <= ?), 0)"
+            args += [arn, after_id + 1]
+        rows = -1 if limit is None else limit
+        cursor = self._conn().execute(f"SELECT body FROM events WHERE {where} ORDER BY id {'DESC' if reverse else ''} "
+                                      "LIMIT ?", (*args, rows))
+        out: list[Event] = []
+        try:
+            # row by row, stopping when the range is full: the rows past it are never read
+            for (body,) in cursor:
+                run = _load_events(body)
+                if reverse:
+                    run.reverse()
+                out += run if after_id is None else [ev for ev in run if (ev["id"] < after_id if reverse else ev["id"] > after_id)]
+                if limit is not None and len(out) >= limit:
+                    break
+        finally:
+            cursor.close()  # ends the statement, and with it the read transaction, at once
+        return out if limit is None else out[:limit]
 
+    @writes
     def stop_execution(self, arn: str, error: str | None, cause: str | None, now: datetime,
                        close_parent: ParentClose | None = None) -> ExecutionRecord | None:
         with self._tx() as c:
@@ -440,6 +577,7 @@ class SQLiteStore:
         return self.get_execution(arn)
 
     # -- workers -----------------------------------------------------------------------------------------------
+    @writes
     def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:
         t = _ts(now)
         with self._tx(lease_only=True) as c:
@@ -452,6 +590,7 @@ class SQLiteStore:
                     return _execution(r)
         return None
 
+    @writes
     def commit(self, arn: str, owner: str, commit: Commit) -> bool:
         with self._tx() as c:
             r = c.execute("SELECT status, lease_owner, next_event, signal FROM executions WHERE arn=?", (arn,)).fetchone()
@@ -459,7 +598,9 @@ class SQLiteStore:
                 return False
             next_event = r[2]
             if commit.events:
-                c.execute("INSERT INTO events VALUES (?,?,?)", (arn, commit.events[0]["id"], _dump_events(commit.events)))
+                c.executemany("INSERT INTO events VALUES (?,?,?)",
+                              [(arn, commit.events[i]["id"], _dump_events(commit.events[i:i + _RUN]))
+                               for i in range(0, len(commit.events), _RUN)])
                 next_event = commit.events[-1]["id"] + 1
             for tok in commit.tokens:
                 c.execute(f"INSERT OR IGNORE INTO task_tokens ({_TOKEN_COLS}) VALUES ({','.join('?' * 13)})",
@@ -484,6 +625,7 @@ class SQLiteStore:
                           (_ts(commit.lease_until), next_event, arn))
         return True
 
+    @writes
     def renew(self, arns: Sequence[str], owner: str, lease_until: datetime) -> None:
         if not arns:
             return
@@ -491,11 +633,13 @@ class SQLiteStore:
             c.executemany("UPDATE executions SET lease_until=? WHERE arn=? AND lease_owner=?",
                           [(_ts(lease_until), a, owner) for a in arns])
 
+    @reads
     def next_wake(self) -> datetime | None:
         r = self._one("SELECT min(wake_at) FROM executions WHERE status=?", (RUNNING,))
         return None if r is None else _dt(r[0])
 
     # -- task tokens -------------------------------------------------------------------------------------------
+    @reads
     def get_token(self, token: str) -> TokenRecord | None:
         r = self._one(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token=?", (token,))
         return None if r is None else _token(r)
@@ -528,14 +672,17 @@ class SQLiteStore:
                     self._wake(c, before.execution_arn, now)
             return before
 
+    @writes
     def close_token(self, token: str, status: str, now: datetime, output: str | None = None, error: str | None = None,
                     cause: str | None = None) -> TokenRecord | None:
         return self._update_pending(token, "UPDATE task_tokens SET status=?, output=?, error=?, cause=?, closed_at=? WHERE token=?",
                                     (status, output, error, cause, _ts(now)), now, wake=True)
 
+    @writes
     def heartbeat(self, token: str, now: datetime) -> TokenRecord | None:
         return self._update_pending(token, "UPDATE task_tokens SET heartbeat_at=? WHERE token=?", (_ts(now),), now, wake=False)
 
+    @writes
     def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
         with self._tx() as c:
             r = c.execute(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE activity_arn=? AND status=? AND started_at IS NULL "
