@@ -129,3 +129,31 @@ def test_worker_until_idle_never_crashes_on_one_execution(tmp_path: Path, monkey
     assert r.exit_code == 0 and "1 run(s)" in r.output, r.output
     [execution] = StepFunctions(SQLiteStore(store)).store.list_executions()
     assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+
+
+def test_a_store_locked_too_long_is_retried_with_backoff_and_logged_once(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "store.db"
+    sfn = StepFunctions(SQLiteStore(path))
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, PASS))["executionArn"]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    worker = Worker(SQLiteStore(path, busy_timeout=0.05), poll_interval=0.05)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    with caplog.at_level("INFO", logger="asl.worker"):
+        thread.start()
+        time.sleep(1.5)  # the worker keeps failing: 0.05, 0.1, 0.2, 0.4, 0.8 s apart
+        assert thread.is_alive() and not finished(sfn, arn)
+        holder.execute("ROLLBACK")  # the lock is released: the worker goes on by itself
+        wait_for(lambda: finished(sfn, arn), timeout=30)
+        worker.stop()
+        thread.join(10)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "database is locked" in errors[0].getMessage()
+    assert errors[0].exc_info is None  # one line, not a traceback
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
