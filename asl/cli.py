@@ -410,21 +410,24 @@ def _show(value: Any) -> None:
 
 
 def _call(fn: Any, **kw: Any) -> Any:
-    """Call a service operation; an API error is printed as AWS names it, exit 1."""
+    """Call a service operation; an API error is printed as AWS names it, exit 1; a store that fails, as
+    :func:`_store_errors` says, exit 2."""
     from .service import ServiceError
 
-    try:
-        return fn(**kw)
-    except ServiceError as exc:
-        click.echo(f"error: {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
+    with _store_errors():
+        try:
+            return fn(**kw)
+        except ServiceError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            sys.exit(1)
 
 
 def _execution_arn(sfn: Any, ref: str) -> str:
     """An execution ARN, or the name of one execution in the store."""
     if ref.startswith("arn:"):
         return ref
-    found = [e.arn for e in sfn.store.list_executions() if e.name == ref]
+    with _store_errors():
+        found = [e.arn for e in sfn.store.list_executions() if e.name == ref]
     if len(found) != 1:
         click.echo(f"error: {'no' if not found else 'more than one'} execution named '{ref}'; give its ARN", err=True)
         sys.exit(1)
@@ -471,13 +474,9 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     adapters = _adapters(config_path, lambdas, aws_endpoint)
     w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters)
     if until_idle:
-        from .store import StoreError
-
         try:
-            click.echo(f"{w.run_until_idle()} run(s)")
-        except StoreError as exc:  # an error inside an execution fails that execution; this is the store's
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            with _store_errors():  # an error inside an execution fails that execution; this is the store's
+                click.echo(f"{w.run_until_idle()} run(s)")
         finally:
             if adapters is not None:
                 adapters.close()
@@ -599,10 +598,11 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
     mocks = _mock_config(mock_config) if mock_config is not None else None
     sfn = _service(store_path, account=account, region=region, tasks=_tasks(tasks),
                    adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)
-    for specs, machine_type in ((machines, "STANDARD"), (express, "EXPRESS")):
-        for spec in specs:
-            name, sep, path = spec.rpartition("=")
-            _register(sfn, path, name if sep else None, machine_type)
+    with _store_errors():
+        for specs, machine_type in ((machines, "STANDARD"), (express, "EXPRESS")):
+            for spec in specs:
+                name, sep, path = spec.rpartition("=")
+                _register(sfn, path, name if sep else None, machine_type)
     try:
         server = Server(sfn, host, port, workers=workers)
     except OSError as exc:

@@ -165,3 +165,22 @@ def test_start_input_file_errors(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["start", str(definition), "--store", str(store), "--input-file", "/dev/zero"])
     assert r.exit_code == 1 and "262144" in r.output, r.output  # a bounded read: no hang, no memory blow-up
     assert StepFunctions(SQLiteStore(store)).store.list_executions() == []
+
+
+def test_writing_commands_on_a_read_only_store_say_so_without_a_traceback(tmp_path: Path) -> None:
+    from .test_store_files import remount_read_only, tmpfs
+
+    definition = tmp_path / "m.asl.json"
+    definition.write_text(json.dumps(PASS))
+    with tmpfs("4m") as where:
+        store = where / "store.db"
+        started = asl("start", str(definition), "--store", str(store), "--name", "e")
+        assert started.returncode == 0, started.stderr
+        SQLiteStore(store).close()
+        remount_read_only(where)
+        arn = started.stdout.strip()
+        for command in (["stop", arn], ["stop", "e"], ["start", str(definition)], ["worker", "--until-idle"]):
+            r = asl(*command, "--store", str(store))
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (command, r.stderr)
+            assert r.stderr.startswith(f"error: {store}:") and "read-only" in r.stderr, (command, r.stderr)
+        assert asl("executions", "describe", "e", "--store", str(store)).returncode == 0  # reads still work

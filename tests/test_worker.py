@@ -157,3 +157,50 @@ def test_a_store_locked_too_long_is_retried_with_backoff_and_logged_once(tmp_pat
     assert errors[0].exc_info is None  # one line, not a traceback
     assert any("works again" in r.getMessage() for r in caplog.records)
     assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+
+def test_a_worker_on_a_full_disk_recovers_by_itself_when_space_returns(tmp_path: Path) -> None:
+    import time
+
+    from .test_store_files import tmpfs
+
+    with tmpfs("8m") as where:
+        path, log = where / "store.db", tmp_path / "effects.log"
+        log.touch()
+        sfn = StepFunctions(SQLiteStore(path))
+        big = {"Type": "Pass", "Result": "x" * 20_000}  # every state's output takes room in the store
+        sm = machine(sfn, {"StartAt": "A", "States": {
+            "A": {"Type": "Task", "Resource": TASK, "Next": "B"}, "B": {**big, "Next": "C"}, "C": {**big, "End": True}}})
+        arns = [sfn.start_execution(stateMachineArn=sm, input='{"n": 0}')["executionArn"] for _ in range(5)]
+        filler = where / "filler"
+        with open(filler, "wb") as fh:  # the disk is full: every write of the store fails
+            try:
+                while True:
+                    fh.write(b"x" * 65536)
+                    fh.flush()
+            except OSError as exc:
+                assert exc.errno == 28  # ENOSPC
+        worker = Process(path, log, inline_wait=1.0)
+        worker.args += ["--concurrency", "1"]
+        stderr = tmp_path / "worker.err"
+        with open(stderr, "wb") as err:
+            worker.proc = subprocess.Popen(worker.args, env=worker.env, stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                time.sleep(3)  # failing all along, backing off
+                assert worker.proc.poll() is None, stderr.read_text()
+                assert not any(finished(sfn, a) for a in arns)
+                filler.unlink()  # space returns
+                try:
+                    wait_for(lambda: all(finished(sfn, a) for a in arns), timeout=60)
+                except AssertionError:
+                    raise AssertionError(stderr.read_text()[-3000:]) from None
+            finally:
+                worker.stop()
+        for arn in arns:
+            assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+            check_log(sfn.get_execution_history(executionArn=arn)["events"])
+        output = stderr.read_text()
+        errors = [line for line in output.splitlines() if "store error" in line]
+        assert 1 <= len(errors) <= 3, output  # one line per distinct error, not one per attempt
+        assert "disk is full" in errors[0] and "Traceback" not in output
+        assert "works again" in output
