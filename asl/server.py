@@ -21,12 +21,15 @@ import io
 import json
 import logging
 import math
+import queue
 import re
+import selectors
 import socket
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +52,9 @@ server closes it: as a load balancer's idle timeout, long enough that an SDK's p
 DEFAULT_REQUEST_TIMEOUT = 30.0
 """Seconds from a request's first byte until all of it (request line, headers, body) has arrived, and for sending
 the answer: a client that trickles its request or does not read the answer loses its connection after this."""
+PARK_AFTER = 0.1
+"""Seconds a connection keeps its thread after an answer, waiting for the next request, before it is parked: an
+SDK in a loop sends its next request well within this, so a busy connection keeps its thread and pays nothing."""
 LISTEN_BACKLOG = 1024  # connections the kernel queues before the accept loop takes them (the stdlib's is 5)
 INTERNAL_FAILURE = "asl failed on this request because of an internal error; the server log has the details"
 _JSON_TYPE = "application/x-amz-json-1.0"
@@ -131,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connection = sock
         self._reader = _DeadlineReader(sock)
-        self._buffered = io.BufferedReader(self._reader, 65536)
+        self._buffered = io.BufferedReader(self._reader)
         self.rfile = self._buffered
         self.wfile = _Writer(sock)
         self._answered = False
@@ -141,16 +147,24 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def handle_one_request(self) -> None:
-        """Wait up to the idle timeout for a request to begin, then give the whole request the request timeout."""
+        """Wait a moment for a request to begin, then park the connection (see :class:`_Parking`) until the idle
+        timeout; once a request has begun, the whole of it has the request timeout."""
         server = self.server
-        self._reader.deadline = time.monotonic() + server.idle_timeout
+        now = time.monotonic()
+        idle_deadline = now + server.idle_timeout
+        self._reader.deadline = min(idle_deadline, now + server.park_after)
         with server.tracking(self.connection):  # idle: Server.stop may close it
             try:
-                begun = self._buffered.peek(1)
-            except (TimeoutError, OSError):  # idle too long, or the client went away: close without an answer
+                begun: bytes | None = self._buffered.peek(1)
+            except TimeoutError:
+                begun = None
+            except OSError:  # the client went away
                 begun = b""
         if not begun:
-            self.close_connection = True
+            if begun is None and server.park_after < server.idle_timeout:
+                # nothing is buffered (peek would have returned it), so the socket alone carries the connection
+                server.park_on_exit(self.connection, self.client_address, idle_deadline)
+            self.close_connection = True  # this thread is done with the connection either way
             return
         self._reader.deadline = time.monotonic() + server.request_timeout
         self._reader.timed_out = False
@@ -256,27 +270,56 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], service: StepFunctions, max_body: int, idle_timeout: float,
-                 request_timeout: float):
+                 request_timeout: float, park_after: float):
         self.service = service
         self.max_body = max_body
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
+        self.park_after = park_after
         self._idle: set[socket.socket] = set()
         self._idle_lock = threading.Lock()
         self._closing = False
+        self._to_park: dict[socket.socket, tuple[Any, float]] = {}
+        self.parking = _Parking(self._resume)
+        self.pool = _Pool()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a new or resumed connection on a pooled thread (the stdlib starts a thread per connection)."""
+        self.pool.submit(self.process_request_thread, request, client_address)
 
     def tracking(self, sock: socket.socket) -> _Idle:
         """A context in which ``sock`` waits for its next request, so that :meth:`close_idle` can close it."""
         return _Idle(self, sock)
 
+    def park_on_exit(self, sock: socket.socket, address: Any, deadline: float) -> None:
+        """Park ``sock`` once its handler thread is done with it (in :meth:`shutdown_request`, which the thread
+        calls last: parking any earlier could hand the socket to a second thread while the first still runs)."""
+        self._to_park[sock] = (address, deadline)
+
+    def shutdown_request(self, request: Any) -> None:
+        parked = self._to_park.pop(request, None)
+        if parked is None or not self.parking.park(request, *parked):
+            super().shutdown_request(request)
+
+    def _resume(self, sock: socket.socket, address: Any) -> None:
+        """A parked connection has a request: a thread serves it, as a new connection's thread would."""
+        try:
+            self.process_request(sock, address)
+        except Exception:  # no thread could be started: the client sees the connection close, the log says why
+            log.exception("cannot serve the connection from %s", address)
+            self.shutdown_request(sock)
+
     def close_idle(self) -> None:
-        """Close every connection waiting for a request (their threads end); requests in progress finish."""
+        """Close every connection waiting for a request (their threads end, parked ones are closed); requests in
+        progress finish."""
         with self._idle_lock:
             self._closing = True
             for sock in self._idle:
                 with contextlib.suppress(OSError):  # already closed by its client
                     sock.shutdown(socket.SHUT_RDWR)
+        self.parking.close()
+        self.pool.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that goes away is routine; anything else is a bug, logged (the stdlib prints to stderr)."""
@@ -285,6 +328,166 @@ class _HTTPServer(ThreadingHTTPServer):
             log.debug("connection from %s ended: %r", client_address, exc)
         else:
             log.exception("error on the connection from %s", client_address)
+
+
+class _Pool:
+    """The threads that serve connections with a request. A thread that is done with a connection waits for the
+    next one instead of ending: the store keeps a SQLite connection per thread, which costs about 0.35 ms to open
+    and warm up, so a new thread per connection (the stdlib's way) paid that on every new or resumed connection.
+    When all are busy a new thread starts (a long poll holds its thread for up to a minute, so there is no fixed
+    size); threads beyond ``core`` end after ``keep`` idle seconds."""
+
+    def __init__(self, core: int = 8, keep: float = 10.0):
+        self.core = core
+        self.keep = keep
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a task and not yet promised one
+        self.threads = 0
+        self._closed = False
+
+    @property
+    def busy(self) -> int:
+        """Threads serving a connection (or about to)."""
+        return self.threads - self._idle
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on an idle thread, or on a new one if none is idle."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the server is shutting down")
+            self._tasks.put((fn, args))
+            if self._idle:
+                self._idle -= 1  # promised to whichever idle thread takes the task first
+                return
+            self.threads += 1
+        threading.Thread(target=self._work, name=f"asl-http-{self.threads}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                task = self._tasks.get(timeout=self.keep)
+            except queue.Empty:
+                with self._lock:
+                    # with no idle thread left unpromised, a task is on its way to this one: wait for it
+                    if self._idle and self.threads > self.core:
+                        self._idle -= 1
+                        self.threads -= 1
+                        return
+                continue
+            if task is None:
+                return
+            fn, args = task
+            fn(*args)  # socketserver's process_request_thread: it handles its own errors
+            with self._lock:
+                self._idle += 1
+
+    def close(self) -> None:
+        """End every thread once it has finished what it is doing."""
+        with self._lock:
+            self._closed = True
+            for _ in range(self.threads):
+                self._tasks.put(None)
+
+
+class _Parking:
+    """Kept-alive connections between requests, watched by one thread with a selector instead of a thread each
+    (a thread costs about 150 KiB of memory; a parked connection, its socket). When one has a request, ``resume``
+    gives it a thread; when its idle deadline passes, or the client closes it, it is closed here."""
+
+    SWEEP = 0.5  # seconds between looks for connections past their idle deadline
+
+    def __init__(self, resume: Callable[[socket.socket, Any], None]):
+        self._resume = resume
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        # a byte on this pair wakes the selector for a new socket (needed where the selector is select() or poll())
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._parked: dict[socket.socket, tuple[Any, float]] = {}
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, sock: socket.socket, address: Any, deadline: float) -> bool:
+        """Watch ``sock`` until it has a request or ``deadline`` passes; False once closed (the caller closes it)."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="asl-http-parking", daemon=True)
+                self._thread.start()
+            self._parked[sock] = (address, deadline)
+            self._selector.register(sock, selectors.EVENT_READ)
+        with contextlib.suppress(OSError):  # full: the selector is awake already
+            self._wake_w.send(b"\0")
+        return True
+
+    def _run(self) -> None:
+        swept = time.monotonic()
+        while True:
+            events = self._selector.select(timeout=self.SWEEP)
+            ready: list[tuple[socket.socket, Any]] = []
+            with self._lock:
+                if self._closed:
+                    return
+                for key, _ in events:
+                    sock = key.fileobj
+                    if sock is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    elif isinstance(sock, socket.socket) and sock in self._parked:
+                        self._selector.unregister(sock)
+                        ready.append((sock, self._parked.pop(sock)[0]))
+                now = time.monotonic()
+                if now - swept >= self.SWEEP:
+                    swept = now
+                    for sock in [s for s, (_, deadline) in self._parked.items() if deadline <= now]:
+                        self._selector.unregister(sock)
+                        del self._parked[sock]
+                        _close(sock)
+            for sock, address in ready:
+                if _closed_by_peer(sock):
+                    _close(sock)
+                else:
+                    self._resume(sock, address)
+
+    def close(self) -> None:
+        """Close every parked connection and stop the thread."""
+        with self._lock:
+            self._closed = True
+            for sock in self._parked:
+                self._selector.unregister(sock)
+                _close(sock)
+            self._parked.clear()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        if self._thread is not None:
+            self._thread.join(5)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether a socket the selector found readable holds only the client's end of file (or an error)."""
+    try:
+        sock.setblocking(False)
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+    sock.close()
 
 
 class _Idle:
@@ -312,11 +515,12 @@ class Server:
 
     def __init__(self, service: StepFunctions, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 2,
                  max_body: int = MAX_BODY, worker_options: dict[str, Any] | None = None,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, request_timeout: float = DEFAULT_REQUEST_TIMEOUT):
-        if not (idle_timeout > 0 and request_timeout > 0):
-            raise ValueError("the idle and request timeouts must be more than 0 seconds")
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 park_after: float = PARK_AFTER):
+        if not (idle_timeout > 0 and request_timeout > 0 and park_after > 0):
+            raise ValueError("the idle and request timeouts and park_after must be more than 0 seconds")
         self.service = service
-        self.httpd = _HTTPServer((host, port), service, max_body, idle_timeout, request_timeout)
+        self.httpd = _HTTPServer((host, port), service, max_body, idle_timeout, request_timeout, park_after)
         opts = dict(worker_options or {})
         first = service.worker(**opts)
         self.workers: list[Worker] = [first] + [service.worker(owner=f"{first.owner}-{i}", **opts) for i in range(1, workers)]
@@ -350,4 +554,4 @@ class Server:
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_IDLE_TIMEOUT", "DEFAULT_PORT", "DEFAULT_REQUEST_TIMEOUT", "INTERNAL_FAILURE",
-           "LISTEN_BACKLOG", "MAX_BODY", "Server"]
+           "LISTEN_BACKLOG", "MAX_BODY", "PARK_AFTER", "Server"]

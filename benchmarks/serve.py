@@ -168,8 +168,15 @@ def _client_process(url: str, arn: str, threads: int, start_at: float, stop_at: 
     queue.put(([x for lat in latencies for x in lat], errors))
 
 
-def load(url: str, arn: str, threads: int, seconds: float, processes: int) -> dict[str, Any]:
-    """``threads`` client threads spread over up to ``processes`` processes for ``seconds``: requests/s, p50, p99."""
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, arn: str, threads: int, seconds: float, processes: int, pid: int) -> dict[str, Any]:
+    """``threads`` client threads spread over up to ``processes`` processes for ``seconds``: requests/s, p50, p99,
+    and the server's CPU time per request (user and system, all its threads: the workers' part included)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     split = [threads // processes + (1 if i < threads % processes else 0) for i in range(min(processes, threads))]
@@ -179,6 +186,12 @@ def load(url: str, arn: str, threads: int, seconds: float, processes: int) -> di
     procs = [ctx.Process(target=_client_process, args=(url, arn, n, start_at, stop_at, queue)) for n in split]
     for p in procs:
         p.start()
+    while time.perf_counter() < start_at:
+        time.sleep(0.001)
+    cpu_start = _cpu_seconds(pid)
+    while time.perf_counter() < stop_at:
+        time.sleep(0.01)
+    cpu = _cpu_seconds(pid) - cpu_start
     results = [queue.get(timeout=seconds + 120) for _ in procs]
     for p in procs:
         p.join()
@@ -189,7 +202,7 @@ def load(url: str, arn: str, threads: int, seconds: float, processes: int) -> di
     return {"threads": threads, "requests": len(latencies), "requests_per_s": round(len(latencies) / seconds),
             "p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
-            "errors": len(errors), "first_error": errors[0] if errors else None}
+            "server_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 3), "errors": len(errors), "first_error": errors[0] if errors else None}
 
 
 # -- memory with idle connections --------------------------------------------------------------------------------------
@@ -202,9 +215,10 @@ def _status(pid: int) -> dict[str, int]:
     return fields
 
 
-def idle_memory(url: str, pid: int, connections: int) -> dict[str, Any]:
+def idle_memory(url: str, pid: int, connections: int, settle: float) -> dict[str, Any]:
     """The server's RSS (MiB) and threads before and with ``connections`` idle kept-alive connections, each after
-    one answered request (a ListStateMachines, as an SDK's pooled connection would have made)."""
+    one answered request (a ListStateMachines, as an SDK's pooled connection would have made): 1 s after the last
+    one opened, and again ``settle`` seconds later (a server may let threads go that the burst of opening made)."""
     host, port = url.rsplit("//", 1)[1].split(":")
     body = b"{}"
     request = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n"
@@ -220,13 +234,16 @@ def idle_memory(url: str, pid: int, connections: int) -> dict[str, Any]:
             socks.append(s)
         time.sleep(1.0)
         during = _status(pid)
+        time.sleep(settle)
+        settled = _status(pid)
         alive = sum(1 for s in socks if _still_open(s))
     finally:
         for s in socks:
             s.close()
     return {"connections": connections, "still_open": alive, "rss_before_mib": round(before["VmRSS"] / 1024, 1),
             "rss_mib": round(during["VmRSS"] / 1024, 1), "threads_before": before["Threads"],
-            "threads": during["Threads"]}
+            "threads": during["Threads"], "settle_s": settle, "rss_settled_mib": round(settled["VmRSS"] / 1024, 1),
+            "threads_settled": settled["Threads"]}
 
 
 def _read_response(s: socket.socket) -> None:
@@ -255,19 +272,21 @@ def _still_open(s: socket.socket) -> bool:
 
 
 # -- main ------------------------------------------------------------------------------------------------------------
-def measure(server: Served, thread_counts: list[int], seconds: float, processes: int, idle: int) -> dict[str, Any]:
+def measure(server: Served, thread_counts: list[int], seconds: float, processes: int, idle: int,
+            settle: float) -> dict[str, Any]:
     arn = state_machine(server.url)
     out: dict[str, Any] = {"server": server.name, "load": []}
     for n in thread_counts:
-        row = load(server.url, arn, n, seconds, processes)
+        row = load(server.url, arn, n, seconds, processes, server.pid)
         out["load"].append(row)
         print(f"  {server.name:5} {n:3} threads: {row['requests_per_s']:>6,} requests/s  p50 {row['p50_ms']:7.2f} ms  "
-              f"p99 {row['p99_ms']:7.2f} ms" + (f"  ({row['errors']} errors: {row['first_error']})" if row["errors"] else ""),
+              f"p99 {row['p99_ms']:7.2f} ms  server CPU {row['server_cpu_ms_per_request']:.2f} ms/request" + (f"  ({row['errors']} errors: {row['first_error']})" if row["errors"] else ""),
               flush=True)
-    out["idle"] = idle_memory(server.url, server.pid, idle)
+    out["idle"] = idle_memory(server.url, server.pid, idle, settle)
     m = out["idle"]
-    print(f"  {server.name:5} RSS {m['rss_before_mib']} MiB, {m['threads_before']} threads; with {idle} idle connections "
-          f"({m['still_open']} still open after 1 s): {m['rss_mib']} MiB, {m['threads']} threads", flush=True)
+    print(f"  {server.name:5} RSS {m['rss_before_mib']} MiB, {m['threads_before']} threads; with {idle} idle connections: "
+          f"{m['rss_mib']} MiB, {m['threads']} threads after 1 s, {m['rss_settled_mib']} MiB, {m['threads_settled']} "
+          f"threads after {1 + settle:g} s ({m['still_open']} still open)", flush=True)
     return out
 
 
@@ -278,19 +297,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", default="1,4,16", help="client thread counts, comma separated")
     ap.add_argument("--client-processes", type=int, default=2, help="processes the client threads are spread over")
     ap.add_argument("--idle", type=int, default=500, help="idle kept-alive connections for the memory figure")
+    ap.add_argument("--settle", type=float, default=12.0, help="seconds before the second memory reading")
     ap.add_argument("--no-moto", action="store_true", help="measure asl only")
     ap.add_argument("--json", help="write the figures as JSON to this file")
     args = ap.parse_args(argv)
     counts = [1, 2] if args.tiny else [int(x) for x in args.threads.split(",")]
     seconds = 1.0 if args.tiny else args.seconds
     idle = 20 if args.tiny else args.idle
+    settle = 0.5 if args.tiny else args.settle
     figures: dict[str, Any] = {"tiny": args.tiny, "seconds": seconds, "client_processes": args.client_processes,
                                "results": []}
     with tempfile.TemporaryDirectory() as tmp:
         for start in ((start_asl,) if args.no_moto else (start_asl, start_moto)):
             server = start(Path(tmp))
             try:
-                figures["results"].append(measure(server, counts, seconds, args.client_processes, idle))
+                figures["results"].append(measure(server, counts, seconds, args.client_processes, idle, settle))
             finally:
                 server.stop()
     if not args.no_moto:

@@ -291,3 +291,33 @@ def test_an_answer_that_cannot_be_json_is_a_500(server: Server, monkeypatch: pyt
         assert "set" not in body["message"]
         sock.sendall(request(target="AWSStepFunctions.ListActivities"))
         assert read_answer(sock)[0] == 200
+
+
+# -- idle connections hold no thread ------------------------------------------------------------------------------------
+def test_idle_kept_alive_connections_are_parked_without_a_thread_each() -> None:
+    s = Server(StepFunctions(MemoryStore()), port=0, workers=1, park_after=0.05)
+    s.start()
+    socks = [socket.create_connection(address(s), timeout=WAIT) for _ in range(40)]
+    try:
+        for sock in socks:
+            sock.sendall(request())
+            assert read_answer(sock)[0] == 200
+        # once parked, no thread holds them (the stdlib server kept a thread on each until the client left)
+        deadline = time.monotonic() + WAIT
+        while (len(s.httpd.parking) < len(socks) or s.httpd.pool.busy) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (len(s.httpd.parking), s.httpd.pool.busy) == (len(socks), 0)
+        # and every parked connection still serves its next request, on the same connection
+        for sock in socks:
+            sock.sendall(request(target="AWSStepFunctions.ListActivities"))
+            assert read_answer(sock)[:1] == (200,)
+        sfn = client(s)  # boto3's pooled connection, parked between calls
+        for _ in range(3):
+            assert sfn.list_state_machines()["stateMachines"] == []
+            time.sleep(0.2)
+        sfn.close()
+    finally:
+        for sock in socks:
+            sock.close()
+        s.stop()
+
