@@ -9,9 +9,18 @@ Any ``Host`` is served, so a client that sends StartSyncExecution and TestState 
 reaches this server if that name resolves to it; SDKs usually need the prefix turned off
 (``AWS_DISABLE_HOST_PREFIX_INJECTION=true``, or botocore's ``Config(inject_host_prefix=False)``).
 
-Shutting down stops accepting requests, lets requests in progress finish and stops the workers at their next
-commit; every execution a StartExecution accepted is in the store already, and resumes when a server or worker
-opens that store again.
+Connections: the standard library's HTTP/1.1 parsing, with what a server facing any client needs around it.
+Answers go out in one write with TCP_NODELAY (keep-alive stays: SDKs reuse their connections). The listen backlog
+is :data:`LISTEN_BACKLOG`. A connection waits at most ``idle_timeout`` for its next request, and a request that
+has begun must arrive whole within ``request_timeout`` (a deadline for all of it, so a client that trickles a
+byte a second is cut off too). Connections with a request are served by a pool of reused threads (:class:`_Pool`);
+between requests a kept-alive connection is parked in one selector thread (:class:`_Parking`) instead of holding
+a thread. Every error, the stdlib's own included (a garbage request line, a header too long), is the JSON error
+shape; a 500 says only a fixed sentence and the request id, and the log has the details.
+
+Shutting down stops accepting requests, closes idle connections, lets requests in progress finish and stops the
+workers at their next commit; every execution a StartExecution accepted is in the store already, and resumes
+when a server or worker opens that store again.
 """
 
 from __future__ import annotations
