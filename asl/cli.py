@@ -578,10 +578,15 @@ def _register(sfn: Any, path: str, name: str | None, machine_type: str) -> str:
               help="Worker threads running executions.")
 @click.option("--task", "tasks", multiple=True, metavar="ARN=FILE.py:FUNCTION",
               help="Run a Python function for a Task resource ARN; repeatable. The function gets (input, context).")
+@click.option("--idle-timeout", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+              help="Seconds a connection may wait for its next request before it is closed.")
+@click.option("--request-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+              help="Seconds for a request to arrive whole once it has begun, and for its answer to be sent.")
 @lambda_options
 def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...], express: tuple[str, ...],
           mock_config: str | None, account: str, region: str, workers: int, tasks: tuple[str, ...],
-          lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
+          idle_timeout: float, request_timeout: float, lambdas: tuple[str, ...], config_path: str | None,
+          aws_endpoint: str | None) -> None:
     """Serve the Step Functions API (awsJson1_0) for boto3, the AWS CLI and other SDKs, and run the executions.
 
     Point a client at it with an endpoint URL (aws --endpoint-url http://127.0.0.1:8083 stepfunctions ...).
@@ -604,7 +609,7 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
                 name, sep, path = spec.rpartition("=")
                 _register(sfn, path, name if sep else None, machine_type)
     try:
-        server = Server(sfn, host, port, workers=workers)
+        server = Server(sfn, host, port, workers=workers, idle_timeout=idle_timeout, request_timeout=request_timeout)
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(2)

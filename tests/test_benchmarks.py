@@ -29,3 +29,20 @@ def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
         assert r["transitions"] == r["moto_transitions"] > 0
         assert r["asl_per_s"] > 0 and r["asl_history_read_per_s"] > 0 and r["moto_per_s"] > 0
     assert figures["cold_start_ms"] > 0 and figures["peak_memory_mib"]["mib"] > 0
+
+
+def test_serve_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "serve.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve.py"), "--tiny", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [r["server"] for r in figures["results"]] == ["asl", "moto"]
+    for r in figures["results"]:
+        assert [row["threads"] for row in r["load"]] == [1, 2]
+        # every call of the workload was answered, by both servers
+        assert all(row["requests"] > 0 and row["errors"] == 0 for row in r["load"])
+        assert r["idle"]["rss_mib"] > 0
+    # asl keeps idle connections open (moto's server closes each after its answer)
+    assert figures["results"][0]["idle"]["still_open"] == figures["results"][0]["idle"]["connections"]
