@@ -48,6 +48,7 @@ from . import jsontext
 from .api import TARGET_PREFIX, encode
 from .durable import Worker
 from .service import ServiceError, StepFunctions
+from .store import StoreError, StoreUnavailable
 
 log = logging.getLogger("asl.server")
 
@@ -235,6 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
             data = _json_bytes(encode(self.server.service.call(operation, body)))
         except ServiceError as exc:
             self._error(400, exc.code, exc.message)
+            return
+        except StoreUnavailable as exc:  # a full disk, a lock held too long: worth trying again, as SDKs do with a 503
+            log.error("%s: %s (request %s)", operation, exc, self.request_id)
+            self._error(503, "ServiceUnavailable", f"The store cannot be used now: {exc}")
+            return
+        except StoreError as exc:  # a damaged store: trying again will not help
+            log.error("%s: %s (request %s)", operation, exc, self.request_id)
+            self._error(500, "InternalFailure", f"The store cannot be used: {exc}")
             return
         except Exception:  # a bug: it must not take the server down, and its text goes to the log, not the client
             log.exception("%s failed (request %s)", operation, self.request_id)

@@ -321,3 +321,37 @@ def test_idle_kept_alive_connections_are_parked_without_a_thread_each() -> None:
             sock.close()
         s.stop()
 
+
+
+def test_a_store_on_a_full_disk_is_a_503_the_sdk_retries_then_the_server_goes_on() -> None:
+    from asl.store import SQLiteStore
+
+    from .test_store_files import tmpfs
+
+    with tmpfs("4m") as where:
+        s = Server(StepFunctions(SQLiteStore(where / "store.db")), port=0, workers=1)
+        s.start()
+        try:
+            sfn = boto3.client("stepfunctions", endpoint_url=f"http://{address(s)[0]}:{address(s)[1]}",
+                               region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+                               config=Config(retries={"max_attempts": 1}))
+            arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r", definition=json.dumps(
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+            filler = where / "filler"
+            with open(filler, "wb") as fh:
+                try:
+                    while True:
+                        fh.write(b"x" * 65536)
+                        fh.flush()
+                except OSError:
+                    pass
+            with pytest.raises(ClientError) as err:
+                sfn.start_execution(stateMachineArn=arn, input=json.dumps({"x": "y" * 100_000}))
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert err.value.response["Error"]["Code"] == "ServiceUnavailable"
+            assert "the disk is full" in err.value.response["Error"]["Message"]
+            assert sfn.list_state_machines()["stateMachines"][0]["name"] == "m"  # reads go on
+            filler.unlink()
+            assert sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        finally:
+            s.stop()
