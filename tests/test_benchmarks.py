@@ -6,17 +6,22 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .conftest import ROOT
 
 
-def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "figures.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny", "--json", str(out)],
+def tiny(script: str, out: Path) -> Any:
+    """Run ``benchmarks/<script> --tiny`` and read the figures it wrote."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--tiny", "--json", str(out)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT,
                           env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    figures = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
+    figures = tiny("run.py", tmp_path / "figures.json")
     measured = {r["workload"]: r for r in figures["results"] if "moto_per_s" in r}
     assert set(measured) == {"a", "b", "c"}
     durable = {r["workload"]: r for r in figures["results"] if "moto_per_s" not in r}
@@ -32,12 +37,7 @@ def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
 
 
 def test_serve_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "serve.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve.py"), "--tiny", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    figures = json.loads(out.read_text())
+    figures = tiny("serve.py", tmp_path / "serve.json")
     assert [r["server"] for r in figures["results"]] == ["asl", "moto"]
     for r in figures["results"]:
         assert [row["threads"] for row in r["load"]] == [1, 2]

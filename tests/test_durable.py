@@ -449,19 +449,20 @@ def test_random_values_and_uuids_are_the_same_when_rebuilt(store: Store) -> None
 
 # -- kill -9 and restart -----------------------------------------------------------------------------------------
 class WorkerProcess:
-    """``asl worker`` in a child process over one store file, with the test task functions registered."""
+    """``asl worker`` in a child process over one store file, with the test task functions registered (``tasks``:
+    more ARN=function pairs of tests/durable_tasks.py), sleeping in place for delays up to ``inline_wait``."""
 
-    def __init__(self, store: Path, log: Path):
-        self.store, self.log = store, log
+    def __init__(self, store: Path, log: Path, inline_wait: float = 0.5, tasks: dict[str, str] | None = None):
+        functions = ROOT / "tests" / "durable_tasks.py"
+        self.args = [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(store),
+                     "--inline-wait", str(inline_wait)]
+        for arn, name in {TASK: "step", CALLBACK: "hand_out", **(tasks or {})}.items():
+            self.args += ["--task", f"{arn}={functions}:{name}"]
+        self.env = {**os.environ, "ASL_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        env = {**os.environ, "ASL_TEST_LOG": str(self.log), "PYTHONPATH": str(ROOT)}
-        tasks = ROOT / "tests" / "durable_tasks.py"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(self.store), "--inline-wait", "0.5",
-             "--task", f"{TASK}={tasks}:step", "--task", f"{CALLBACK}={tasks}:hand_out"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, stderr: Any = subprocess.DEVNULL) -> None:
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def kill(self) -> None:
         assert self.proc is not None

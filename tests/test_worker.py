@@ -4,10 +4,6 @@ error inside one execution fails that execution (not the worker), and store erro
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,46 +17,21 @@ from asl.durable import Worker
 from asl.service import StepFunctions
 from asl.store import MemoryStore, SQLiteStore
 
-from .conftest import ROOT
-from .test_durable import TASK, check_log, finished, lines, machine, types, wait_for
+from .test_durable import TASK, WorkerProcess, check_log, finished, lines, machine, types, wait_for
 
 FLAKY = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 
 
-class Process:
-    """``asl worker`` in a child process, sleeping in place for delays up to ``inline_wait`` seconds."""
-
-    def __init__(self, store: Path, log: Path, inline_wait: float):
-        self.args = [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(store),
-                     "--inline-wait", str(inline_wait), "--task", f"{TASK}={ROOT / 'tests' / 'durable_tasks.py'}:step",
-                     "--task", f"{FLAKY}={ROOT / 'tests' / 'durable_tasks.py'}:fail_first"]
-        self.env = {**os.environ, "ASL_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait()
-
-
 @pytest.fixture
-def durable(tmp_path: Path) -> Iterator[tuple[StepFunctions, Process, Path]]:
+def durable(tmp_path: Path) -> Iterator[tuple[StepFunctions, WorkerProcess, Path]]:
     path, log = tmp_path / "store.db", tmp_path / "effects.log"
     log.touch()
-    worker = Process(path, log, inline_wait=3.0)
+    worker = WorkerProcess(path, log, inline_wait=3.0, tasks={FLAKY: "fail_first"})
     yield StepFunctions(SQLiteStore(path)), worker, log
     worker.stop()
 
 
-def test_a_task_is_committed_before_the_worker_sleeps_in_a_wait(durable: tuple[StepFunctions, Process, Path]) -> None:
+def test_a_task_is_committed_before_the_worker_sleeps_in_a_wait(durable: tuple[StepFunctions, WorkerProcess, Path]) -> None:
     sfn, worker, log = durable
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": TASK, "Next": "W"},
@@ -80,7 +51,7 @@ def test_a_task_is_committed_before_the_worker_sleeps_in_a_wait(durable: tuple[S
     assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"n": 2}
 
 
-def test_a_failed_attempt_is_committed_before_the_retry_delay(durable: tuple[StepFunctions, Process, Path]) -> None:
+def test_a_failed_attempt_is_committed_before_the_retry_delay(durable: tuple[StepFunctions, WorkerProcess, Path]) -> None:
     sfn, worker, log = durable
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "F", "States": {
         "F": {"Type": "Task", "Resource": FLAKY, "End": True,
@@ -180,11 +151,11 @@ def test_a_worker_on_a_full_disk_recovers_by_itself_when_space_returns(tmp_path:
                     fh.flush()
             except OSError as exc:
                 assert exc.errno == 28  # ENOSPC
-        worker = Process(path, log, inline_wait=1.0)
+        worker = WorkerProcess(path, log, inline_wait=1.0)
         worker.args += ["--concurrency", "1"]
         stderr = tmp_path / "worker.err"
         with open(stderr, "wb") as err:
-            worker.proc = subprocess.Popen(worker.args, env=worker.env, stdout=subprocess.DEVNULL, stderr=err)
+            worker.start(stderr=err)
             try:
                 time.sleep(3)  # failing all along, backing off
                 assert worker.proc.poll() is None, stderr.read_text()
