@@ -165,6 +165,7 @@ class _StoreJournal:
         self.record = record
         self.history: _ReplayHistory | None = None
         self.tokens: list[TokenRecord] = []
+        self.thread = threading.get_ident()  # the worker's thread: the only one that writes the history
 
     def _commit(self, **kw: Any) -> None:
         h = self.history
@@ -182,6 +183,10 @@ class _StoreJournal:
     def flush_pending(self) -> None:
         """Commit what is recorded but not committed yet, if anything: before the worker sleeps in place (a short
         Wait or Retry delay), so a task's outcome is never lost to a kill during the sleep and run again."""
+        if threading.get_ident() != self.thread:
+            # a task callable sleeping on the execution's clock (asl.sleep) in its own thread, perhaps abandoned
+            # after its timeout while the worker goes on: it must not commit the worker's events
+            return
         h = self.history
         if h is not None and (self.tokens or h.flushed < len(h.events)):
             self.flush()

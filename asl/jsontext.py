@@ -34,7 +34,9 @@ class JsonLimitError(ValueError):
 
 # A lone surrogate can only come from a \uD800-\uDFFF escape or from a Python string that holds one already.
 _MAYBE_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A string, or an unterminated one to the end of the text (as the parser sees it: then only the brackets before it
+# count, and the scan stays linear; retrying from every later quote made it quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

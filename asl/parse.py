@@ -54,7 +54,7 @@ def _duplicates(value: Any, repeated: dict[int, list[str]], out: list[Diagnostic
             stack.extend((item, pointer_join(pointer, i)) for i, item in reversed(list(enumerate(v))))
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
+def _position(text: str, index: int) -> tuple[int | None, int | None]:
     """Line and column (from 1) of a character index."""
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
@@ -86,7 +86,8 @@ def loads(text: str | bytes) -> ParseResult:
         return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", f"Malformed JSON: {exc.msg}", exc.lineno, exc.colno)], False)
     except jsontext.JsonLimitError as exc:
         if exc.reason == "depth":
-            line, column = _position(text, jsontext.too_deep_at(text))
+            at = jsontext.too_deep_at(text)
+            line, column = _position(text, at) if at >= 0 else (None, None)
             return ParseResult(None, [error(TOO_DEEPLY_NESTED, "", exc.message, line, column)], False)
         return ParseResult(None, [error(INVALID_JSON_DESCRIPTION, "", exc.message)], False)
     except ValueError as exc:

@@ -83,3 +83,20 @@ def test_check_value_applies_the_same_limits_to_python_values() -> None:
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)))
 def test_any_shallow_value_round_trips(value: object) -> None:
     assert loads(dumps(value)) == value
+
+
+def test_an_unterminated_string_hides_the_brackets_after_it_as_the_parser_would() -> None:
+    # the brackets are inside the (never closed) string: a syntax error, not nesting
+    with pytest.raises(json.JSONDecodeError):
+        loads('{"StartAt": "' + "[" * 300)
+    # brackets before it count; the scan is linear however many escaped quotes follow (it was quadratic: 22 s for
+    # 40,000 of them, with the GIL held)
+    with pytest.raises(JsonLimitError):
+        loads("[" * (MAX_DEPTH + 1) + '"' + '\\"' * 200_000)
+
+
+def test_a_definition_with_an_unterminated_string_gets_its_syntax_error() -> None:
+    from asl.validate import validate
+
+    [diag] = validate('{"StartAt": "' + "[" * 300)
+    assert diag.code == "INVALID_JSON_DESCRIPTION" and diag.line == 1

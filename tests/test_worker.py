@@ -175,3 +175,26 @@ def test_a_worker_on_a_full_disk_recovers_by_itself_when_space_returns(tmp_path:
         assert 1 <= len(errors) <= 3, output  # one line per distinct error, not one per attempt
         assert "disk is full" in errors[0] and "Traceback" not in output
         assert "works again" in output
+
+
+def test_a_task_abandoned_at_its_timeout_never_commits_the_workers_events(tmp_path: Path) -> None:
+    # The task sleeps on the execution's clock (asl.sleep) in its own thread and goes on after its timeout; its
+    # sleeps must not commit what the worker records meanwhile (they did, from two threads at once: UNIQUE failed)
+    def poll(value: Any, context: Any) -> Any:
+        while True:
+            asl.interpreter.sleep(0.001)
+
+    path = tmp_path / "store.db"
+    sfn = StepFunctions(SQLiteStore(path))
+    sm = machine(sfn, {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": TASK, "TimeoutSeconds": 1, "End": True,
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "M"}]},
+        "M": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": None, "Next": "W",
+              "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Result": 1, "End": True}}}},
+        "W": {"Type": "Wait", "Seconds": 1, "End": True}}})
+    arns = [sfn.start_execution(stateMachineArn=sm, input=json.dumps({"items": list(range(3000))}))["executionArn"]
+            for _ in range(3)]
+    Worker(SQLiteStore(path), {TASK: poll}, inline_wait=5).run_until_idle()
+    for arn in arns:
+        assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+        check_log(sfn.get_execution_history(executionArn=arn)["events"])
