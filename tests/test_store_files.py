@@ -390,3 +390,43 @@ def test_opening_a_locked_store_is_unavailable_not_foreign(tmp_path: Path) -> No
             SQLiteStore(path, busy_timeout=0.1, create=False)
     finally:
         locker.close()
+
+
+@contextmanager
+def read_only_view(of: Path) -> Iterator[Path]:
+    """A read-only bind mount of the folder ``of`` (as docker's ``-v dir:/data:ro``): the same files, written
+    through ``of`` and read through the view."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("bind mounts need root and mount(8)")
+    view = Path(tempfile.mkdtemp(prefix="asl-ro-view-"))
+    r = subprocess.run(["mount", "--bind", str(of), str(view)], capture_output=True, text=True)
+    if r.returncode != 0:
+        view.rmdir()
+        pytest.skip(f"cannot bind mount here: {r.stderr.strip()}")
+    try:
+        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True, text=True)
+        assert remount.returncode == 0, remount.stderr
+        yield view
+    finally:
+        if subprocess.run(["umount", str(view)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(view)], capture_output=True)  # a test failed with the file open
+        view.rmdir()
+
+
+def test_a_read_only_view_of_a_store_written_elsewhere_is_never_stale(tmp_path: Path) -> None:
+    first = StepFunctions(SQLiteStore(tmp_path / "s.db"))
+    sm = first.create_state_machine(name="m", definition=json.dumps(PASS))["stateMachineArn"]
+    first.start_execution(stateMachineArn=sm, name="e1")
+    first.store.close()  # no writer: no -shm file, so the view reads the file as immutable
+    with read_only_view(tmp_path) as view:
+        reader = SQLiteStore(view / "s.db", create=False)
+        assert [e.name for e in reader.list_executions()] == ["e1"]
+        writer = StepFunctions(SQLiteStore(tmp_path / "s.db"))  # a writer comes back, through the writable path
+        writer.start_execution(stateMachineArn=sm, name="e2")
+        # the commit is in the WAL, which a read-only view cannot read: refused, not the old answer
+        with pytest.raises(StoreUnavailable, match="being written through another path"):
+            reader.list_executions()
+        writer.store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # checkpointed into the main file: read again as it is now
+        assert sorted(e.name for e in reader.list_executions()) == ["e1", "e2"]
+        reader.close()

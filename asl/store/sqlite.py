@@ -264,9 +264,32 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise unopenable(self.path, exc, self.busy_timeout) from exc
 
-    def _conn(self) -> sqlite3.Connection:
+    def _file_state(self) -> tuple[int, int, int]:
+        """What tells that the main file changed: its inode, size and modification time."""
+        st = self.path.stat()
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _immutable_conn(self) -> sqlite3.Connection | None:
+        """This thread's connection to a store read as immutable, if it still reads the file as it is. SQLite
+        trusts an immutable file never to change; on a read-only mount of a folder that is written through another
+        mount it can, so the connection is made again when the file changed, and a store whose WAL holds commits
+        (which an immutable reader cannot see) is refused until they are checkpointed."""
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreUnavailable(f"{self.path}: the asl store is being written through another path (its WAL holds "
+                                   "commits this read-only mount cannot read); read it where it is written")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "file_state", None) != self._file_state():
+            conn.close()
+            conn = self._local.conn = None
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = (self._immutable_conn() if self._immutable
+                                           else getattr(self._local, "conn", None))
         if conn is None:
+            if self._immutable:
+                self._local.file_state = self._file_state()
             conn = self._connect()
             try:
                 if not self._immutable:
