@@ -180,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._reader.timed_out = False
         self._answered = False
         self.request_id = str(uuid.uuid4())
+        # what the stdlib sets once it has read a request line: a request stalled within its first line is answered
+        # (and logged) before there is one
+        self.requestline, self.command, self.request_version = "", "", self.default_request_version
         super().handle_one_request()  # a read that times out makes it give up on the connection
         if self._reader.timed_out and not self._answered:
             self.close_connection = True

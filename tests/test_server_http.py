@@ -355,3 +355,12 @@ def test_a_store_on_a_full_disk_is_a_503_the_sdk_retries_then_the_server_goes_on
             assert sfn.start_execution(stateMachineArn=arn)["executionArn"]
         finally:
             s.stop()
+
+
+def test_a_request_stalled_in_its_first_line_gets_a_408(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG"), connect(server) as sock:
+        sock.sendall(b"POS")  # and nothing more
+        status, _, body = read_answer(sock)
+        assert (status, body["__type"]) == (408, "RequestTimeout")
+        assert closed_by_server(sock)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
