@@ -16,6 +16,7 @@ same whichever way its expression was evaluated. Protocol: one JSON line each wa
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import random
@@ -48,10 +49,14 @@ class _Child:
 
     def ask(self, request: dict[str, Any], env: jsonata.Environment) -> dict[str, Any]:
         """Send one evaluation and serve the child's calls for random numbers and ids until it answers. Raises
-        EOFError when the child died (out of memory) and TimeoutError when it did not answer in time."""
+        MemoryError when the child went past its memory limit, TimeoutError when it did not answer in time, and
+        ChildProcessError when it died otherwise or said something that is not the protocol."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(dumps(request) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise ChildProcessError(f"it cannot be sent the expression: {exc}") from None
         deadline = time.monotonic() + env.timeout + _GRACE
         ceiling = self.resident() + self.memory_limit
         while True:
@@ -60,13 +65,17 @@ class _Child:
                 raise TimeoutError
             if not select.select([self.proc.stdout], [], [], min(left, _WATCH))[0]:
                 if self.resident() > ceiling:
-                    raise EOFError
+                    raise MemoryError
                 continue
             line = self.proc.stdout.readline()
             if not line:
-                raise EOFError
-            message = json.loads(line)
-            call = message.get("call")
+                code = self.proc.wait()
+                raise ChildProcessError(f"it ended with exit status {code}")
+            try:
+                message = json.loads(line)
+                call = message.get("call")
+            except (ValueError, AttributeError):
+                raise ChildProcessError(f"it answered something that is not the protocol: {line[:100]!r}") from None
             if call is None:
                 return message
             value: Any = env.rng.random() if call == "random" else env.uuid4()
@@ -100,13 +109,21 @@ def evaluate(expression: jsonata.Expression, bindings: dict[str, Any], input: An
     if input is not jsonata.UNDEFINED:
         request["input"] = input
     with _SLOTS:
-        child = _take(env.memory_limit)
+        try:
+            child = _take(env.memory_limit)
+        except OSError as exc:
+            raise jsonata.JsonataEvaluationError(
+                "U1001", f"The evaluation ran past {env.first_try:g} s and the process that goes on with it cannot "
+                         f"be started: {exc}") from None
         try:
             answer = child.ask(request, env)
-        except EOFError:
+        except MemoryError:
             child.close()
             mib = env.memory_limit // (1024 * 1024)
             raise jsonata.JsonataEvaluationError("U1001", f"The evaluation needed more than {mib} MiB of memory") from None
+        except ChildProcessError as exc:
+            child.close()
+            raise jsonata.JsonataEvaluationError("U1001", f"The process evaluating the expression failed: {exc}") from None
         except TimeoutError:
             child.close()
             raise jsonata.JsonataEvaluationError(
@@ -175,12 +192,24 @@ def _serve_one(request: dict[str, Any]) -> dict[str, Any]:
     return {"value": value}
 
 
+# A result bigger than this is refused here rather than sent: the parent would hold it twice while reading it, and
+# a state's payload is at most 256 KiB anyway (the same string bound, 4 MiB, four times over)
+MAX_ANSWER = 16 * 1024 * 1024
+
+
 def main() -> None:
+    # the protocol is UTF-8 whatever the locale or PYTHONIOENCODING say: the parent writes and reads it so
+    for stream in (sys.stdin, sys.stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8")
     jsonata.compile_expression("1").evaluate({})  # load the engine now: the parent measures from here
     for line in sys.stdin:
         answer = _serve_one(json.loads(line))
         try:
             text = dumps(answer)
+            if len(text) > MAX_ANSWER:
+                text = dumps({"error": {"code": "U1001", "message": f"The result is larger than "
+                                                                    f"{MAX_ANSWER // (1024 * 1024)} MiB"}})
         except (MemoryError, RecursionError, ValueError) as exc:
             text = dumps({"error": {"code": "U1001", "message": f"The result cannot be returned: {type(exc).__name__}"}})
         sys.stdout.write(text + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -81,14 +82,19 @@ def test_runaway_expressions_are_bounded() -> None:
 
 
 _PEAK = """
-import resource, sys
+import re, resource, sys
+from asl import jsonata_sandbox
 from asl.jsonata import JsonataEvaluationError, compile_expression
 try:
     compile_expression(sys.argv[1]).evaluate({})
     print("no error")
 except JsonataEvaluationError as exc:
     print(exc.code)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+# children killed (and waited for) count in RUSAGE_CHILDREN; those kept warm for the next evaluation do not yet
+alive = [int(re.search(r"VmHWM:\\s+(\\d+)", open(f"/proc/{c.proc.pid}/status").read()).group(1))
+         for c in jsonata_sandbox._IDLE]
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+      max([resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, *alive]) // 1024)
 """
 
 
@@ -267,3 +273,33 @@ def test_validator_warns_on_jsonata_operators_aws_lacks() -> None:
         "Type": "Pass", "Output": {"a": "{% $states.input.x ?? 1 %}", "b": "{% $states.input.x ?: 2 %}",
                                    "c": "{% $states.input.x ? 'a ?? b' : 3 %}"}, "End": True}}}
     assert _codes(d) == [(JSONATA_NOT_ON_AWS, "/States/A/Output/a"), (JSONATA_NOT_ON_AWS, "/States/A/Output/b")]
+
+
+def child_env(**kw: Any) -> Environment:
+    """An environment whose evaluations all go to the child process."""
+    return Environment(first_try=0, **kw)
+
+
+def test_the_child_speaks_utf8_whatever_the_locale() -> None:
+    script = ("from asl.jsonata import Environment, ENVIRONMENT, compile_expression\n"
+              "ENVIRONMENT.set(Environment(first_try=0))\n"
+              "print(ascii(compile_expression(\"{% $length('日本') + $count([1..10]) & $uppercase('é') %}\").evaluate({})))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                         env={**os.environ, "PYTHONIOENCODING": "latin-1"}, encoding="utf-8")
+    assert out.stdout.strip() == ascii("12É")
+
+
+def test_a_child_that_cannot_run_is_not_called_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asl import jsonata_sandbox
+
+    monkeypatch.setattr(jsonata_sandbox, "_IDLE", [])
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # an embedded interpreter, a frozen app: no Python to run
+    with pytest.raises(JsonataEvaluationError) as err:
+        ev("{% 1 + 1 %}", env=child_env())
+    assert "memory" not in err.value.message and "failed" in err.value.message
+
+
+def test_an_answer_too_large_to_send_back_is_an_error() -> None:
+    with pytest.raises(JsonataEvaluationError) as err:
+        ev("{% [1..10].$pad('', 2000000, 'x') %}", env=child_env())  # 20 MB of strings
+    assert err.value.message == "The result is larger than 16 MiB"
