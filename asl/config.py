@@ -97,6 +97,8 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{p}: not valid TOML: arrays or tables are nested too deeply") from None
     cfg = Config()
     unknown = set(data) - {"lambda", "aws"}
     if unknown:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import jsontext
 from .adapters import Adapters
 from .adapters.lambda_local import LambdaFunction, LocalLambda
 from .diagnostics import DefinitionError
@@ -110,7 +111,7 @@ class Fixture:
 def run_case(path: Path, fixture: Fixture | None = None) -> Verdict:
     """Run one case file and judge it; ``fixture`` supplies the resources a service case needs."""
     try:
-        case = json.loads(path.read_text())
+        case = jsontext.loads(path.read_text(), "The case file")
     except (OSError, ValueError) as exc:
         return Verdict(str(path), False, diffs=[f"unreadable case file: {exc}"])
     if not isinstance(case, dict) or not isinstance(case.get("definition"), dict) or "status" not in (case.get("expected") or {}):

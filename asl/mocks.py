@@ -18,13 +18,13 @@ invocations in a fresh :class:`Mocks`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import jsontext
 from .diagnostics import pointer_join
 
 _RANGE = re.compile(r"(0|[1-9]\d*)(?:-(0|[1-9]\d*))?")
@@ -231,9 +231,11 @@ def load_mock_config(path: str | Path) -> MockConfig:
     """Read and check a mock configuration file."""
     p = Path(path)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = jsontext.loads(p.read_text(encoding="utf-8"), "The mock configuration")
     except OSError as exc:
         raise MockConfigError(str(p), [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    except jsontext.JsonLimitError as exc:
+        raise MockConfigError(str(p), [("", exc.message)]) from None
     except ValueError as exc:
         raise MockConfigError(str(p), [("", f"not valid JSON: {exc}")]) from None
     return parse_mock_config(raw, str(p))

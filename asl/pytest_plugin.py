@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from . import jsontext
 from .interpreter import ExecutionOptions, ExecutionResult, run
 from .mocks import (
     MockConfig,
@@ -140,8 +141,8 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> SuiteFile 
     if not file_path.name.endswith(".test.json"):
         return None
     try:
-        raw = json.loads(file_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = jsontext.loads(file_path.read_text(encoding="utf-8"), "The suite")
+    except (OSError, ValueError):  # the suite file's own item reports it when it is run
         return None
     if not isinstance(raw, dict) or "stateMachine" not in raw:
         return None

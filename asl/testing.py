@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from . import jsontext
 from .diagnostics import DefinitionError
 from .interpreter import ExecutionOptions, ExecutionResult, run
 from .mocks import (
@@ -171,9 +172,11 @@ class SuiteResult:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsontext.loads(path.read_text(encoding="utf-8"), f"The {what}")
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except jsontext.JsonLimitError as exc:
+        raise SuiteError(f"{path}: {exc.message}") from None
     except ValueError as exc:
         raise SuiteError(f"{path}: the {what} is not valid JSON: {exc}") from None
 

@@ -230,14 +230,12 @@ def test_the_cli_reports_deep_files_without_a_traceback(tmp_path: Path) -> None:
     deep_input.write_text(nested_text(5000))
     deep_machine = tmp_path / "deep.asl.json"
     deep_machine.write_text(json.dumps(nested_states(200)))
-    r = CliRunner().invoke(main, ["run", str(machine), "--input-file", str(deep_input)])
-    assert r.exit_code == 2 and "nested too deeply: 5000 levels" in r.output and "Traceback" not in r.output
-    r = CliRunner().invoke(main, ["validate", str(deep_machine)])
-    assert r.exit_code == 1 and "TOO_DEEPLY_NESTED" in r.output
-    r = CliRunner().invoke(main, ["run", str(deep_machine)])
-    assert r.exit_code == 2 and "TOO_DEEPLY_NESTED" in r.output
-    for result in (r,):
-        assert result.exception is None or isinstance(result.exception, SystemExit)
+    runs = [(CliRunner().invoke(main, ["run", str(machine), "--input-file", str(deep_input)]), 2, "nested too deeply: 5000 levels"),
+            (CliRunner().invoke(main, ["validate", str(deep_machine)]), 1, "TOO_DEEPLY_NESTED"),
+            (CliRunner().invoke(main, ["run", str(deep_machine)]), 2, "TOO_DEEPLY_NESTED")]
+    for r, status, text in runs:
+        assert r.exit_code == status and text in r.output, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
 
 
 @pytest.mark.parametrize(("operation", "request_body"), [
@@ -252,3 +250,20 @@ def test_a_lone_surrogate_in_any_request_string_is_a_serialization_error(sfn: St
     with pytest.raises(ServiceError) as err:
         sfn.call(operation, request_body)
     assert err.value.code == "SerializationException" and "lone surrogate" in err.value.message
+
+
+def test_deep_mock_configurations_suites_and_config_files_are_errors_not_tracebacks(tmp_path: Path) -> None:
+    machine = tmp_path / "pass.json"
+    machine.write_text(json.dumps(PASS))
+    deep = tmp_path / "deep.json"
+    deep.write_text(nested_text(5000))
+    toml = tmp_path / "asl.toml"
+    toml.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    for args in (["run", str(machine), "--mock-config", str(deep), "--test-case", "x"],
+                 ["test", "--definition", str(machine), "--mock-config", str(deep)],
+                 ["test", str(deep)],
+                 ["run", str(machine), "--config", str(toml)]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "nested too deeply" in r.output, (args, r.output)
+        assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
