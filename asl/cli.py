@@ -706,7 +706,7 @@ def _show_events(pages: Iterator[list[dict[str, Any]]]) -> None:
 @click.option("--cause", help="A description of the abort.")
 def stop(execution: str, store_path: str | None, error: str | None, cause: str | None) -> None:
     """Stop (abort) EXECUTION (its ARN or name)."""
-    sfn = _service(store_path)
+    sfn = _service(store_path, create=False)  # they act on what exists: a typo must not make a store
     _show(_call(sfn.stop_execution, executionArn=_execution_arn(sfn, execution), error=error, cause=cause))
 
 
@@ -721,7 +721,7 @@ def task() -> None:
 @store_option
 def task_success(token: str, output: str, store_path: str | None) -> None:
     """SendTaskSuccess: the task succeeds with OUTPUT."""
-    sfn = _service(store_path)
+    sfn = _service(store_path, create=False)  # they act on what exists: a typo must not make a store
     _call(sfn.send_task_success, taskToken=token, output=output)
 
 
@@ -732,7 +732,7 @@ def task_success(token: str, output: str, store_path: str | None) -> None:
 @store_option
 def task_failure(token: str, error: str | None, cause: str | None, store_path: str | None) -> None:
     """SendTaskFailure: the task fails with ERROR and CAUSE."""
-    sfn = _service(store_path)
+    sfn = _service(store_path, create=False)  # they act on what exists: a typo must not make a store
     _call(sfn.send_task_failure, taskToken=token, error=error, cause=cause)
 
 
@@ -741,5 +741,5 @@ def task_failure(token: str, error: str | None, cause: str | None, store_path: s
 @store_option
 def task_heartbeat(token: str, store_path: str | None) -> None:
     """SendTaskHeartbeat: the task is still making progress (resets its HeartbeatSeconds clock)."""
-    sfn = _service(store_path)
+    sfn = _service(store_path, create=False)  # they act on what exists: a typo must not make a store
     _call(sfn.send_task_heartbeat, taskToken=token)

@@ -184,3 +184,12 @@ def test_writing_commands_on_a_read_only_store_say_so_without_a_traceback(tmp_pa
             assert r.returncode == 2 and "Traceback" not in r.stderr, (command, r.stderr)
             assert r.stderr.startswith(f"error: {store}:") and "read-only" in r.stderr, (command, r.stderr)
         assert asl("executions", "describe", "e", "--store", str(store)).returncode == 0  # reads still work
+
+
+def test_stop_and_task_commands_on_a_missing_store_create_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "typo" / "store.db"
+    for command in (["stop", "arn:aws:states:us-east-1:123456789012:execution:m:e"], ["task", "success", "t"],
+                    ["task", "failure", "t"], ["task", "heartbeat", "t"]):
+        r = asl(*command, "--store", str(store))
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {store}: no asl store there"), r.stderr
+    assert files(tmp_path) == []
