@@ -17,7 +17,7 @@ place in the file (``ConfigError``), never a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,4 +140,6 @@ def lambda_flag(flag: str) -> LambdaFunction:
         # (/var/task in stack traces, first on sys.path), wherever the command was started from.
         path = (Path.cwd() / target).resolve()
         spec["handler"], spec["code_dir"] = f"{path.name}:{attr}", str(path.parent)
+        # modules beside it come first; the project's, from where the command started, still import
+        return replace(_function(name, spec, f"--lambda {name}", Path.cwd()), import_path=(str(Path.cwd()),))
     return _function(name, spec, f"--lambda {name}", Path.cwd())

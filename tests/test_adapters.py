@@ -167,3 +167,14 @@ def test_stack_traces_are_the_same_whichever_directory_the_command_started_in(tm
         causes.append({**cause, "requestId": None})  # the only value that varies
     assert causes[0] == causes[1] == causes[2]
     assert causes[0]["stackTrace"][0].startswith('  File "/var/task/handlers.py", line ')
+
+
+def test_a_handler_file_still_imports_the_project_modules_from_where_the_command_started(tmp_path: Path) -> None:
+    (tmp_path / "common.py").write_text("GREETING = 'hi'\n")
+    (tmp_path / "fns").mkdir()
+    (tmp_path / "fns" / "h.py").write_text("import common\n\ndef main(event, context):\n    return common.GREETING\n")
+    definition = tmp_path / "m.asl.json"
+    definition.write_text(json.dumps({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": ARN + "f", "End": True}}}))
+    out = subprocess.run([sys.executable, "-m", "asl", "run", str(definition), "--lambda", "f=fns/h.py:main"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, '"hi"'), out.stderr

@@ -46,6 +46,9 @@ class LambdaFunction:
     timeout: float = DEFAULT_TIMEOUT
     environment: dict[str, str] = field(default_factory=dict)
     memory: int = 128
+    # more folders its imports may come from, after its code directory (for a --lambda file handler, the folder
+    # the command started in, as before the file's own folder became its code directory)
+    import_path: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,7 +68,7 @@ class _Process:
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
                "LAMBDA_TASK_ROOT": str(Path(fn.code_dir).resolve()), "PYTHONUNBUFFERED": "1"}
         package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(x for x in (package_root, env.get("PYTHONPATH", "")) if x)
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (package_root, *fn.import_path, env.get("PYTHONPATH", "")) if x)
         self.proc = subprocess.Popen([sys.executable, "-m", "asl.adapters.lambda_runtime", fn.handler, str(Path(fn.code_dir).resolve())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env,
                                      cwd=str(Path(fn.code_dir).resolve()))
