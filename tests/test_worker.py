@@ -26,7 +26,7 @@ FLAKY = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 def durable(tmp_path: Path) -> Iterator[tuple[StepFunctions, WorkerProcess, Path]]:
     path, log = tmp_path / "store.db", tmp_path / "effects.log"
     log.touch()
-    worker = WorkerProcess(path, log, inline_wait=3.0, tasks={FLAKY: "fail_first"})
+    worker = WorkerProcess(path, log, inline_wait=8.0, tasks={FLAKY: "fail_first"})
     yield StepFunctions(SQLiteStore(path)), worker, log
     worker.stop()
 
@@ -35,12 +35,12 @@ def test_a_task_is_committed_before_the_worker_sleeps_in_a_wait(durable: tuple[S
     sfn, worker, log = durable
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": TASK, "Next": "W"},
-        "W": {"Type": "Wait", "Seconds": 2, "Next": "B"},  # under --inline-wait: slept in place, not parked
+        "W": {"Type": "Wait", "Seconds": 6, "Next": "B"},  # under --inline-wait: slept in place, not parked
         "B": {"Type": "Task", "Resource": TASK, "End": True}}}), input='{"n": 0}')["executionArn"]
     worker.start()
     wait_for(lambda: "done A" in lines(log))
-    # The Wait's 2 s have begun; what led to it is in the store already (it used to be committed only with B)
-    wait_for(lambda: "WaitStateEntered" in types(sfn, arn), timeout=1.5)
+    # The Wait's 6 s have begun; what led to it is in the store already (it used to be committed only with B)
+    wait_for(lambda: "WaitStateEntered" in types(sfn, arn), timeout=4)
     assert "LambdaFunctionSucceeded" in types(sfn, arn)
     worker.kill()  # in the sleep
     worker.start()
@@ -55,10 +55,10 @@ def test_a_failed_attempt_is_committed_before_the_retry_delay(durable: tuple[Ste
     sfn, worker, log = durable
     arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "F", "States": {
         "F": {"Type": "Task", "Resource": FLAKY, "End": True,
-              "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 2, "MaxAttempts": 1}]}}}))["executionArn"]
+              "Retry": [{"ErrorEquals": ["RuntimeError"], "IntervalSeconds": 6, "MaxAttempts": 1}]}}}))["executionArn"]
     worker.start()
     wait_for(lambda: "start F 0" in lines(log))
-    wait_for(lambda: "LambdaFunctionFailed" in types(sfn, arn), timeout=1.5)  # committed before the 2 s delay
+    wait_for(lambda: "LambdaFunctionFailed" in types(sfn, arn), timeout=4)  # committed before the 6 s delay
     worker.kill()  # in the delay
     worker.start()
     wait_for(lambda: finished(sfn, arn))
