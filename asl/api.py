@@ -17,16 +17,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from .errors import RequestError
+
 TARGET_PREFIX = "AWSStepFunctions."
-
-
-class RequestError(Exception):
-    """A request the API refuses before the operation runs: ``code`` is AWS's error name."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @functools.lru_cache(maxsize=1)

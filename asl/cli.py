@@ -141,9 +141,9 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     definition exit 2.
     """
     from .diagnostics import DefinitionError
-    from .interpreter import ExecutionOptions, RealClock, VirtualClock
-    from .interpreter import run as run_machine
     from .model import load
+    from .runtime import ExecutionOptions, RealClock, VirtualClock
+    from .runtime import run as run_machine
 
     if input_text is not None and input_file is not None:
         raise click.UsageError("use either --input or --input-file, not both")
@@ -525,7 +525,7 @@ def _read_input(path: str) -> str:
     """The text of an ``--input-file``. It is read up to one byte past the largest input an execution takes, so a
     huge file (or /dev/zero) costs no more memory and the service refuses it for its size, as it would the same
     ``--input``. An unreadable file, or one that is not UTF-8, exits 2."""
-    from .interpreter import MAX_PAYLOAD
+    from .runtime.options import MAX_PAYLOAD
 
     try:
         with open(path, "rb") as f:

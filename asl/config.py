@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
+
 # The adapters and the TOML parser are imported where they are used: `asl run` without a configuration needs none
 # of them, and they cost a tenth of its start-up.
 if TYPE_CHECKING:
@@ -28,10 +30,6 @@ if TYPE_CHECKING:
     from .adapters.lambda_local import LambdaFunction
 
 DEFAULT_FILE = "asl.toml"
-
-
-class ConfigError(Exception):
-    """The configuration is wrong: ``where`` names the file and key, the message says what is wrong."""
 
 
 @dataclass

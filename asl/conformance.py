@@ -23,8 +23,8 @@ from . import jsontext
 from .adapters import Adapters
 from .adapters.lambda_local import LambdaFunction, LocalLambda
 from .diagnostics import DefinitionError
-from .interpreter import ExecutionOptions, ExecutionResult, VirtualClock, iso, run
 from .model import load
+from .runtime import ExecutionOptions, ExecutionResult, VirtualClock, iso, run
 
 
 @dataclass

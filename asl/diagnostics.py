@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .errors import DefinitionError as DefinitionError  # raised with diagnostics; defined with all errors
+
 
 class Severity(StrEnum):
     """How bad a problem is. Only ERRORs make a definition invalid."""
@@ -105,10 +107,3 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
 
 
-class DefinitionError(ValueError):
-    """Raised by :func:`asl.load` when a definition has ERROR diagnostics; carries all of them."""
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
-        super().__init__("Invalid State Machine Definition: " + ", ".join(f"'{d.code}: {d.message} at {d.location}'" for d in errors))

@@ -29,20 +29,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .diagnostics import DefinitionError
-from .interpreter import (
-    HEARTBEAT_TIMED_OUT,
-    TIMED_OUT_TOKEN,
-    DurableClock,
-    Execution,
-    ExecutionOptions,
-    ExecutionResult,
-    Parked,
-    ReplayMismatch,
-    TaskFunction,
-    TokenState,
-    _ReplayHistory,
-)
+from .errors import Fenced, Parked, ReplayMismatch
 from .model import StateMachine, load
+from .runtime import DurableClock, Execution, ExecutionOptions, ExecutionResult, TaskFunction
+from .runtime.history import ReplayHistory
+from .runtime.journal import HEARTBEAT_TIMED_OUT, TIMED_OUT_TOKEN, TokenState
 from .store.base import (
     FAILED,
     PENDING,
@@ -57,10 +48,6 @@ from .store.base import (
 )
 
 log = logging.getLogger("asl.worker")
-
-class Fenced(BaseException):  # noqa: N818 - control flow: the worker lost the execution
-    """The store refused a commit: the execution was stopped or another worker took it over."""
-
 
 @functools.lru_cache(maxsize=256)
 def _compiled(definition: str) -> StateMachine:
@@ -163,7 +150,7 @@ class _StoreJournal:
         self.worker = worker
         self.store = worker.store
         self.record = record
-        self.history: _ReplayHistory | None = None
+        self.history: ReplayHistory | None = None
         self.tokens: list[TokenRecord] = []
         self.thread = threading.get_ident()  # the worker's thread: the only one that writes the history
 
@@ -282,7 +269,7 @@ class Worker:
                                 role_arn=rec.role_arn, clock=clock, rng=rng, uuid4=uuid4, tasks=self.tasks,
                                 adapters=self.adapters, journal=journal, recorded=events, mocks=mocks)
         ex = Execution(machine, rec.input, opts)
-        assert isinstance(ex.history, _ReplayHistory)
+        assert isinstance(ex.history, ReplayHistory)
         journal.history = ex.history
         try:
             try:

@@ -19,17 +19,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from . import jsontext
+from .errors import IntrinsicFailure, IntrinsicSyntaxError
 from .jsonpath import Path, PathSyntaxError, compile_path
 
 MAX_NESTING = 10
-
-
-class IntrinsicSyntaxError(ValueError):
-    """The text is not a well-formed intrinsic function call (or names an unknown function)."""
-
-
-class IntrinsicFailure(Exception):
-    """An intrinsic function failed at run time (``States.IntrinsicFailure``)."""
 
 
 @dataclass(frozen=True, slots=True)

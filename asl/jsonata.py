@@ -23,24 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import jsontext
-
-
-class JsonataSyntaxError(ValueError):
-    """The expression does not parse. ``code`` is JSONata's error code (e.g. S0201)."""
-
-    def __init__(self, message: str, code: str | None = None, position: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.position = position
-
-
-class JsonataEvaluationError(Exception):
-    """Evaluation failed. ``code`` is JSONata's error code (T1006, D3001, ...) and ``message`` its text."""
-
-    def __init__(self, code: str | None, message: str):
-        super().__init__(f"{code}: {message}" if code else message)
-        self.code = code
-        self.message = message
+from .errors import JsonataEvaluationError, JsonataSyntaxError
 
 
 class _Undefined:

@@ -17,22 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .errors import PathNotFound, PathSyntaxError
 from .jsontext import MAX_DEPTH
 
 INPUT, CONTEXT, VARIABLE = "input", "context", "variable"
 _WILDCARD = object()  # a step that selects every member of an object or element of an array
-
-
-class PathSyntaxError(ValueError):
-    """The text is not a valid JSONPath."""
-
-
-class PathNotFound(LookupError):
-    """A definite path selected nothing. ``detail`` is Jayway's wording, which AWS repeats in causes."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
 
 
 _VAR_NAME = re.compile(r"[^\W\d][\w]*", re.UNICODE)

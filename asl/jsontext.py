@@ -18,18 +18,10 @@ import json.encoder
 import re
 from typing import Any
 
+from .errors import JsonLimitError
+
 MAX_DEPTH = 256
 """How deeply arrays and objects may nest in any JSON value asl takes in (the value itself is level 1)."""
-
-
-class JsonLimitError(ValueError):
-    """JSON that is well formed but outside what asl accepts: nested deeper than :data:`MAX_DEPTH`, or holding a
-    string that is not valid Unicode. ``reason`` says which ("depth" or "unicode"); the message says where."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 # A lone surrogate can only come from a \uD800-\uDFFF escape or from a Python string that holds one already.

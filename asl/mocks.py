@@ -26,18 +26,9 @@ from typing import Any
 
 from . import jsontext
 from .diagnostics import pointer_join
+from .errors import MockConfigError
 
 _RANGE = re.compile(r"(0|[1-9]\d*)(?:-(0|[1-9]\d*))?")
-
-
-class MockConfigError(ValueError):
-    """A mock configuration that cannot be used; ``problems`` lists each as ``(JSON pointer, message)``."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {p or '/'}: {m}" for p, m in problems)
-        super().__init__(f"{source}: invalid mock configuration:\n{lines}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from . import jsontext
-from .interpreter import ExecutionOptions, ExecutionResult, run
 from .mocks import (
     MockConfig,
     MockConfigError,
@@ -35,6 +34,7 @@ from .mocks import (
     parse_mocked_response,
 )
 from .model import StateMachine, load
+from .runtime import ExecutionOptions, ExecutionResult, run
 from .testing import Coverage, SuiteError, TestSpec, load_suite, run_test, state_path
 
 

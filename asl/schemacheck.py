@@ -13,15 +13,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .errors import UnsupportedSchema
+
 Check = Callable[[Any], bool]
 
 # Keywords that never change whether an instance is valid
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
                           "errorMessage", "deprecated", "readOnly", "writeOnly"})
-
-
-class UnsupportedSchema(ValueError):
-    """The schema uses a keyword (or a form of one) that :func:`compile_check` does not implement."""
 
 
 def _is_type(value: Any, name: str) -> bool:

@@ -29,10 +29,11 @@ from . import jsontext
 from .api import RequestError, check_request, method_name
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
-from .interpreter import MAX_PAYLOAD, TaskFunction
+from .errors import ServiceError
 from .jsontext import dumps_checked
 from .parse import jackson_message
 from .parse import loads as parse_text
+from .runtime.options import MAX_PAYLOAD, TaskFunction
 from .store.base import (
     ABORTED,
     FAILED,
@@ -53,15 +54,6 @@ from .validate import validate
 T = TypeVar("T")
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 MAX_TAGS = 50
-
-
-class ServiceError(Exception):
-    """An API error: ``code`` is AWS's error name, ``message`` says what is wrong."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 def _check_name(name: Any) -> str:
@@ -326,7 +318,7 @@ class StepFunctions:
                    context: str | None = None, stateConfiguration: dict[str, Any] | None = None,  # noqa: N803
                    roleArn: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         """TestState: run one state (asl.teststate) under this service's account and region."""
-        from .interpreter import ExecutionOptions, VirtualClock
+        from .runtime import ExecutionOptions, VirtualClock
         from .teststate import TestStateError, test_state
 
         opts = ExecutionOptions(account=self.account, region=self.region, partition=self.partition,
@@ -596,7 +588,7 @@ class StepFunctions:
         """StartSyncExecution: run an EXPRESS execution in this thread and answer with how it ended. Wait and Retry
         take real time, as on AWS; nested ``.sync`` executions are not available to it."""
         from .durable import _compiled
-        from .interpreter import ExecutionOptions, RealClock, run
+        from .runtime import ExecutionOptions, RealClock, run
 
         sm, version, alias, _, mocks, text = self._start(stateMachineArn, name, input)
         runs = version or sm

@@ -29,7 +29,7 @@ from xml.etree import ElementTree
 
 from . import jsontext
 from .diagnostics import DefinitionError
-from .interpreter import ExecutionOptions, ExecutionResult, run
+from .errors import SuiteError
 from .mocks import (
     MockConfig,
     MockConfigError,
@@ -40,12 +40,9 @@ from .mocks import (
     parse_mocked_response,
 )
 from .model import Block, StateMachine, load
+from .runtime import ExecutionOptions, ExecutionResult, run
 
 _ENTERED = "StateEntered"
-
-
-class SuiteError(ValueError):
-    """A suite file that cannot be run: what is wrong and where (file and JSON pointer)."""
 
 
 # -- coverage ------------------------------------------------------------------------------------------------------

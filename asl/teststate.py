@@ -20,41 +20,19 @@ from typing import Any
 
 from . import jsontext
 from .diagnostics import DefinitionError
-from .interpreter import (
-    _HANDLERS,
-    ABSENT,
-    JSONATA,
-    ExecutionOptions,
-    StateError,
-    VirtualClock,
-    _backoff,
-    _BranchEnded,
-    _Frame,
-    _map_items,
-    _match_catcher,
-    _matches,
-    _StateCtx,
-    _tolerated,
-    iso,
-)
-from .interpreter import Execution as _Execution
+from .errors import BranchEnded, StateError, TestStateError
 from .mocks import MockedResponse, MockedResult, TestCaseMocks
-from .model import Block, State, StateMachine, load
+from .model import ABSENT, Block, State, StateMachine, load
+from .runtime import HANDLERS, ExecutionOptions, VirtualClock, iso
+from .runtime import Execution as _Execution
+from .runtime.branches import map_items
+from .runtime.decisions import backoff, match_catcher, matches, tolerated
+from .runtime.frame import Frame, StateCtx
+from .validate import JSONATA
 
 SINGLE_STATE_NAME = "StateName"  # the name a lone state runs under (recorded: $states.context.State.Name)
 INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
 _NOT_MOCKABLE = ("Pass", "Fail", "Succeed", "Choice", "Wait")
-
-
-class TestStateError(Exception):
-    """A request TestState refuses: ``code`` is AWS's error (InvalidDefinition, ValidationException ...)."""
-
-    __test__ = False
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 def _text(value: Any) -> str:
@@ -69,7 +47,7 @@ class _Inspected(_Execution):
         self.inspect = {}
         self.given_context = context
 
-    def context(self, state_ctx: Mapping[str, Any], frame: _Frame | None = None) -> dict[str, Any]:
+    def context(self, state_ctx: Mapping[str, Any], frame: Frame | None = None) -> dict[str, Any]:
         if self.given_context is not None:
             return dict(self.given_context)
         return super().context(state_ctx, frame)
@@ -155,8 +133,8 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
         opts.mocks = TestCaseMocks("TestState", "mock", {state.name: MockedResponse("mock", ((0, 0, mocked),))}).start()
     ex = _Inspected(machine, json.dumps(value), opts, ctx_obj)
     ex.inspect_state = state
-    frame = _Frame(0, dict(var_obj))
-    sctx = _StateCtx(state, 0, 0, iso(ex.clock.now()))
+    frame = Frame(0, dict(var_obj))
+    sctx = StateCtx(state, 0, 0, iso(ex.clock.now()))
     if state.type == "Task":  # the context object's State.RetryCount: the attempts already made
         sctx["RetryCount"] = int(config.get("retrierRetryCount", 0))
     response: dict[str, Any] = {}
@@ -168,19 +146,19 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
     return {k: v for k, v in response.items() if v is not None}
 
 
-def _run(ex: _Inspected, state: State, value: Any, frame: _Frame, sctx: _StateCtx, mocked: MockedResult | None,
+def _run(ex: _Inspected, state: State, value: Any, frame: Frame, sctx: StateCtx, mocked: MockedResult | None,
          config: Mapping[str, Any], response: dict[str, Any], details: dict[str, Any]) -> None:
     try:
         if mocked is not None and state.type in ("Map", "Parallel"):
             output, nxt, _ = _mocked_container(ex, state, value, frame, sctx, mocked, config)
         else:
-            output, nxt, _ = _HANDLERS[state.type](ex, state, value, frame, sctx)
+            output, nxt, _ = HANDLERS[state.type](ex, state, value, frame, sctx)
         response.update(status="SUCCEEDED", output=_text(output))
         if nxt is not None:
             response["nextState"] = nxt
     except StateError as err:
         response.update(_on_error(ex, state, value, err, frame, sctx, config, details))
-    except _BranchEnded as ended:  # a Fail state
+    except BranchEnded as ended:  # a Fail state
         response.update(status="FAILED", error=ended.err.error, cause=ended.err.cause)
 
 
@@ -223,13 +201,13 @@ def _check_mock(state: State, mock: Mapping[str, Any] | None, context: Any, conf
     return MockedResult(value=result)
 
 
-def _mocked_container(ex: _Inspected, state: State, value: Any, frame: _Frame, sctx: _StateCtx, mocked: MockedResult,
+def _mocked_container(ex: _Inspected, state: State, value: Any, frame: Frame, sctx: StateCtx, mocked: MockedResult,
                       config: Mapping[str, Any]) -> tuple[Any, str | None, Any]:
     """A Map or Parallel whose iterations or branches are mocked: the mock is the result of the whole."""
     def work(eff: Any) -> Any:
         if state.type == "Map":
             if "ItemReader" not in state.raw:  # the reader's items are stateConfiguration.mapItemReaderData
-                _map_items(ex, state, eff, frame, sctx)  # ItemsPath/Items still apply; the mock replaces the iterations
+                map_items(ex, state, eff, frame, sctx)  # ItemsPath/Items still apply; the mock replaces the iterations
             if ex.inspect is not None:
                 ex.inspect["_items"] = True
         if mocked.throws:
@@ -242,7 +220,7 @@ def _mocked_container(ex: _Inspected, state: State, value: Any, frame: _Frame, s
             if failures > items:
                 raise TestStateError("ValidationException",
                                      "Map iteration failure count must be less than or equal to the number of Map iterations")
-            if not _tolerated(failures, items, count, pct):
+            if not tolerated(failures, items, count, pct):
                 raise StateError("States.ExceedToleratedFailureThreshold",
                                  "The specified tolerated failure threshold was exceeded")
         return mocked.value
@@ -256,20 +234,20 @@ def _field(state: State, name: str) -> Any:
     return v if isinstance(v, int | float) else None
 
 
-def _on_error(ex: _Inspected, state: State, value: Any, err: StateError, frame: _Frame, sctx: _StateCtx,
+def _on_error(ex: _Inspected, state: State, value: Any, err: StateError, frame: Frame, sctx: StateCtx,
               config: Mapping[str, Any], details: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"error": err.error, "cause": err.cause}
     if err.catchable:
         done = int(config.get("retrierRetryCount", 0))
         for i, r in enumerate(state.retry):
-            if _matches(r.error_equals, err):
+            if matches(r.error_equals, err):
                 details["retryIndex"] = i
                 if done < r.max_attempts:
-                    delay = _backoff(r, done)
+                    delay = backoff(r, done)
                     details["retryBackoffIntervalSeconds"] = int(delay) if float(delay).is_integer() else delay
                     return {**out, "status": "RETRIABLE"}
                 break
-        caught = _match_catcher(state.catch, err)
+        caught = match_catcher(state.catch, err)
         if caught is not None:
             details["catchIndex"], c = caught
             output, _ = ex._apply_catcher(state, c, value, err, frame, sctx)
@@ -277,7 +255,7 @@ def _on_error(ex: _Inspected, state: State, value: Any, err: StateError, frame: 
     return {**out, "status": "FAILED"}
 
 
-def _inspection(ex: _Inspected, state: State, value: Any, frame: _Frame, sctx: _StateCtx, details: dict[str, Any],
+def _inspection(ex: _Inspected, state: State, value: Any, frame: Frame, sctx: StateCtx, details: dict[str, Any],
                 mocked: bool) -> dict[str, Any]:
     """The inspection data AWS shows for this state's type and query language."""
     seen = ex.inspect or {}

@@ -21,7 +21,7 @@ import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ..interpreter import TaskFailed
+from ..errors import TaskFailed
 from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 
 # Optimized integrations: service → (boto3 client, error prefix, SDK v1 service name for causes).

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..interpreter import TaskFailed, TaskTimeout
+from ..errors import TaskFailed, TaskTimeout
 from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 
 DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds

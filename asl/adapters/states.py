@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..interpreter import TaskFailed
+from ..errors import ServiceError, TaskFailed
 from . import TaskRequest
 
 
@@ -30,8 +30,6 @@ class ChildExecutions:
         adapters.register("arn:*:states:::states:startExecution*", self)
 
     def invoke(self, request: TaskRequest) -> Any:
-        from ..service import ServiceError
-
         params = request.parameters if isinstance(request.parameters, dict) else {}
         child_input = params.get("Input")
         if child_input is not None and not isinstance(child_input, str):

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..errors import Conflict as Conflict
+from ..errors import StoreDamaged as StoreDamaged
+from ..errors import StoreError as StoreError
+from ..errors import StoreUnavailable as StoreUnavailable
+
 Event = dict[str, Any]
 
 # Execution statuses, as DescribeExecution reports them.
@@ -23,27 +28,6 @@ RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED = "RUNNING", "SUCCEEDED", "FAILED
 # Task token statuses: a token is PENDING until closed by SendTask*, a timeout or the end of its execution.
 PENDING = "PENDING"
 CLOSED = "CLOSED"  # a token still pending when its execution ended
-
-
-class StoreError(Exception):
-    """The store cannot be used: no file (when not to be created), another application's file, a damaged store
-    (:class:`StoreDamaged`), a schema newer than this asl, or a condition that may pass (:class:`StoreUnavailable`).
-    The message names the file and the reason."""
-
-
-class StoreUnavailable(StoreError):
-    """The store cannot be used right now: the disk is full, the database stayed locked past the busy timeout, the
-    file is read-only, or an I/O error. The operation wrote nothing; it may succeed later (a worker backs off and
-    tries again)."""
-
-
-class StoreDamaged(StoreError):
-    """The store file is damaged: SQLite found it corrupt (a file cut short, or garbage over its pages). Nothing
-    was written to it; it needs restoring from a copy."""
-
-
-class Conflict(Exception):
-    """A record with this key exists already."""
 
 
 @dataclass(frozen=True)

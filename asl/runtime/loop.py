@@ -1,0 +1,256 @@
+"""The interpreter loop: :class:`Execution` runs a compiled state machine, state by state, and records its history.
+
+One explicit loop (:meth:`Execution.run_block`) moves through a ``States`` block; each state type has a handler
+(:data:`HANDLERS`) that takes the state's input and returns its output and the name of the next state (None at
+the end). Parallel branches and Map iterations run the same loop on their own block. Errors are
+:class:`~asl.errors.StateError` values carrying the ASL error name and AWS's cause text; the loop applies Retry
+and Catch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from .. import jsontext
+from ..errors import BranchEnded, NoRecovery, StateError
+from ..intrinsics import IntrinsicEnv
+from ..jsonata import ENVIRONMENT, Environment
+from ..jsontext import dumps
+from ..model import ABSENT, Block, Catcher, State, StateMachine
+from ..validate import JSONATA
+from .branches import map_state, parallel_state
+from .clock import CLOCK, DurableClock, iso
+from .dataflow import DataFlow
+from .decisions import TOO_DEEP, backoff, cover, match_catcher, matches, runtime_error
+from .frame import Frame, StateCtx
+from .history import History, ReplayHistory
+from .options import MAX_PAYLOAD, ExecutionOptions, ExecutionResult
+from .states import Outcome, choice_state, fail_state, pass_state, succeed_state, wait_state
+from .tasks import task_state
+
+_ENTERED = {t: (t + "StateEntered") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")}
+_EXITED = {t: (t + "StateExited") for t in ("Pass", "Task", "Choice", "Wait", "Succeed", "Parallel", "Map")}
+
+
+class Execution(DataFlow):
+    """One run of a state machine. Create it, call :meth:`run`, read the :class:`ExecutionResult`."""
+
+    inspect: dict[str, Any] | None = None  # TestState: the value after each data-flow step of inspect_state
+    inspect_state: State | None = None
+
+    def __init__(self, machine: StateMachine, input_text: str | None = None, options: ExecutionOptions | None = None):
+        self.machine = machine
+        self.opts = options or ExecutionOptions()
+        o = self.opts
+        self.input_text = "{}" if input_text is None else input_text
+        self.input = jsontext.loads(self.input_text, "The execution input")
+        name = o.execution_name or o.uuid4()
+        self.sm_arn = o.state_machine_arn or f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{o.state_machine_name}"
+        sm_name = self.sm_arn.rsplit(":", 1)[-1]
+        express = o.machine_type == "EXPRESS"
+        arn = o.execution_arn
+        if express and (arn is None or ":express:" not in arn):
+            # EXPRESS executions are named arn:…:express:<state machine>:<execution name>:<uuid>
+            arn = f"arn:{o.partition}:states:{o.region}:{o.account}:express:{sm_name}:{name}:{o.uuid4()}"
+        self.exec_arn = arn or f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{sm_name}:{name}"
+        if o.execution_name is None:
+            name = self.exec_arn.split(":")[7] if ":express:" in self.exec_arn else self.exec_arn.rsplit(":", 1)[-1]
+        self.role_arn = o.role_arn or f"arn:{o.partition}:iam::{o.account}:role/StepFunctionsRole"
+        self.clock = o.clock
+        self.journal = o.journal
+        if o.recorded is not None:
+            assert isinstance(self.clock, DurableClock), "rebuilding from a history needs a DurableClock"
+            self.history: History = ReplayHistory(self.clock, o.recorded)
+        else:
+            self.history = History(self.clock)
+        self.start_time = self.clock.now()
+        self.intrinsic_env = IntrinsicEnv(o.rng, o.uuid4)
+        self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
+                                  "Name": name, "RoleArn": self.role_arn}
+        if not o.sync:
+            self.context_execution["RedriveCount"] = 0
+        self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
+        self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
+        # The JSON text of a state's output, made once for its size check and reused for its StateExited event and
+        # the next state's StateEntered. Kept by identity, and only across steps that run no user code (a task
+        # callable could change a value in place), so the text is always that of the value.
+        self._out_text: tuple[Any, str] | None = None
+        self._carry: tuple[Any, str] | None = None
+
+    # -- the run ----------------------------------------------------------------------------------------------
+    def run(self) -> ExecutionResult:
+        """Run to the end and return the result. Never raises for a failing execution."""
+        h = self.history
+        h.add("ExecutionStarted", 0, "executionStartedEventDetails",
+              {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
+        frame = Frame(0, {})
+        with self.bound():
+            return self._run_top(frame)
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        """This execution's clock, randomness and ids, as the JSONata functions and ``sleep`` find them."""
+        token = ENVIRONMENT.set(Environment(self.opts.rng, self.opts.uuid4, self.clock.now()))
+        clock_token = CLOCK.set(self.clock)
+        try:
+            yield
+        finally:
+            CLOCK.reset(clock_token)
+            ENVIRONMENT.reset(token)
+
+    def _run_top(self, frame: Frame) -> ExecutionResult:
+        h = self.history
+        try:
+            output = self.run_block(self.machine.top, self.input, frame)
+        except BranchEnded as end:
+            return self._fail(end.err, frame.cursor, "ExecutionFailed", "FAILED")
+        except StateError as err:
+            if err.error == "States.Timeout" and self.deadline is not None and self.clock.now() >= self.deadline:
+                return self._fail(err, frame.cursor, "ExecutionTimedOut", "TIMED_OUT")
+            return self._fail(err, frame.cursor, "ExecutionFailed", "FAILED")
+        except RecursionError:  # the states catch their own; this is the last net (an Assign, a Choice rule, ...)
+            return self._fail(StateError("States.Runtime", TOO_DEEP), frame.cursor, "ExecutionFailed", "FAILED")
+        text = dumps(output)
+        h.add("ExecutionSucceeded", frame.cursor, "executionSucceededEventDetails",
+              {"output": text, "outputDetails": {"truncated": False}})
+        return ExecutionResult("SUCCEEDED", text, None, None, self._history_out(), self.exec_arn)
+
+    def _fail(self, err: StateError, prev: int, etype: str, status: str) -> ExecutionResult:
+        details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
+        key = "executionFailedEventDetails" if etype == "ExecutionFailed" else "executionTimedOutEventDetails"
+        self.history.add(etype, prev, key, details)
+        return ExecutionResult(status, None, err.error, err.cause, self._history_out(), self.exec_arn)
+
+    def _history_out(self) -> list[Any]:
+        return self.history.events  # the execution is over: its history no longer changes
+
+    def run_block(self, block: Block, value: Any, frame: Frame) -> Any:
+        """The interpreter loop: enter a state, run its handler, follow Next until a state ends the block."""
+        name: str | None = block.start_at
+        states = block.states
+        while name is not None:
+            if self.deadline is not None:
+                self._check_deadline()
+            value, name = self._run_state(states[name], value, frame)
+        return value
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and self.clock.now() >= self.deadline:
+            raise StateError("States.Timeout", None)
+
+    def _run_state(self, state: State, raw_input: Any, frame: Frame) -> tuple[Any, str | None]:
+        h = self.history
+        entered_prev = frame.cursor
+        carry, self._carry, self._out_text = self._carry, None, None
+        text = carry[1] if carry is not None and carry[0] is raw_input else dumps(raw_input)
+        entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails", (state.name, text))
+        frame.cursor = entered
+        if self.opts.coverage is not None:
+            cover(self, state.pointer)
+        if state.passthrough and self.inspect is None and len(text) * 4 <= MAX_PAYLOAD:
+            # Nothing to evaluate: the output is the input, whose text was just recorded (and is under the payload
+            # limit whatever its UTF-8 length, as in check_size)
+            self._carry = (raw_input, text)
+            frame.cursor = h.add(_EXITED[state.type], entered, "stateExitedEventDetails", (state.name, text))
+            return raw_input, state.next
+        ctx_state = StateCtx(state, entered, entered_prev, iso(self.clock.now()))
+        handler = HANDLERS[state.type]
+        retry_counts: list[int] | None = None  # made on the first error: most states never fail
+        while True:
+            try:
+                output, nxt, assigned = handler(self, state, raw_input, frame, ctx_state)
+                break
+            except RecursionError:  # a value made inside the execution nests too deeply for Python to walk
+                raise runtime_error(state, entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
+            except StateError as err:
+                if not err.catchable or isinstance(err, NoRecovery):
+                    raise runtime_error(state, entered, err) from None
+                if retry_counts is None:
+                    retry_counts = [0] * len(state.retry)
+                delay = self._retry_delay(state, err, retry_counts)
+                if delay is None and err.final_event is not None:
+                    frame.cursor = h.add(err.final_event[0], err.final_event[1])
+                if delay is not None:
+                    self.clock.sleep(delay)
+                    self._check_deadline()
+                    if state.type == "Task":
+                        ctx_state["RetryCount"] = sum(retry_counts)
+                    continue
+                caught = match_catcher(state.catch, err)
+                if caught is None:
+                    raise
+                index, catcher = caught
+                self._out_text = None  # what the failed attempt encoded is not this output
+                cover(self, f"{state.pointer}/Catch/{index}")
+                output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
+                nxt = catcher.next
+                break
+        self._assign(state, frame, assigned)
+        if state.type in _EXITED:
+            sized = self._out_text
+            try:
+                text = sized[1] if sized is not None and sized[0] is output else dumps(output)
+            except RecursionError:
+                raise runtime_error(state, entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
+            self._carry = (output, text)
+            details: Any = (state.name, text)
+            if assigned:
+                details = {"name": state.name, "output": text, "outputDetails": {"truncated": False},
+                           "assignedVariables": {k: dumps(v) for k, v in assigned.items()},
+                           "assignedVariablesDetails": {"truncated": False}}
+            frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
+        return output, nxt
+
+    def _assign(self, state: State, frame: Frame, assigned: dict[str, Any] | None) -> None:
+        """Variables take their new values when the state ends, all at once (the right-hand sides saw the old ones)."""
+        if assigned:
+            if len(dumps(assigned).encode()) > MAX_PAYLOAD:
+                raise NoRecovery("States.DataLimitExceeded", f"The state '{state.name}' assigned variables with a size "
+                                                              "exceeding the maximum number of bytes service limit.")
+            frame.variables.update(assigned)
+
+    def _retry_delay(self, state: State, err: StateError, counts: list[int]) -> float | None:
+        for i, r in enumerate(state.retry):
+            if matches(r.error_equals, err):
+                if counts[i] >= r.max_attempts:
+                    return None
+                delay = backoff(r, counts[i])
+                if r.jitter == "FULL":
+                    delay = self.opts.rng.uniform(0, delay)
+                counts[i] += 1
+                cover(self, f"{state.pointer}/Retry/{i}")
+                return delay
+        return None
+
+    def _apply_catcher(self, state: State, c: Catcher, raw_input: Any, err: StateError, frame: Frame,
+                       sctx: Mapping[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        error_output: dict[str, Any] = {"Error": err.error}
+        if err.cause is not None:
+            error_output["Cause"] = err.cause
+        if state.query_language == JSONATA:
+            assert isinstance(sctx, StateCtx)
+            states = {**self.states_binding(raw_input, frame, sctx), "errorOutput": error_output}
+            return self.jfinish(c.assign, c.output, error_output, states, frame, sctx)
+        assigned = None
+        if c.assign is not ABSENT:
+            assigned = self.eval_assign(c.assign, error_output, frame, state, sctx)
+        if c.result_path is ABSENT:
+            return error_output, assigned
+        if c.result_path is None:
+            return raw_input, assigned
+        return self._set_result(c.result_path, raw_input, error_output), assigned
+
+
+
+HANDLERS: dict[str, Callable[[Execution, State, Any, Frame, StateCtx], Outcome]] = {
+    "Pass": pass_state, "Succeed": succeed_state, "Fail": fail_state, "Wait": wait_state, "Choice": choice_state, "Task": task_state,
+    "Parallel": parallel_state, "Map": map_state,
+}
+
+
+def run(machine: StateMachine, input_text: str | None = None, options: ExecutionOptions | None = None) -> ExecutionResult:
+    """Run a compiled state machine to its end."""
+    return Execution(machine, input_text, options).run()
