@@ -119,6 +119,9 @@ class StateError(AslError):
         self.cause = cause
         # An event a Parallel or Map state writes only when this error is final (not retried), and its parent id.
         self.final_event: tuple[str, int] | None = None
+        # The type of the state the error ended its branch in (set where it leaves that state), for the Aborted
+        # event the branch's parent writes for it
+        self.failed_in: str | None = None
 
     @property
     def catchable(self) -> bool:

@@ -58,6 +58,9 @@ class Environment:
 
     rng: random.Random = field(default_factory=random.Random)
     uuid4: Callable[[], str] = field(default_factory=lambda: (lambda: str(uuid.uuid4())))
+    # Where $random and $uuid draw from when set: an object with ``rng`` and ``uuid4()`` (the runtime sets the branch
+    # evaluating, so each branch of an execution has its own stream); else ``rng`` and ``uuid4`` above.
+    draws: Any = None
     now: datetime | None = None
     timeout: float = 10.0
     max_depth: int = 1000
@@ -134,12 +137,18 @@ def _hash(data: Any, algorithm: Any) -> Any:
 
 def _random(seed: Any = None) -> Any:
     if seed is None:
-        return _env().rng.random()
+        return _rng(_env()).random()
     return random.Random(seed if isinstance(seed, int | float | str) else json.dumps(seed)).random()
 
 
 def _uuid() -> Any:
-    return _env().uuid4()
+    env = _env()
+    return env.draws.uuid4() if env.draws is not None else env.uuid4()
+
+
+def _rng(env: Environment) -> random.Random:
+    rng: random.Random = env.draws.rng if env.draws is not None else env.rng
+    return rng
 
 
 def _parse(text: Any) -> Any:
@@ -194,7 +203,8 @@ class Expression:
         if env.memory_limit is None or env.timeout <= env.first_try:
             return self._evaluate(scoped, input, env, env.timeout)
         # the first try may have drawn random numbers (and ids from them): the second starts from the same state
-        rng_state = env.rng.getstate() if "random" in self.names or "uuid" in self.names else None
+        rng = _rng(env)
+        rng_state = rng.getstate() if "random" in self.names or "uuid" in self.names else None
         if env.first_try > 0:
             try:
                 return self._evaluate(scoped, input, env, env.first_try)
@@ -202,7 +212,7 @@ class Expression:
                 if exc.code != "D1012":  # not the time running out
                     raise
         if rng_state is not None:
-            env.rng.setstate(rng_state)
+            rng.setstate(rng_state)
         from . import jsonata_sandbox
 
         return jsonata_sandbox.evaluate(self, scoped, input, env)

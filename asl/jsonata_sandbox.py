@@ -78,7 +78,7 @@ class _Child:
                 raise ChildProcessError(f"it answered something that is not the protocol: {line[:100]!r}") from None
             if call is None:
                 return message
-            value: Any = env.rng.random() if call == "random" else env.uuid4()
+            value: Any = jsonata._random() if call == "random" else jsonata._uuid()
             self.proc.stdin.write(dumps({"value": value}) + "\n")
             self.proc.stdin.flush()
 

@@ -144,6 +144,9 @@ class Block:
     start_at: str
     states: Mapping[str, State]
     pointer: str
+    # Whether a branch running this block can wait (a Task, a Wait, a Retry delay, or a branch of its own that can):
+    # only such branches run beside each other; the others run to their end at once, one after another.
+    may_block: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +303,14 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
 
 def _compile_block(raw: Mapping[str, Any], ptr: str, top_ql: str) -> Block:
     states = {n: _compile_state(n, s, pointer_join(ptr, "States", n), top_ql) for n, s in raw["States"].items()}
-    return Block(raw["StartAt"], MappingProxyType(states), ptr)
+    return Block(raw["StartAt"], MappingProxyType(states), ptr, any(_may_block(s) for s in states.values()))
+
+
+def _may_block(st: State) -> bool:
+    if st.type in ("Task", "Wait") or st.retry:
+        return True
+    inner = st.branches + ((st.processor,) if st.processor is not None else ())
+    return any(b.may_block for b in inner)
 
 
 def load(definition: Any, *, machine_type: str = "STANDARD") -> StateMachine:

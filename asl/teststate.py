@@ -133,7 +133,7 @@ def test_state(definition: str | Mapping[str, Any], input: str | None = None, *,
         opts.mocks = TestCaseMocks("TestState", "mock", {state.name: MockedResponse("mock", ((0, 0, mocked),))}).start()
     ex = _Inspected(machine, json.dumps(value), opts, ctx_obj)
     ex.inspect_state = state
-    frame = Frame(0, dict(var_obj))
+    frame = Frame(0, dict(var_obj), history=ex.history, draws=ex.draws)
     sctx = StateCtx(state, 0, 0, iso(ex.clock.now()))
     if state.type == "Task":  # the context object's State.RetryCount: the attempts already made
         sctx["RetryCount"] = int(config.get("retrierRetryCount", 0))

@@ -1,49 +1,133 @@
 """Parallel and Map states: branches and iterations run the interpreter loop on their own block and frame; a
-Distributed Map runs each item as a child run with its own history and records a Map Run."""
+Distributed Map runs each item as a child run with its own history and records a Map Run.
+
+Branches that can wait (their block has a Task, a Wait or a Retry delay) run at once on the execution's scheduler:
+all of a Parallel's, and up to MaxConcurrency of a Map's iterations (at most 40, AWS's limit for an inline Map; 0
+means that limit). The others run to their end one after another on the caller's stack, which is also how they look
+on AWS. When a branch fails and nothing catches it, the state stops the branches still running and records, as AWS
+does, ``*StateAborted`` for the state each was in (the failed branch's too) and ``MapIterationAborted`` for each
+iteration stopped.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BranchEnded, NoRecovery, PathNotFound, StateError
+from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
-from ..model import ABSENT, State
+from ..model import ABSENT, Block, State
 from ..validate import JSONATA
 from .dataflow import number_field
-from .decisions import tolerated
+from .decisions import ABORTABLE, tolerated
 from .frame import Frame, StateCtx
 from .history import History
+from .scheduler import Aborted, Child
 from .states import Outcome
 
 if TYPE_CHECKING:
     from .loop import Execution
 
-# Parallel and Map ----------------------------------------------------------------------------------------------------
+INLINE_MAP_LIMIT = 40  # iterations of an inline Map that run at once on AWS, whatever MaxConcurrency says
+DISTRIBUTED_LIMIT = 10_000  # child executions of a Distributed Map at once
+
+
+# -- running branches -------------------------------------------------------------------------------------------------
+def _spawn(ex: Execution, block: Block, value: Any, sub: Frame) -> Child:
+    """Start a branch on the scheduler: the block on its own frame, in a context of its own (the execution's clock,
+    and a JSONata environment whose clock and stream each branch sets for itself)."""
+    context = ex.spawn_context.copy()
+    env = context.run(ENVIRONMENT.get)
+    context.run(ENVIRONMENT.set, Environment(env.rng, env.uuid4, env.now))
+    return ex.scheduler.spawn(lambda: ex.run_block(block, value, sub), context)
+
+
+def _at_once(ex: Execution, blocks: list[Block]) -> bool:
+    """Whether these branches run beside each other: when more than one can wait, on a scheduler that may."""
+    return ex.scheduler.enabled and sum(1 for b in blocks if b.may_block) > 0 and len(blocks) > 1
+
+
+def _aborted_state(h: History, err: BaseException, prev: int) -> None:
+    """The Aborted event of the state an error ended its branch in (AWS writes it when the branch's parent fails)."""
+    failed_in = getattr(err, "failed_in", None)
+    if failed_in in ABORTABLE:
+        h.add(failed_in + "StateAborted", prev)
+
+
+def _stop(ex: Execution, h: History, child: Child, prev: int) -> None:
+    """Stop a sibling of a failed branch: a running one writes its own Aborted events; one that ended with an
+    error of its own is recorded as aborted in the state it failed in."""
+    if not child.done:
+        ex.scheduler.abort(child, prev)
+    elif child.error is not None and not isinstance(child.error, Aborted):
+        _aborted_state(h, child.error, prev)
+
+
+# -- Parallel ---------------------------------------------------------------------------------------------------------
 def parallel_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) -> Outcome:
-    h = ex.history
+    h = frame.history
 
     def work(eff: Any) -> Any:
         frame.cursor = h.add("ParallelStateStarted", frame.cursor)
         start = frame.cursor
-        results = []
-        last = start
-        for branch in st.branches:
-            sub = Frame(start, {}, frame)
-            try:
-                results.append(ex.run_block(branch, eff, sub))
-            except (BranchEnded, StateError) as exc:
-                err = _branch_error(exc)
-                failed = StateError(err.error, err.cause)
-                failed.final_event = ("ParallelStateFailed", sub.cursor)
-                frame.cursor = sub.cursor
-                raise failed from None
-            last = max(last, sub.cursor)
+        subs = [frame.child(start, f"{start}.{i}") for i in range(len(st.branches))]
+        if _at_once(ex, list(st.branches)):
+            results, last = _parallel_at_once(ex, st, eff, frame, subs)
+        else:
+            results, last = [], start
+            for branch, sub in zip(st.branches, subs, strict=True):
+                try:
+                    results.append(ex.run_block(branch, eff, sub))
+                except (BranchEnded, StateError) as exc:
+                    raise _parallel_failed(h, frame, exc, sub.cursor, []) from None
+                last = max(last, sub.cursor)
         h.add("ParallelStateSucceeded", last)
         frame.cursor = last
         return results
 
     out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
+
+
+def _parallel_at_once(ex: Execution, st: State, eff: Any, frame: Frame, subs: list[Frame]) -> tuple[list[Any], int]:
+    """All branches of a Parallel at once; its results in branch order, and the id its success event follows."""
+    children = [_spawn(ex, branch, eff, sub) for branch, sub in zip(st.branches, subs, strict=True)]
+    pending = list(range(len(children)))
+    results: list[Any] = [None] * len(children)
+    last = frame.cursor
+    while pending:
+        try:
+            ex.scheduler.wait_any([children[i] for i in pending])
+        except Aborted as stop:  # this Parallel's own branch is stopped: so are all of its branches
+            for i in pending:
+                _stop(ex, frame.history, children[i], stop.prev)
+            raise
+        for i in [i for i in pending if children[i].done]:
+            pending.remove(i)
+            error = children[i].error
+            if error is None:
+                results[i] = children[i].result
+                last = max(last, subs[i].cursor)
+                continue
+            assert isinstance(error, BranchEnded | StateError)
+            others = [children[j] for j in pending]
+            raise _parallel_failed(frame.history, frame, error, subs[i].cursor, others, ex) from None
+    return results, last
+
+
+def _parallel_failed(h: History, frame: Frame, exc: BranchEnded | StateError, fail_cursor: int, others: list[Child],
+                     ex: Execution | None = None) -> StateError:
+    """A branch ended the Parallel with an error: the failed state's Aborted event, the other branches stopped, and
+    the error the Parallel state fails with (ParallelStateFailed written when no Retrier takes it)."""
+    err = _branch_error(exc)
+    _aborted_state(h, err, fail_cursor)
+    for child in others:
+        assert ex is not None
+        _stop(ex, h, child, fail_cursor)
+    failed = StateError(err.error, err.cause)
+    failed.final_event = ("ParallelStateFailed", fail_cursor)
+    frame.cursor = fail_cursor
+    return failed
 
 
 def _branch_error(exc: BranchEnded | StateError) -> StateError:
@@ -100,7 +184,7 @@ def _item_value(ex: Execution, st: State, eff: Any, index: int, item: Any, frame
 
 
 def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) -> Outcome:
-    h = ex.history
+    h = frame.history
     proc = st.processor
     assert proc is not None
     distributed = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
@@ -109,7 +193,7 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
 
     def work(eff: Any) -> Any:
         items = map_items(ex, st, eff, frame, sctx)
-        number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
+        concurrency = number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
         frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
         tol_count = number_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
         tol_pct = number_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
@@ -122,79 +206,209 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
             if st.query_language == JSONATA:
                 raise ex.query_error(frame, sctx, bad[0], bad[1])
             raise StateError("States.Runtime", bad[1])
+        tolerance = _Tolerance(len(items), tol_count, tol_pct)
         if distributed:
-            return _distributed(ex, st, items, eff, frame, sctx, tol_count, tol_pct)
-        results: list[Any] = []
-        failures = 0
-        prev = frame.cursor
-        for index, item in enumerate(items):
-            it_frame = Frame(prev, {}, frame, None)
-            value = _item_value(ex, st, eff, index, item, frame, sctx)
-            started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": st.name})
-            it_frame.cursor = started
-            try:
-                results.append(ex.run_block(proc, value, it_frame))
-            except (BranchEnded, StateError) as exc:
-                err = _branch_error(exc)
-                h.add("MapIterationFailed", it_frame.cursor, "mapIterationFailedEventDetails", {"index": index, "name": st.name})
-                failures += 1
-                results.append(None)
-                if not tolerated(failures, len(items), tol_count, tol_pct):
-                    if tol_count is not None or tol_pct is not None:
-                        failed = StateError("States.ExceedToleratedFailureThreshold",
-                                            "The specified tolerated failure threshold was exceeded")
-                    else:
-                        failed = StateError(err.error, err.cause)
-                    failed.final_event = ("MapStateFailed", len(h.events))
-                    frame.cursor = len(h.events)
-                    raise failed from None
-                prev = it_frame.cursor
-                continue
-            h.add("MapIterationSucceeded", it_frame.cursor, "mapIterationSucceededEventDetails", {"index": index, "name": st.name})
-            prev = it_frame.cursor
-        last = len(h.events)
-        h.add("MapStateSucceeded", last)
-        frame.cursor = last
-        return results
+            return _distributed(ex, st, items, eff, frame, sctx, tolerance, concurrency)
+        limit = min(concurrency or INLINE_MAP_LIMIT, INLINE_MAP_LIMIT)
+        if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1:
+            return _Iterations(ex, st, items, eff, frame, sctx, tolerance, limit).run()
+        return _map_in_turn(ex, st, items, eff, frame, sctx, tolerance)
 
     out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
 
 
+class _Tolerance:
+    """ToleratedFailureCount and ToleratedFailurePercentage over a Map's iterations, and the error it fails with."""
+
+    def __init__(self, total: int, count: int | None, pct: float | None):
+        self.total, self.count, self.pct = total, count, pct
+        self.failures = 0
+
+    def fail(self, err: StateError) -> StateError | None:
+        """Count a failed iteration; the error the Map fails with, or None while the failures are tolerated."""
+        self.failures += 1
+        if tolerated(self.failures, self.total, self.count, self.pct):
+            return None
+        if self.count is not None or self.pct is not None:
+            return StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
+        return StateError(err.error, err.cause)
+
+
+_ITERATION_DETAILS = {t: t[0].lower() + t[1:] + "EventDetails" for t in (
+    "MapIterationStarted", "MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")}
+
+
+def _iteration(h: History, etype: str, prev: int, index: int, st: State) -> int:
+    return h.add(etype, prev, _ITERATION_DETAILS[etype], {"index": index, "name": st.name})
+
+
+def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
+                 tolerance: _Tolerance) -> list[Any]:
+    """An inline Map's iterations one after another (MaxConcurrency 1, or iterations that cannot wait)."""
+    h = frame.history
+    proc = st.processor
+    assert proc is not None
+    results: list[Any] = []
+    prev = frame.cursor
+    name = st.name
+    for index, item in enumerate(items):
+        value = item if st.item_selector is ABSENT else _item_value(ex, st, eff, index, item, frame, sctx)
+        started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": name})
+        sub = frame.child(started, started)
+        try:
+            results.append(ex.run_block(proc, value, sub))
+        except (BranchEnded, StateError) as exc:
+            err = _branch_error(exc)
+            _iteration(h, "MapIterationFailed", sub.cursor, index, st)
+            results.append(None)
+            failed = tolerance.fail(err)
+            if failed is not None:
+                _aborted_state(h, err, sub.cursor)
+                failed.final_event = ("MapStateFailed", len(h.events))
+                frame.cursor = len(h.events)
+                raise failed from None
+            prev = sub.cursor
+            continue
+        except Aborted as stop:  # this Map's branch is stopped while an iteration waits
+            _iteration(h, "MapIterationAborted", stop.prev, index, st)
+            raise
+        h.add("MapIterationSucceeded", sub.cursor, "mapIterationSucceededEventDetails", {"index": index, "name": name})
+        prev = sub.cursor
+    last = len(h.events)
+    h.add("MapStateSucceeded", last)
+    frame.cursor = last
+    return results
+
+
+class _Iterations:
+    """An inline Map's iterations at once: up to ``limit`` running, the next started as one ends, each finished one
+    recorded in index order when the Map wakes."""
+
+    def __init__(self, ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
+                 tolerance: _Tolerance, limit: int):
+        self.ex, self.st, self.items, self.eff, self.frame, self.sctx = ex, st, items, eff, frame, sctx
+        self.tolerance, self.limit = tolerance, limit
+        self.h = frame.history
+        self.results: list[Any] = [None] * len(items)
+        self.running: dict[int, tuple[Child, Frame]] = {}
+        self.next = 0
+        self.last = frame.cursor
+
+    def start(self, prev: int) -> None:
+        index = self.next
+        self.next += 1
+        value = _item_value(self.ex, self.st, self.eff, index, self.items[index], self.frame, self.sctx)
+        started = _iteration(self.h, "MapIterationStarted", prev, index, self.st)
+        sub = self.frame.child(started, started)
+        assert self.st.processor is not None
+        self.running[index] = (_spawn(self.ex, self.st.processor, value, sub), sub)
+
+    def run(self) -> list[Any]:
+        while self.next < len(self.items) and len(self.running) < self.limit:
+            self.start(self.frame.cursor)
+        while self.running:
+            try:
+                self.ex.scheduler.wait_any([child for child, _ in self.running.values()])
+            except Aborted as stop:  # this Map's own branch is stopped: so is every iteration still running
+                self.stop(stop.prev)
+                raise
+            for index in sorted(i for i, (child, _) in self.running.items() if child.done):
+                self.finished(index)
+        self.h.add("MapStateSucceeded", self.last)
+        self.frame.cursor = self.last
+        return self.results
+
+    def finished(self, index: int) -> None:
+        child, sub = self.running.pop(index)
+        if child.error is None:
+            self.results[index] = child.result
+            self.last = _iteration(self.h, "MapIterationSucceeded", sub.cursor, index, self.st)
+        else:
+            assert isinstance(child.error, BranchEnded | StateError)
+            err = _branch_error(child.error)
+            failed = self.tolerance.fail(err)
+            if failed is not None:  # the Map fails: the failed iteration first, then every other one still open
+                fail_cursor = sub.cursor
+                _iteration(self.h, "MapIterationFailed", fail_cursor, index, self.st)
+                _aborted_state(self.h, err, fail_cursor)
+                self.stop(fail_cursor)
+                failed.final_event = ("MapStateFailed", fail_cursor)
+                self.frame.cursor = fail_cursor
+                raise failed from None
+            self.last = _iteration(self.h, "MapIterationFailed", sub.cursor, index, self.st)
+        if self.next < len(self.items):
+            self.start(sub.cursor)
+
+    def stop(self, prev: int) -> None:
+        for index in sorted(self.running):
+            child, _ = self.running.pop(index)
+            _iteration(self.h, "MapIterationAborted", prev, index, self.st)
+            _stop(self.ex, self.h, child, prev)
+
+
 def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tol_count: Any, tol_pct: Any) -> list[Any]:
-    """A Distributed Map: each item runs as a child run with its own history; the parent records the Map Run."""
-    h = ex.history
+                 tolerance: _Tolerance, concurrency: int | None) -> list[Any]:
+    """A Distributed Map: each item runs as a child run with its own history (and no access to the parent's
+    variables), up to MaxConcurrency at once; the parent records the Map Run."""
+    h = frame.history
     proc = st.processor
     assert proc is not None
     o = ex.opts
-    label = st.raw.get("Label") or ex.opts.uuid4()
-    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{ex.opts.uuid4()}"
+    label = st.raw.get("Label") or frame.uuid4()
+    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{frame.uuid4()}"
     frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
-    results: list[Any] = []
-    failures = 0
-    last_err: StateError | None = None
-    parent_history = ex.history
-    for index, item in enumerate(items):
-        value = _item_value(ex, st, eff, index, item, frame, sctx)
-        ex.history = History(ex.clock)  # a child execution's own history
+    limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
+    at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1
+    children: list[tuple[Child | None, Frame]] = []
+    results: list[Any] = [None] * len(items)
+    errors: list[StateError] = []
+
+    def child_run(index: int) -> tuple[Child | None, Frame]:
+        value = _item_value(ex, st, eff, index, items[index], frame, sctx)
+        sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
+        if at_once:
+            return _spawn(ex, proc, value, sub), sub
         try:
-            # A child execution of a Distributed Map does not see the parent's variables.
-            results.append(ex.run_block(proc, value, Frame(0, {})))
+            results[index] = ex.run_block(proc, value, sub)
         except (BranchEnded, StateError) as exc:
-            err = _branch_error(exc)
-            failures += 1
-            last_err = err
-            results.append(None)
-        finally:
-            ex.history = parent_history
-    if not tolerated(failures, len(items), tol_count, tol_pct):
-        assert last_err is not None
+            errors.append(_branch_error(exc))
+        return None, sub
+
+    running: dict[int, Child] = {}
+    pending = iter(range(len(items)))
+    for index in pending:
+        child, sub = child_run(index)
+        children.append((child, sub))
+        if child is None:
+            continue
+        running[index] = child
+        while len(running) >= limit or (index == len(items) - 1 and running):
+            _collect_children(ex, running, results, errors)
+    failed = None
+    for err in errors:
+        failed = tolerance.fail(err) or failed
+    if failed is not None:
         frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
-        failed = StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded") \
-            if (tol_count is not None or tol_pct is not None) else StateError(last_err.error, last_err.cause)
         failed.final_event = ("MapStateFailed", frame.cursor)
         raise failed
     frame.cursor = h.add("MapRunSucceeded", frame.cursor)
     h.add("MapStateSucceeded", frame.cursor)
     return results
+
+
+def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: list[StateError]) -> None:
+    """Wait for some of a Distributed Map's running children to end, and take their results."""
+    try:
+        ex.scheduler.wait_any(list(running.values()))
+    except Aborted as stop:
+        for child in running.values():
+            _stop(ex, History(ex.clock), child, stop.prev)  # their events go to their own histories
+        raise
+    for index in sorted(i for i, c in running.items() if c.done):
+        child = running.pop(index)
+        if child.error is None:
+            results[index] = child.result
+        else:
+            assert isinstance(child.error, BranchEnded | StateError)
+            errors.append(_branch_error(child.error))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import IntrinsicFailure, JsonataEvaluationError, NoRecovery, PathNotFound, StateError
-from ..intrinsics import Call, IntrinsicEnv
+from ..intrinsics import Call
 from ..intrinsics import evaluate as eval_intrinsic
 from ..jsonata import ENVIRONMENT, FUNCTION_RESULT, UNDEFINED, type_name
 from ..jsonpath import CONTEXT, VARIABLE, Path
@@ -29,12 +29,10 @@ class DataFlow:
 
     history: History
     clock: Clock
-    intrinsic_env: IntrinsicEnv
     context_execution: dict[str, Any]
     context_sm: dict[str, Any]
     inspect: dict[str, Any] | None
     inspect_state: State | None
-    _out_text: tuple[Any, str] | None
 
     def context(self, state_ctx: Mapping[str, Any], frame: Frame | None = None) -> dict[str, Any]:
         ctx: dict[str, Any] = {"Execution": self.context_execution, "StateMachine": self.context_sm, "State": dict(state_ctx)}
@@ -90,7 +88,7 @@ class DataFlow:
                 raise IntrinsicFailure(f"The JSONPath '{p.text}' could not be found in the input '{dumps(value)}'") from None
 
         try:
-            return eval_intrinsic(call, res, self.intrinsic_env)
+            return eval_intrinsic(call, res, frame.intrinsic_env)
         except IntrinsicFailure as exc:
             raise StateError("States.IntrinsicFailure", str(exc)) from None
 
@@ -115,7 +113,7 @@ class DataFlow:
             details["location"] = location
         details["state"] = st.name
         # AWS points the event at the event before StateEntered, except where noted by the caller.
-        frame.cursor = self.history.add("EvaluationFailed", sctx.entered_prev if prev is None else prev,
+        frame.cursor = frame.history.add("EvaluationFailed", sctx.entered_prev if prev is None else prev,
                                         "evaluationFailedEventDetails", details)
         err = StateError("States.QueryEvaluationError", cause)
         if st.type in ("Map", "Parallel"):
@@ -132,7 +130,9 @@ class DataFlow:
         if kind == "arr":
             return [self.jeval(t, states, frame, sctx) for t in tpl.value]
         expr = tpl.value
-        ENVIRONMENT.get().now = self.clock.now()
+        env = ENVIRONMENT.get()
+        env.now = self.clock.now()
+        env.draws = frame  # $random and $uuid draw from this branch's stream
         bindings = ChainMap({"states": states}, *frame.scopes())
         where = f"The JSONata expression '{expr.text}' specified for the field '{tpl.location}'"
         try:
@@ -187,7 +187,7 @@ class DataFlow:
         if has_result:
             states = {**states, "context": self.context(sctx, frame), "result": result}
         out, assigned = self.jfinish(state.assign, state.output, result if has_result else raw_input, states, frame, sctx)
-        self._out_text = (out, check_size(out, state))
+        frame.out_text = (out, check_size(out, state))
         return out, assigned
 
     def dataflow(self, state: State, raw_input: Any, frame: Frame, sctx: StateCtx, work: Callable[[Any], Any],
@@ -259,7 +259,7 @@ class DataFlow:
         if insp is not None:
             insp["afterResultPath"] = out
         out = self.output_path(state, out, frame, state_ctx)
-        self._out_text = (out, check_size(out, state))
+        frame.out_text = (out, check_size(out, state))
         return out, assigned
 
 

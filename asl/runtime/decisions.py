@@ -12,6 +12,9 @@ from ..model import Catcher, Retrier, State
 if TYPE_CHECKING:
     from .loop import Execution
 
+ABORTABLE = frozenset({"Task", "Wait", "Parallel", "Map"})
+"""The states AWS records as aborted (``TaskStateAborted``, ...) when a sibling branch's failure stops them."""
+
 TOO_DEEP = (f"The state's data is nested too deeply to be processed: more than {jsontext.MAX_DEPTH} levels of arrays "
              "and objects")
 

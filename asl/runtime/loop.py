@@ -10,13 +10,13 @@ and Catch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 from .. import jsontext
 from ..errors import BranchEnded, NoRecovery, StateError
-from ..intrinsics import IntrinsicEnv
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, Catcher, State, StateMachine
@@ -24,10 +24,11 @@ from ..validate import JSONATA
 from .branches import map_state, parallel_state
 from .clock import CLOCK, DurableClock, iso
 from .dataflow import DataFlow
-from .decisions import TOO_DEEP, backoff, cover, match_catcher, matches, runtime_error
-from .frame import Frame, StateCtx
+from .decisions import ABORTABLE, TOO_DEEP, backoff, cover, match_catcher, matches, runtime_error
+from .frame import Draws, Frame, StateCtx
 from .history import History, ReplayHistory
 from .options import MAX_PAYLOAD, ExecutionOptions, ExecutionResult
+from .scheduler import Aborted, Scheduler
 from .states import Outcome, choice_state, fail_state, pass_state, succeed_state, wait_state
 from .tasks import task_state
 
@@ -67,18 +68,17 @@ class Execution(DataFlow):
         else:
             self.history = History(self.clock)
         self.start_time = self.clock.now()
-        self.intrinsic_env = IntrinsicEnv(o.rng, o.uuid4)
+        self.draws = Draws(o.rng, o.uuid4)
+        self.intrinsic_env = self.draws.intrinsic_env
+        # Branches run at once under the durable engine too, once its replay matches events per branch (not yet)
+        self.scheduler = Scheduler(self.clock, enabled=self.journal is None)
+        self.spawn_context = contextvars.copy_context()  # replaced by run(), with the execution's clock and environment
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
                                   "Name": name, "RoleArn": self.role_arn}
         if not o.sync:
             self.context_execution["RedriveCount"] = 0
         self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
         self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
-        # The JSON text of a state's output, made once for its size check and reused for its StateExited event and
-        # the next state's StateEntered. Kept by identity, and only across steps that run no user code (a task
-        # callable could change a value in place), so the text is always that of the value.
-        self._out_text: tuple[Any, str] | None = None
-        self._carry: tuple[Any, str] | None = None
 
     # -- the run ----------------------------------------------------------------------------------------------
     def run(self) -> ExecutionResult:
@@ -86,7 +86,7 @@ class Execution(DataFlow):
         h = self.history
         h.add("ExecutionStarted", 0, "executionStartedEventDetails",
               {"input": self.input_text, "inputDetails": {"truncated": False}, "roleArn": self.role_arn})
-        frame = Frame(0, {})
+        frame = Frame(0, {}, history=h, draws=self.draws)
         with self.bound():
             return self._run_top(frame)
 
@@ -94,6 +94,7 @@ class Execution(DataFlow):
     def bound(self) -> Iterator[None]:
         """This execution's clock, randomness and ids, as the JSONata functions and ``sleep`` find them."""
         token = ENVIRONMENT.set(Environment(self.opts.rng, self.opts.uuid4, self.clock.now()))
+        self.spawn_context = contextvars.copy_context()  # what the branches this execution spawns start from
         clock_token = CLOCK.set(self.clock)
         try:
             yield
@@ -142,9 +143,9 @@ class Execution(DataFlow):
             raise StateError("States.Timeout", None)
 
     def _run_state(self, state: State, raw_input: Any, frame: Frame) -> tuple[Any, str | None]:
-        h = self.history
+        h = frame.history
         entered_prev = frame.cursor
-        carry, self._carry, self._out_text = self._carry, None, None
+        carry, frame.carry, frame.out_text = frame.carry, None, None
         text = carry[1] if carry is not None and carry[0] is raw_input else dumps(raw_input)
         entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails", (state.name, text))
         frame.cursor = entered
@@ -153,28 +154,56 @@ class Execution(DataFlow):
         if state.passthrough and self.inspect is None and len(text) * 4 <= MAX_PAYLOAD:
             # Nothing to evaluate: the output is the input, whose text was just recorded (and is under the payload
             # limit whatever its UTF-8 length, as in check_size)
-            self._carry = (raw_input, text)
+            frame.carry = (raw_input, text)
             frame.cursor = h.add(_EXITED[state.type], entered, "stateExitedEventDetails", (state.name, text))
             return raw_input, state.next
         ctx_state = StateCtx(state, entered, entered_prev, iso(self.clock.now()))
+        frame.state = state
+        try:
+            output, nxt, assigned = self._attempts(state, raw_input, frame, ctx_state)
+        except Aborted as stop:  # a sibling branch failed: this state ends here, as AWS records it
+            if state.type in ABORTABLE:
+                frame.cursor = h.add(state.type + "StateAborted", stop.prev)
+            raise
+        except StateError as err:  # the branch ends in this state: its parent may record it as aborted
+            if err.failed_in is None:
+                err.failed_in = state.type
+            raise
+        self._assign(state, frame, assigned)
+        if state.type in _EXITED:
+            sized = frame.out_text
+            try:
+                text = sized[1] if sized is not None and sized[0] is output else dumps(output)
+            except RecursionError:
+                raise runtime_error(state, entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
+            frame.carry = (output, text)
+            details: Any = (state.name, text)
+            if assigned:
+                details = {"name": state.name, "output": text, "outputDetails": {"truncated": False},
+                           "assignedVariables": {k: dumps(v) for k, v in assigned.items()},
+                           "assignedVariablesDetails": {"truncated": False}}
+            frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
+        return output, nxt
+
+    def _attempts(self, state: State, raw_input: Any, frame: Frame, ctx_state: StateCtx) -> Outcome:
+        """Run the state's handler, again after each Retry delay, and through its Catcher when one matches."""
         handler = HANDLERS[state.type]
         retry_counts: list[int] | None = None  # made on the first error: most states never fail
         while True:
             try:
-                output, nxt, assigned = handler(self, state, raw_input, frame, ctx_state)
-                break
+                return handler(self, state, raw_input, frame, ctx_state)
             except RecursionError:  # a value made inside the execution nests too deeply for Python to walk
-                raise runtime_error(state, entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
+                raise runtime_error(state, ctx_state.entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
             except StateError as err:
                 if not err.catchable or isinstance(err, NoRecovery):
-                    raise runtime_error(state, entered, err) from None
+                    raise runtime_error(state, ctx_state.entered, err) from None
                 if retry_counts is None:
                     retry_counts = [0] * len(state.retry)
-                delay = self._retry_delay(state, err, retry_counts)
+                delay = self._retry_delay(state, err, retry_counts, frame)
                 if delay is None and err.final_event is not None:
-                    frame.cursor = h.add(err.final_event[0], err.final_event[1])
+                    frame.cursor = frame.history.add(err.final_event[0], err.final_event[1])
                 if delay is not None:
-                    self.clock.sleep(delay)
+                    self.scheduler.sleep(delay)
                     self._check_deadline()
                     if state.type == "Task":
                         ctx_state["RetryCount"] = sum(retry_counts)
@@ -183,26 +212,10 @@ class Execution(DataFlow):
                 if caught is None:
                     raise
                 index, catcher = caught
-                self._out_text = None  # what the failed attempt encoded is not this output
+                frame.out_text = None  # what the failed attempt encoded is not this output
                 cover(self, f"{state.pointer}/Catch/{index}")
                 output, assigned = self._apply_catcher(state, catcher, raw_input, err, frame, ctx_state)
-                nxt = catcher.next
-                break
-        self._assign(state, frame, assigned)
-        if state.type in _EXITED:
-            sized = self._out_text
-            try:
-                text = sized[1] if sized is not None and sized[0] is output else dumps(output)
-            except RecursionError:
-                raise runtime_error(state, entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
-            self._carry = (output, text)
-            details: Any = (state.name, text)
-            if assigned:
-                details = {"name": state.name, "output": text, "outputDetails": {"truncated": False},
-                           "assignedVariables": {k: dumps(v) for k, v in assigned.items()},
-                           "assignedVariablesDetails": {"truncated": False}}
-            frame.cursor = h.add(_EXITED[state.type], frame.cursor, "stateExitedEventDetails", details)
-        return output, nxt
+                return output, catcher.next, assigned
 
     def _assign(self, state: State, frame: Frame, assigned: dict[str, Any] | None) -> None:
         """Variables take their new values when the state ends, all at once (the right-hand sides saw the old ones)."""
@@ -212,14 +225,14 @@ class Execution(DataFlow):
                                                               "exceeding the maximum number of bytes service limit.")
             frame.variables.update(assigned)
 
-    def _retry_delay(self, state: State, err: StateError, counts: list[int]) -> float | None:
+    def _retry_delay(self, state: State, err: StateError, counts: list[int], frame: Frame) -> float | None:
         for i, r in enumerate(state.retry):
             if matches(r.error_equals, err):
                 if counts[i] >= r.max_attempts:
                     return None
                 delay = backoff(r, counts[i])
                 if r.jitter == "FULL":
-                    delay = self.opts.rng.uniform(0, delay)
+                    delay = frame.rng.uniform(0, delay)
                 counts[i] += 1
                 cover(self, f"{state.pointer}/Retry/{i}")
                 return delay

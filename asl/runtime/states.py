@@ -111,9 +111,9 @@ def _sleep(ex: Execution, seconds: float) -> None:
         raise StateError("States.Runtime", "Wait state delay is too long.")
     if seconds > 0:
         if ex.deadline is not None and ex.clock.now() + timedelta(seconds=seconds) >= ex.deadline:
-            ex.clock.sleep((ex.deadline - ex.clock.now()).total_seconds())
+            ex.scheduler.sleep((ex.deadline - ex.clock.now()).total_seconds())
             raise StateError("States.Timeout", None)
-        ex.clock.sleep(seconds)
+        ex.scheduler.sleep(seconds)
 
 
 def _wait_jsonata(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) -> Outcome:

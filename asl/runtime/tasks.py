@@ -35,7 +35,7 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
     res = st.resource
     assert res is not None
     sctx.setdefault("RetryCount", 0)
-    h = ex.history
+    h = frame.history
 
     timeout = heartbeat = None
     if any(k in st.raw for k in _TASK_LIMITS):  # most Tasks have none: skip reading the input twice
@@ -54,7 +54,7 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
     callback = not mocked and ex.journal is not None and (
         res.pattern == WAIT_FOR_TASK_TOKEN or res.kind == "activity" or (res.service_name == "states" and res.pattern in (SYNC, SYNC2)))
     if callback or res.pattern == WAIT_FOR_TASK_TOKEN:
-        sctx.callback_token = ex.opts.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
+        sctx.callback_token = frame.uuid4()  # a new token per attempt, made before Parameters/Arguments read it
         sctx.token = sctx.callback_token if res.pattern == WAIT_FOR_TASK_TOKEN else None
 
     def work(eff: Any) -> Any:
@@ -67,16 +67,20 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
             frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
                                  {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False},
                                   **({"timeoutInSeconds": timeout} if timeout is not None else {})})
+            if ex.scheduler.live:  # beside other branches: AWS schedules each branch's task before it starts them
+                ex.scheduler.pause()
             frame.cursor = h.add("LambdaFunctionStarted", frame.cursor)
         else:
             rtype, rname = _split_resource(res.arn, res.service_name, res.action)
             frame.cursor = h.add("TaskScheduled", frame.cursor, "taskScheduledEventDetails",
                                  {"resourceType": rtype, "resource": rname, "region": ex.opts.region, "parameters": dumps(eff),
                                   **limits})
+            if ex.scheduler.live:
+                ex.scheduler.pause()
             frame.cursor = h.add("TaskStarted", frame.cursor, "taskStartedEventDetails", {"resourceType": rtype, "resource": rname})
         if callback:
             return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, rtype, rname)
-        recorded = _recorded_outcome(ex)
+        recorded = _recorded_outcome(ex, frame)
         if recorded is not None:  # rebuilding from history: the task ran already, take its recorded outcome
             if mocked:
                 ex.opts.mocks.take(st.name)  # it was one invocation of its mocked response: count it again
@@ -92,7 +96,11 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
         if ex.journal is not None:
             ex.journal.flush()  # the task is a side effect: what led to it is committed first
         try:
-            outcome = _run_task(st, fn, lambda f: _call_task(ex, f, eff, ex.context(sctx, frame), timeout))
+            context = ex.context(sctx, frame)
+            if ex.scheduler.live:  # other branches run meanwhile: the task goes to the pool
+                outcome = _run_task(st, fn, lambda f: ex.scheduler.call(f, eff, context, timeout))
+            else:
+                outcome = _run_task(st, fn, lambda f: _call_task(ex, f, eff, context, timeout))
         except TaskTimeout:
             if lam:
                 frame.cursor = h.add("LambdaFunctionTimedOut", frame.cursor, "lambdaFunctionTimedOutEventDetails",
@@ -141,9 +149,9 @@ def _task_failed(ex: Execution, frame: Frame, err: StateError, resource: tuple[s
     Lambda ARN when ``resource`` is None) and return the error to raise."""
     details = {k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None}
     if resource is None:
-        frame.cursor = ex.history.add("LambdaFunctionFailed", frame.cursor, "lambdaFunctionFailedEventDetails", details)
+        frame.cursor = frame.history.add("LambdaFunctionFailed", frame.cursor, "lambdaFunctionFailedEventDetails", details)
     else:
-        frame.cursor = ex.history.add("TaskFailed", frame.cursor, "taskFailedEventDetails",
+        frame.cursor = frame.history.add("TaskFailed", frame.cursor, "taskFailedEventDetails",
                                       {"resourceType": resource[0], "resource": resource[1], **details})
     return err
 
@@ -181,9 +189,9 @@ TASK_ENDS = {
 }
 
 
-def _recorded_outcome(ex: Execution) -> dict[str, Any] | None:
+def _recorded_outcome(ex: Execution, frame: Frame) -> dict[str, Any] | None:
     """The recorded event that ended the task being rebuilt, if the history has it."""
-    h = ex.history
+    h = frame.history
     if isinstance(h, ReplayHistory):
         ev = h.peek()
         if ev is not None and ev["type"] in TASK_ENDS:
@@ -194,7 +202,7 @@ def _recorded_outcome(ex: Execution) -> dict[str, Any] | None:
 def _replay_outcome(ex: Execution, frame: Frame, ev: dict[str, Any], token: str | None = None) -> Any:
     """Re-enter a recorded task outcome: the result it returned, or the error it raised."""
     kind, key = TASK_ENDS[ev["type"]]
-    frame.cursor = ex.history.add(ev["type"], frame.cursor)
+    frame.cursor = frame.history.add(ev["type"], frame.cursor)
     d = ev.get(key, {})
     if kind == "ok":
         return json.loads(d["output"])
@@ -229,7 +237,7 @@ def _mocked_function(ex: Execution, st: State) -> TaskFunction:
 
 def _mocked_activity(ex: Execution, st: State, eff: Any, frame: Frame, limits: dict[str, Any]) -> Any:
     """An activity answered by a mocked response, with an activity's events."""
-    h = ex.history
+    h = frame.history
     assert st.resource is not None
     frame.cursor = h.add("ActivityScheduled", frame.cursor, "activityScheduledEventDetails",
                          {"resource": st.resource.arn, "input": dumps(eff), "inputDetails": {"truncated": False}, **limits})
@@ -254,7 +262,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
     for SendTaskSuccess/Failure) or an activity (GetActivityTask hands the input to a worker). The token is
     committed before the request leaves; the execution parks until the token is closed or times out, and the
     worker that resumes it finds the outcome in the journal."""
-    h = ex.history
+    h = frame.history
     journal = ex.journal
     assert journal is not None and sctx.callback_token is not None
     token = sctx.callback_token
