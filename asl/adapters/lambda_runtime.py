@@ -77,6 +77,9 @@ def _error(exc: BaseException, request_id: str, code_dir: str) -> dict[str, Any]
 
 def main() -> None:
     handler_spec, code_dir = sys.argv[1], sys.argv[2]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # run as a script: asl's own modules
+    # are not the function's
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 must not corrupt the protocol
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), encoding="utf-8", line_buffering=True)
