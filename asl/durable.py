@@ -161,7 +161,7 @@ class _StoreJournal:
         c = Commit(events=events, tokens=self.tokens, seen_signal=self.record.signal, **kw)
         if not self.store.commit(self.record.arn, self.worker.owner, c):
             raise Fenced
-        h.flushed = len(h.events)
+        h.flushed = max(h.flushed, len(h.events))  # while replaying, fewer events than the history holds are taken
         self.tokens = []
 
     def flush(self) -> None:

@@ -33,6 +33,7 @@ from .errors import ServiceError
 from .jsontext import dumps_checked
 from .parse import jackson_message
 from .parse import loads as parse_text
+from .runtime.history import BRANCH
 from .runtime.options import MAX_PAYLOAD, TaskFunction
 from .store.base import (
     ABORTED,
@@ -697,7 +698,7 @@ class StepFunctions:
                 raise ServiceError("InvalidToken", "Invalid Token: 'Invalid token'") from None
         size = maxResults if maxResults else 1000
         events = self.store.events(ex.arn, after_id=after, limit=size + 1, reverse=reverseOrder)
-        page = events[:size]
+        page = [_public(e) for e in events[:size]]
         if not includeExecutionData:
             page = [_strip_data(e) for e in page]
         out: dict[str, Any] = {"events": page}
@@ -782,6 +783,13 @@ class StepFunctions:
             if time.monotonic() >= end:
                 return {}
             time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+def _public(ev: dict[str, Any]) -> dict[str, Any]:
+    """An event as the API shows it: without the branch key the store keeps beside it for rebuilding."""
+    if BRANCH not in ev:
+        return ev
+    return {k: v for k, v in ev.items() if k != BRANCH}
 
 
 def _strip_data(ev: dict[str, Any]) -> dict[str, Any]:

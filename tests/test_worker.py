@@ -4,6 +4,7 @@ error inside one execution fails that execution (not the worker), and store erro
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from asl.durable import Worker
 from asl.service import StepFunctions
 from asl.store import MemoryStore, SQLiteStore
 
-from .test_durable import TASK, WorkerProcess, check_log, finished, lines, machine, types, wait_for
+from .conftest import ROOT
+from .test_durable import TASK, WorkerProcess, check_log, finished, kill_env, lines, machine, types, wait_for  # noqa: F401 - kill_env is a fixture
 
 FLAKY = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 
@@ -198,3 +200,97 @@ def test_a_task_abandoned_at_its_timeout_never_commits_the_workers_events(tmp_pa
     for arn in arns:
         assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
         check_log(sfn.get_execution_history(executionArn=arn)["events"])
+
+
+# -- branches that run at once, durably ------------------------------------------------------------------------------
+def branch_per_step(i: int) -> dict[str, Any]:
+    return {"StartAt": f"A{i}", "States": {
+        f"A{i}": {"Type": "Task", "Resource": TASK, "Parameters": {"sleep": 0.2, "n.$": "$.n"}, "Next": f"W{i}"},
+        f"W{i}": {"Type": "Wait", "Seconds": 1, "Next": f"B{i}"},  # longer than --inline-wait 0.5: the execution parks
+        f"B{i}": {"Type": "Task", "Resource": TASK, "Parameters": {"sleep": 0.2, "n.$": "$.n"}, "End": True}}}
+
+
+CONCURRENT = {"StartAt": "P", "States": {
+    "P": {"Type": "Parallel", "Branches": [branch_per_step(i) for i in range(3)], "ResultPath": "$.branches", "Next": "M"},
+    "M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3, "ResultPath": "$.mapped", "End": True,
+          "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": TASK, "End": True}}}}}}
+
+
+def test_branches_run_at_once_under_the_worker_and_resume_from_a_park(tmp_path: Path) -> None:
+    import os
+
+    os.environ.setdefault("ASL_TEST_LOG", str(tmp_path / "log"))
+    import tests.durable_tasks as dt
+
+    sfn = StepFunctions(SQLiteStore(tmp_path / "store.db"))
+    value = {"n": 0, "items": [{"i": i, "sleep": 0.2} for i in range(6)]}
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, CONCURRENT), input=json.dumps(value))["executionArn"]
+    worker = Worker(SQLiteStore(tmp_path / "store.db"), {TASK: dt.step}, inline_wait=0.5)
+    assert worker.run_until_idle(timeout=60) >= 2  # it parked for the Waits and was run again
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out["branches"] == [{"sleep": 0.2, "n": 2}] * 3 and [x["i"] for x in out["mapped"]] == list(range(6))
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    entered = [e["id"] for e in events if e["type"] == "WaitStateEntered"]
+    exited = [e["id"] for e in events if e["type"] == "WaitStateExited"]
+    assert max(entered) < min(exited)  # the three Waits overlapped
+    assert all("branch" not in e for e in events)  # the store's branch keys are not shown
+
+
+def test_kill_at_random_moments_during_branches_that_run_at_once(
+        kill_env: tuple[StepFunctions, WorkerProcess, Path]) -> None:  # noqa: F811 - the fixture, by its name
+    import random
+
+    sfn, wp, log = kill_env
+    value = {"n": 0, "items": [{"i": i, "sleep": 0.2} for i in range(6)]}
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, CONCURRENT), input=json.dumps(value))["executionArn"]
+    rnd = random.Random(11)
+    for _ in range(6):
+        wp.start()
+        time.sleep(rnd.uniform(0.2, 0.9))
+        wp.kill()
+    wp.start()
+    wait_for(lambda: finished(sfn, arn), timeout=60)
+    out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    assert out["branches"] == [{"sleep": 0.2, "n": 2}] * 3 and [x["i"] for x in out["mapped"]] == list(range(6))
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    check_log(events)
+    kinds = [e["type"] for e in events]
+    assert kinds.count("LambdaFunctionSucceeded") == 12 and kinds.count("LambdaFunctionScheduled") == 12
+    done = [x for x in lines(log) if x.startswith("done")]
+    names = [f"A{i}" for i in range(3)] + [f"B{i}" for i in range(3)] + [f"T#{i}" for i in range(6)]
+    for name in names:
+        assert done.count(f"done {name}") >= 1
+    # a task whose outcome was committed never ran again: at most the tasks in flight at each kill ran twice
+    assert sum(x.startswith("start") for x in lines(log)) <= 12 + 6 * 3
+
+
+def test_a_parallel_of_three_callbacks_sends_every_token_before_any_answer(tmp_path: Path) -> None:
+    """As on AWS: each branch sends its request at once; answered with asl task success, the execution finishes."""
+    from .test_cli_store import asl
+
+    log = tmp_path / "effects.log"
+    log.touch()
+    store = tmp_path / "store.db"
+    ask = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+           "Parameters": {"token.$": "$$.Task.Token"}, "End": True}
+    definition = tmp_path / "approvals.asl.json"
+    definition.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": f"Ask{i}", "States": {f"Ask{i}": ask}} for i in range(3)]}}}))
+    env = {**__import__("os").environ, "ASL_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
+    started = asl("start", str(definition), "--store", str(store), env=env)
+    assert started.returncode == 0, started.stderr
+    callback = f"arn:aws:states:::sqs:sendMessage.waitForTaskToken={ROOT / 'tests' / 'durable_tasks.py'}:hand_out"
+    run = asl("worker", "--store", str(store), "--until-idle", "--task", callback, env=env)
+    assert run.returncode == 0, run.stderr
+    tokens = [x.split()[1] for x in lines(log) if x.startswith("token ")]
+    assert len(set(tokens)) == 3  # all three requests went out before any was answered
+    for i, token in enumerate(tokens):
+        answered = asl("task", "success", token, "--output", json.dumps({"approved": i}), "--store", str(store))
+        assert answered.returncode == 0, answered.stderr
+    run = asl("worker", "--store", str(store), "--until-idle", "--task", callback, env=env)
+    assert run.returncode == 0, run.stderr
+    arn = started.stdout.strip()
+    described = StepFunctions(SQLiteStore(store)).describe_execution(executionArn=arn)
+    assert described["status"] == "SUCCEEDED"
+    assert sorted(x["approved"] for x in json.loads(described["output"])) == [0, 1, 2]

@@ -39,7 +39,7 @@ def _spawn(ex: Execution, block: Block, value: Any, sub: Frame) -> Child:
     context = ex.spawn_context.copy()
     env = context.run(ENVIRONMENT.get)
     context.run(ENVIRONMENT.set, Environment(env.rng, env.uuid4, env.now))
-    return ex.scheduler.spawn(lambda: ex.run_block(block, value, sub), context)
+    return ex.scheduler.spawn(lambda: ex.run_block(block, value, sub), context, sub.path)
 
 
 def _at_once(ex: Execution, blocks: list[Block]) -> bool:
@@ -109,7 +109,8 @@ def _parallel_at_once(ex: Execution, st: State, eff: Any, frame: Frame, subs: li
                 results[i] = children[i].result
                 last = max(last, subs[i].cursor)
                 continue
-            assert isinstance(error, BranchEnded | StateError)
+            if not isinstance(error, BranchEnded | StateError):
+                raise error  # not the branch's failure (the store's, a rebuild's): the execution's, as on one branch
             others = [children[j] for j in pending]
             raise _parallel_failed(frame.history, frame, error, subs[i].cursor, others, ex) from None
     return results, last
@@ -325,7 +326,8 @@ class _Iterations:
             self.results[index] = child.result
             self.last = _iteration(self.h, "MapIterationSucceeded", sub.cursor, index, self.st)
         else:
-            assert isinstance(child.error, BranchEnded | StateError)
+            if not isinstance(child.error, BranchEnded | StateError):
+                raise child.error  # not the iteration's failure (the store's, a rebuild's): the execution's
             err = _branch_error(child.error)
             failed = self.tolerance.fail(err)
             if failed is not None:  # the Map fails: the failed iteration first, then every other one still open
@@ -410,5 +412,6 @@ def _collect_children(ex: Execution, running: dict[int, Child], results: list[An
         if child.error is None:
             results[index] = child.result
         else:
-            assert isinstance(child.error, BranchEnded | StateError)
+            if not isinstance(child.error, BranchEnded | StateError):
+                raise child.error
             errors.append(_branch_error(child.error))

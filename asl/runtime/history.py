@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ReplayMismatch
@@ -43,38 +44,83 @@ class History:
         return eid
 
 
+BRANCH = "branch"
+"""The key beside a durable event that names the branch that wrote it (absent for the execution's own branch). The
+store keeps it so a rebuilt execution can give each branch its own events; the API does not show it."""
+
+
 class ReplayHistory(History):
-    """The history of a durable execution: ``add`` first walks the recorded events (checking that the rebuilt
-    execution takes the same path and taking their ids and times), then records new ones with wall-clock time."""
+    """The history of a durable execution, rebuilt from what the store recorded. ``add`` gives each branch its own
+    recorded events, in their order, and in the order of the whole history: a branch whose next recorded event comes
+    after another branch's waits (``turn``) until that one is taken, so the rebuilt execution interleaves exactly as
+    the recorded one did. Once every recorded event is taken, new events get wall-clock times and the next ids.
+
+    ``branch()`` names the branch calling (the scheduler knows which greenlet runs); ``turn(index)`` waits until the
+    ``index``-th recorded event is next (or, with the length of the history, until all are taken)."""
 
     def __init__(self, clock: DurableClock, recorded: Sequence[dict[str, Any]]):
         super().__init__(clock)
         self.dclock = clock
         self.recorded = recorded
         self.flushed = len(recorded)
+        self.next = 0  # the index of the next recorded event to take
+        self.of_branch: dict[str, deque[int]] = {}
+        for i, ev in enumerate(recorded):
+            self.of_branch.setdefault(ev.get(BRANCH, ""), deque()).append(i)
+        self.new_branches: dict[int, str] = {}  # the branch of each new event that is not the execution's own
+        self.branch: Callable[[], str] = lambda: ""
+        self.turn: Callable[[int], None] | None = None
+        self.taken: Callable[[int], None] = lambda index: None  # told when the index-th event is next
         clock.replaying = self.replaying
 
     def replaying(self) -> bool:
-        return len(self.events) < len(self.recorded)
+        return self.next < len(self.recorded)
 
     def peek(self) -> dict[str, Any] | None:
-        """The next recorded event, if the execution has not caught up with its history yet."""
-        return self.recorded[len(self.events)] if len(self.events) < len(self.recorded) else None
+        """The calling branch's next recorded event, if it has one left."""
+        left = self.of_branch.get(self.branch())
+        return self.recorded[left[0]] if left else None
+
+    def _wait(self, index: int) -> None:
+        if self.turn is None:
+            raise ReplayMismatch(f"event {self.next + 1}: the history records a branch that the rebuilt execution does "
+                                 "not run")
+        self.turn(index)
 
     def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
-        n = len(self.events)
-        if n < len(self.recorded):
-            ev = self.recorded[n]
+        branch = self.branch()
+        left = self.of_branch.get(branch)
+        if left:
+            index = left[0]
+            while index != self.next:
+                self._wait(index)
+            ev = self.recorded[index]
             if ev["type"] != etype:
-                raise ReplayMismatch(f"event {n + 1}: the history records {ev['type']}, the rebuilt execution made {etype}")
+                raise ReplayMismatch(f"event {index + 1}: the history records {ev['type']}, the rebuilt execution made {etype}")
+            left.popleft()
+            self.next += 1
             self.events.append(ev)
             self.dclock.t = ev["timestamp"]
-            return n + 1
+            self.taken(self.next)
+            return int(ev["id"])
+        while self.next < len(self.recorded):  # this branch is past its history: new events follow all recorded ones
+            self._wait(len(self.recorded))
+        n = len(self.events)
         ts = self.dclock.wall()
         self.dclock.t = ts
         self.events.append((n + 1, prev, ts, etype, details_key, details))
+        if branch:
+            self.new_branches[n + 1] = branch
         return n + 1
 
     def pending(self) -> list[dict[str, Any]]:
-        """Events recorded since the last flush (the journal marks them flushed after committing)."""
-        return [event_dict(e) for e in self.events[self.flushed:]]
+        """Events recorded since the last flush (the journal marks them flushed after committing), each with the
+        branch that wrote it."""
+        out = []
+        for e in self.events[self.flushed:]:
+            ev = event_dict(e)
+            branch = self.new_branches.get(ev["id"])
+            if branch:
+                ev = {**ev, BRANCH: branch}
+            out.append(ev)
+        return out

@@ -70,8 +70,11 @@ class Execution(DataFlow):
         self.start_time = self.clock.now()
         self.draws = Draws(o.rng, o.uuid4)
         self.intrinsic_env = self.draws.intrinsic_env
-        # Branches run at once under the durable engine too, once its replay matches events per branch (not yet)
-        self.scheduler = Scheduler(self.clock, enabled=self.journal is None)
+        self.scheduler = Scheduler(self.clock)
+        if isinstance(self.history, ReplayHistory):  # each branch takes its own recorded events, in turn
+            self.history.branch = self.scheduler.branch_key
+            self.history.turn = self.scheduler.wait_turn
+            self.history.taken = self.scheduler.taken
         self.spawn_context = contextvars.copy_context()  # replaced by run(), with the execution's clock and environment
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
                                   "Name": name, "RoleArn": self.role_arn}

@@ -27,13 +27,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from greenlet import getcurrent, greenlet
 
-from ..errors import TaskTimeout
-from .clock import CLOCK, Clock
+from ..errors import Parked, ReplayMismatch, TaskTimeout
+from .clock import CLOCK, Clock, DurableClock
 
 # Threads that run task callables at once, for every execution in the process. A local cap only: on the virtual
 # clock the results never depend on it.
@@ -122,12 +122,22 @@ class _Call:
 
 class Scheduler:
     """The cooperative scheduler of one execution. ``clock`` is the execution's clock; ``enabled`` False keeps every
-    branch on the caller's stack, one after another (the durable engine, until its replay is per branch)."""
+    branch on the caller's stack, one after another.
+
+    On a :class:`~asl.runtime.clock.DurableClock` (an execution of the durable engine) the hub also rebuilds: while
+    the history is being replayed, timers are due at once and each branch waits its turn for its recorded events
+    (:meth:`wait_turn`); live, a wait no longer than the clock's ``inline_wait`` is slept in place (after committing
+    what is pending), and when every branch waits for longer, or for a callback, the whole execution parks
+    (:class:`~asl.errors.Parked`, raised out of :meth:`~asl.runtime.loop.Execution.run`) until its earliest timer."""
 
     def __init__(self, clock: Clock, enabled: bool = True):
         self.clock = clock
         self.real = bool(getattr(clock, "real", False))
+        self.durable = isinstance(clock, DurableClock)
         self.enabled = enabled
+        self.keys: dict[greenlet, str] = {}  # the path of each spawned branch (its key in a durable history)
+        self.turns: dict[int, list[greenlet]] = {}  # branches waiting for the replay to reach a recorded event
+        self.callbacks: set[greenlet] = set()  # branches waiting for a callback with no time limit
         self.hub: greenlet | None = None
         self.ready: deque[tuple[greenlet, Any, BaseException | None]] = deque()
         self.timers: list[_Timer] = []
@@ -142,10 +152,12 @@ class Scheduler:
         """Whether other branches are alive: then waiting goes through the hub instead of blocking the caller."""
         return self.live > 0
 
-    def spawn(self, fn: Callable[[], Any], context: contextvars.Context) -> Child:
-        """Start ``fn`` as a branch (run in ``context``); it runs when the caller next waits."""
+    def spawn(self, fn: Callable[[], Any], context: contextvars.Context, key: str = "") -> Child:
+        """Start ``fn`` as a branch (run in ``context``); it runs when the caller next waits. ``key`` names it in a
+        durable history."""
         hub = self._hub()
         child = Child(greenlet(None, parent=hub))
+        self.keys[child.glet] = key
 
         def run(*_: Any) -> None:  # started by the hub with switch(None)
             try:
@@ -202,6 +214,37 @@ class Scheduler:
         heapq.heappush(self.timers, _Timer(self.clock.now() + timedelta(seconds=seconds), next(self._seq), getcurrent()))
         self._block()
 
+    def wait_callback(self, until: datetime | None) -> None:
+        """A durable branch waits for its task token: until ``until`` (a timeout or heartbeat to check), or, with
+        None, for as long as the execution runs (a callback reaches it only when the execution, parked, is run again)."""
+        me = getcurrent()
+        if until is None:
+            self.callbacks.add(me)
+            try:
+                self._block()
+            finally:
+                self.callbacks.discard(me)
+            return
+        heapq.heappush(self.timers, _Timer(until, next(self._seq), me))
+        self._block()
+
+    def branch_key(self) -> str:
+        """The key of the branch running now ("" for the execution's own, and branches run on its stack)."""
+        return self.keys.get(getcurrent(), "")
+
+    def wait_turn(self, index: int) -> None:
+        """Rebuilding: wait until the replay reaches the ``index``-th recorded event."""
+        if not self.active:
+            raise ReplayMismatch(f"event {index + 1}: the history records it for a branch that the rebuilt execution "
+                                 "does not run")
+        self.turns.setdefault(index, []).append(getcurrent())
+        self._block()
+
+    def taken(self, index: int) -> None:
+        """The replay reached the ``index``-th recorded event: the branches waiting for it go on."""
+        for g in self.turns.pop(index, ()):
+            self.ready.append((g, None, None))
+
     def pause(self) -> None:
         """Let the other ready branches run first (AWS schedules branches' tasks before it starts them)."""
         if self.active:
@@ -256,9 +299,12 @@ class Scheduler:
         if not self.real:
             return self._advance_virtual(calls)
         timer = self._next_timer()
+        if self.durable and not calls:
+            return self._advance_durable(timer)
         if not calls and timer is None:
             return False
-        wait = None if timer is None else max(0.0, (timer.when - self.clock.now()).total_seconds())
+        now = datetime.now(UTC) if self.durable else self.clock.now()
+        wait = None if timer is None else max(0.0, (timer.when - now).total_seconds())
         try:
             rec = self.completed.get(timeout=wait)
         except queue.Empty:
@@ -267,6 +313,35 @@ class Scheduler:
             self._fire(timer)
             return True
         self._settle(rec)
+        return True
+
+    def _advance_durable(self, timer: _Timer | None) -> bool:
+        """A durable execution with no task in flight: while replaying, the next timer is due at once (what followed
+        it is in the history); live, it is slept in place when it is near, and otherwise (or when every branch waits
+        for a callback) the execution parks until its earliest timer."""
+        clock = self.clock
+        assert isinstance(clock, DurableClock)
+        if clock.replaying():
+            if timer is None:
+                if self.turns:
+                    raise ReplayMismatch("the rebuilt execution waits for events its history does not give it")
+                return False
+            heapq.heappop(self.timers)
+            self._fire(timer)
+            return True
+        if timer is None:
+            if self.callbacks:
+                raise Parked(None)
+            return False
+        wait = (timer.when - datetime.now(UTC)).total_seconds()
+        if wait > clock.inline_wait:
+            raise Parked(timer.when)
+        if wait > 0:
+            if clock.before_sleep is not None:
+                clock.before_sleep()
+            time.sleep(wait)
+        heapq.heappop(self.timers)
+        self._fire(timer)
         return True
 
     def _advance_virtual(self, calls: list[_Call]) -> bool:

@@ -342,7 +342,9 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
                 d = {**d, "resource": rname, "resourceType": rtype}
             frame.cursor = h.add(prefix + "TimedOut", frame.cursor, prefix.lower() + "TimedOutEventDetails", d)
             raise HeartbeatTimedOut if missed_heartbeat else StateError("States.Timeout", None)
-        raise Parked(wake)
+        if not ex.scheduler.live:
+            raise Parked(wake)
+        ex.scheduler.wait_callback(wake)  # the other branches go on; the execution parks when they all wait
 
 
 def _task_function(ex: Execution, res: Resource, timeout: int | None, token: str | None = None) -> TaskFunction | None:
