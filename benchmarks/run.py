@@ -6,7 +6,9 @@
 
 Workloads (issue 9): (a) a chain of 100 Pass states; (b) an inline Map over 1,000 items, each a Pass; (c) a
 mix of Choice, Task, Retry and Catch; (e) cold start of ``asl run``; (f) peak memory of an inline Map over
-100,000 items; (d) (a), (b) and a chain of Tasks on the durable engine (SQLite, synchronous=FULL). Figures are state transitions per second
+100,000 items; (d) (a), (b) and a chain of Tasks on the durable engine (SQLite, synchronous=FULL). Issue 18: (g) a
+Map at MaxConcurrency 10 of 100 local Lambda calls of 100 ms on the real clock (wall time); (h) 1,000 executions of a
+Parallel with two callback branches through the durable store (executions per second). Figures are state transitions per second
 (StateEntered events per second of wall time), medians over the runs, with the ratio to moto.
 moto runs its own interpreter under ``mock_aws(config={"stepfunctions": {"execute_state_machine": True}})``;
 its Task calls DynamoDB PutItem on a moto table (moto cannot run a Python callable as a Task).
@@ -195,6 +197,71 @@ def median_rate(fn: Callable[[], tuple[float, int]], runs: int) -> tuple[float, 
     return statistics.median(n / t for t, n in samples), samples[0][1]
 
 
+# -- branches at once (issue 18) -------------------------------------------------------------------------------------
+LAMBDA_SOURCE = "import time\n\ndef handler(event, context):\n    time.sleep(0.1)\n    return event\n"
+
+
+def lambda_map(items: int) -> tuple[float, int]:
+    """(g): a Map, MaxConcurrency 10, of ``items`` local Lambda calls that each sleep 100 ms, on the real clock: the
+    wall time of the execution (the processes are started on the first wave, as a cold Lambda would be)."""
+    from asl.adapters import Adapters
+    from asl.adapters.lambda_local import LambdaFunction, LocalLambda
+    from asl.runtime import RealClock
+
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": 10, "End": True, "ItemProcessor": {
+        "StartAt": "L", "States": {"L": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                         "Parameters": {"FunctionName": "sleepy", "Payload.$": "$"},
+                                         "ResultSelector": {"v.$": "$.Payload"}, "End": True}}}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "sleepy.py").write_text(LAMBDA_SOURCE)
+        local = LocalLambda([LambdaFunction("sleepy", "sleepy.py:handler", tmp, timeout=30)])
+        adapters = Adapters()
+        local.register_in(adapters)
+        try:
+            machine = load(definition)
+            start = time.perf_counter()
+            result = run(machine, json.dumps(list(range(items))), ExecutionOptions(clock=RealClock(), adapters=adapters))
+            elapsed = time.perf_counter() - start
+        finally:
+            local.close()
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return elapsed, items
+
+
+def callback_parallels(executions: int) -> tuple[float, int]:
+    """(h): ``executions`` executions of a Parallel with two ``.waitForTaskToken`` branches on the durable store
+    (SQLite FULL), started, run until every one has sent both tokens and parked, every token answered with
+    SendTaskSuccess, and run to the end: the time of all that, and how many executions."""
+    from asl.service import StepFunctions
+    from asl.store import SQLiteStore
+
+    tokens: list[str] = []
+    callback = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+
+    def send(value: Any, context: Any) -> Any:
+        tokens.append(value["token"])
+        return {"MessageId": "m"}
+
+    ask = {"Type": "Task", "Resource": callback, "Parameters": {"token.$": "$$.Task.Token"}, "End": True}
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "A", "States": {"A": ask}}, {"StartAt": "B", "States": {"B": ask}}]}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        sfn = StepFunctions(SQLiteStore(Path(tmp) / "h.db", synchronous="FULL"))
+        sm = sfn.create_state_machine(name="approvals", definition=json.dumps(definition))["stateMachineArn"]
+        worker = sfn.worker({callback: send})
+        start = time.perf_counter()
+        arns = [sfn.start_execution(stateMachineArn=sm)["executionArn"] for _ in range(executions)]
+        worker.run_until_idle()
+        for token in tokens:
+            sfn.send_task_success(taskToken=token, output='{"ok": true}')
+        worker.run_until_idle()
+        elapsed = time.perf_counter() - start
+        assert len(tokens) == 2 * executions
+        done = sum(sfn.describe_execution(executionArn=a)["status"] == "SUCCEEDED" for a in arns)
+        assert done == executions, done
+    return elapsed, executions
+
+
 # -- process-level measurements --------------------------------------------------------------------------------------
 def cold_start(runs: int) -> float:
     """Median wall time of ``asl run`` on a small definition, in a new process each time."""
@@ -275,6 +342,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures["results"].append({"workload": key, "title": title, "transitions": n, "asl_per_s": round(rate)})
     finally:
         store.close()
+    g_items, h_executions = (20, 10) if args.tiny else (100, 1000)
+    g_times = [lambda_map(g_items)[0] for _ in range(1 if args.tiny else 3)]
+    figures["lambda_map"] = {"items": g_items, "wall_s": round(statistics.median(g_times), 2)}
+    h_time, _ = callback_parallels(h_executions)
+    figures["callback_parallels"] = {"executions": h_executions, "per_s": round(h_executions / h_time, 1)}
     figures["cold_start_ms"] = round(cold_start(runs if args.tiny else 5) * 1000)
     figures["peak_memory_mib"] = {"items": n_peak, "mib": round(peak_memory(n_peak), 1)}
 
@@ -286,6 +358,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else:
             print(f"({r['workload']}) {r['title']:42}{r['asl_per_s']:>12,}{'':>16}{'n/a':>12}")
     print(f"(e) cold start of asl run: {figures['cold_start_ms']} ms")
+    print(f"(g) Map, MaxConcurrency 10, of {g_items} local Lambda calls of 100 ms, real clock: "
+          f"{figures['lambda_map']['wall_s']} s wall")
+    print(f"(h) {h_executions} Parallels of two callback branches through the durable store: "
+          f"{figures['callback_parallels']['per_s']} executions/s")
     print(f"(f) peak memory, inline Map over {n_peak:,} items: {figures['peak_memory_mib']['mib']} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")

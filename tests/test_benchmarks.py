@@ -34,6 +34,7 @@ def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
         assert r["transitions"] == r["moto_transitions"] > 0
         assert r["asl_per_s"] > 0 and r["asl_history_read_per_s"] > 0 and r["moto_per_s"] > 0
     assert figures["cold_start_ms"] > 0 and figures["peak_memory_mib"]["mib"] > 0
+    assert figures["lambda_map"]["wall_s"] > 0 and figures["callback_parallels"]["per_s"] > 0
 
 
 def test_serve_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:

@@ -229,8 +229,20 @@ def _mocked_result(ex: Execution, st: State) -> Any:
 
 
 def _mocked_function(ex: Execution, st: State) -> TaskFunction:
+    """The mocked Task's callable. Its response is taken now, in the branch, not when the callable runs: branches
+    running at once take invocation numbers in the scheduler's order, which does not depend on thread timing."""
+    try:
+        result = _mocked_result(ex, st)
+    except (StateError, TaskFailed) as exc:
+        error: Exception = exc
+
+        def fail(value: Any, context: Mapping[str, Any]) -> Any:
+            raise error
+
+        return fail
+
     def call(value: Any, context: Mapping[str, Any]) -> Any:
-        return _mocked_result(ex, st)
+        return result
 
     return call
 
