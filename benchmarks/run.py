@@ -271,7 +271,7 @@ def cold_start(runs: int) -> float:
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "asl.cli", "run", str(f)], check=True, capture_output=True, cwd=ROOT)
+            subprocess.run([sys.executable, "-m", "asl", "run", str(f)], check=True, capture_output=True, cwd=ROOT)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 

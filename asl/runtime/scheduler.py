@@ -24,16 +24,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent, greenlet
 
 from ..errors import Parked, ReplayMismatch, TaskTimeout
 from .clock import CLOCK, Clock, DurableClock
+
+if TYPE_CHECKING:  # concurrent.futures (and the logging it pulls in) is imported only once a task runs beside others
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Threads that run task callables at once, for every execution in the process. A local cap only: on the virtual
 # clock the results never depend on it.
@@ -46,6 +46,8 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _POOL = ThreadPoolExecutor(max_workers=TASK_THREADS, thread_name_prefix="asl-task")
         return _POOL
 
@@ -78,46 +80,60 @@ class TaskClock:
             self.elapsed += seconds
 
 
-@dataclass
+# Plain classes with slots, not dataclasses: making these four took 6 ms of every `asl run`'s start-up.
 class Child:
     """A spawned branch: its greenlet, and how it ended (``result``, or ``error``)."""
 
-    glet: greenlet
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
-    group: _Group | None = None
+    __slots__ = ("glet", "done", "result", "error", "group")
+
+    def __init__(self, glet: greenlet):
+        self.glet = glet
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.group: _Group | None = None
 
 
-@dataclass
 class _Group:
     """Children a branch waits for: it is resumed once when any of them ends."""
 
-    waiter: greenlet
-    woken: bool = False
+    __slots__ = ("waiter", "woken")
+
+    def __init__(self, waiter: greenlet):
+        self.waiter = waiter
+        self.woken = False
 
 
-@dataclass(order=True)
 class _Timer:
-    when: datetime
-    seq: int
-    glet: greenlet = field(compare=False)
-    # what the branch is resumed with: nothing (a sleep), or an exception (a task's timeout)
-    error: BaseException | None = field(default=None, compare=False)
-    call: _Call | None = field(default=None, compare=False)
+    """A branch sleeping until ``when``; timers due at the same time fire in the order they were set (``seq``)."""
+
+    __slots__ = ("when", "seq", "glet", "error", "call")
+
+    def __init__(self, when: datetime, seq: int, glet: greenlet, error: BaseException | None = None,
+                 call: _Call | None = None):
+        self.when = when
+        self.seq = seq
+        self.glet = glet
+        self.error = error  # what the branch is resumed with: nothing (a sleep), or an exception (a task's timeout)
+        self.call = call
+
+    def __lt__(self, other: _Timer) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
 
 
-@dataclass
 class _Call:
     """A task callable running on the pool for a suspended branch."""
 
-    glet: greenlet
-    seq: int
-    start: datetime
-    timeout: float | None
-    clock: TaskClock
-    future: Future[Any] | None = None
-    settled: bool = False  # resumed already (done, or timed out on the real clock)
+    __slots__ = ("glet", "seq", "start", "timeout", "clock", "future", "settled")
+
+    def __init__(self, glet: greenlet, seq: int, start: datetime, timeout: float | None, clock: TaskClock):
+        self.glet = glet
+        self.seq = seq
+        self.start = start
+        self.timeout = timeout
+        self.clock = clock
+        self.future: Future[Any] | None = None
+        self.settled = False  # resumed already (done, or timed out on the real clock)
 
 
 class Scheduler:
@@ -379,7 +395,9 @@ class Scheduler:
                        and (best is None or (c.start, c.seq) < (best[0], best[1]))]
             if not earlier:
                 return None if best is None else (best[0], best[2])
-            wait_futures(earlier, return_when=FIRST_COMPLETED)
+            from concurrent.futures import FIRST_COMPLETED, wait
+
+            wait(earlier, return_when=FIRST_COMPLETED)
 
     @staticmethod
     def _finish_time(c: _Call) -> datetime:
