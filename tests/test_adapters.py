@@ -119,6 +119,37 @@ def test_warm_processes_are_reused(local: LocalLambda) -> None:
     assert second == {"calls": first["calls"] + 1, "pid": first["pid"]}
 
 
+def test_function_processes_are_forked_from_one_server_as_if_started_anew(tmp_path: Path) -> None:
+    """Processes come from the fork server, with the function's environment, directory, arguments and import path;
+    a function whose environment sets a variable Python reads at start-up gets a process started anew."""
+    fns = [LambdaFunction("a", "handlers.process", str(HERE), environment={"GREETING": "hi"},
+                          import_path=(str(tmp_path),)),
+           LambdaFunction("b", "handlers.process", str(HERE), environment={"PYTHONOPTIMIZE": "1"})]
+    lam = LocalLambda(fns)
+    try:
+        a = execute(lam, {"Resource": ARN + "a"}).output_value
+        assert lam._server is not None and a["ppid"] == lam._server.proc.pid  # forked by the server
+        assert a["cwd"] == str(HERE) and a["env"] == "hi" and a["task_root"] == str(HERE) and a["optimize"] == 0
+        assert a["argv"] == ["handlers.process", str(HERE)]
+        adapters_dir = str(Path(__file__).resolve().parents[1] / "asl" / "adapters")
+        assert adapters_dir not in a["path"] and a["path"][:2] == [str(HERE), str(tmp_path)]
+        b = execute(lam, {"Resource": ARN + "b"}).output_value
+        assert b["ppid"] == os.getpid() and b["optimize"] == 1  # started by this process, with -O's effect
+    finally:
+        lam.close()
+
+
+def test_function_processes_survive_the_fork_servers_end(local: LocalLambda) -> None:
+    first = execute(local, {"Resource": ARN + "count"}).output_value
+    assert local._server is not None
+    local._server.proc.kill()
+    local._server.proc.wait()
+    assert execute(local, {"Resource": ARN + "count"}).output_value == {"calls": 2, "pid": first["pid"]}  # still warm
+    assert execute(local, {"Resource": ARN + "echo"}, {"x": 1}).output_value == {"x": 1}  # a new process
+    r = execute(local, {"Resource": ARN + "crash"})
+    assert r.error == "Lambda.Unknown" and "Runtime exited with error: exit status 3" in (r.cause or "")
+
+
 def test_handler_output_is_captured_and_context_is_lambdas(local: LocalLambda) -> None:
     execute(local, {"Resource": ARN + "chatty"}, {"order": 42})
     assert local.invocations[-1].function == "chatty" and local.invocations[-1].logs == "processing 42\n"

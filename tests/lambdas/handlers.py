@@ -60,3 +60,12 @@ def approve(event: Any, context: Any) -> Any:
     StepFunctions(SQLiteStore(os.environ["ASL_STORE"])).send_task_success(
         taskToken=event["token"], output='{"approved": true}')
     return {"queued": True}
+
+
+def process(event: Any, context: Any) -> Any:
+    """How this function's process was started, and what it sees."""
+    import sys
+
+    return {"ppid": os.getppid(), "pid": os.getpid(), "cwd": os.getcwd(), "env": os.environ.get("GREETING"),
+            "argv": sys.argv[1:], "optimize": sys.flags.optimize, "path": sys.path,
+            "task_root": os.environ.get("LAMBDA_TASK_ROOT")}
