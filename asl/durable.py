@@ -31,6 +31,7 @@ from typing import Any
 from .diagnostics import DefinitionError
 from .errors import Fenced, Parked, ReplayMismatch
 from .model import StateMachine, load
+from .processes import pid_alive
 from .runtime import DurableClock, Execution, ExecutionOptions, ExecutionResult, TaskFunction
 from .runtime.history import ReplayHistory
 from .runtime.journal import HEARTBEAT_TIMED_OUT, TIMED_OUT_TOKEN, TokenState
@@ -55,16 +56,6 @@ def _compiled(definition: str) -> StateMachine:
     return load(definition)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def owner_dead(owner: str) -> bool:
     """Whether the worker that holds a lease is known to be gone: same host and its process no longer exists.
     Leases of workers on other hosts are taken over only when they expire."""
@@ -72,7 +63,7 @@ def owner_dead(owner: str) -> bool:
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return False
-    return not _pid_alive(int(pid_text))
+    return not pid_alive(int(pid_text))
 
 
 def rng_for(seed: str) -> tuple[random.Random, Callable[[], str]]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import TaskFailed, TaskTimeout
+from ..processes import pid_alive
 from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 
 DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds
@@ -183,7 +184,7 @@ class _ForkServer:
     def exit_status(self, pid: int) -> int | None:
         with self.changed:
             status = self.exits.pop(pid, None)
-            if status is None and self.dead and not _alive(pid):
+            if status is None and self.dead and not pid_alive(pid):
                 return -signal.SIGKILL  # the server ended before it could say: the process was reaped elsewhere
             return status
 
@@ -201,16 +202,6 @@ class _ForkServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Process:
