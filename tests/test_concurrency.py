@@ -181,6 +181,85 @@ def test_a_failing_parallel_branch_stops_the_others_and_a_catcher_takes_the_erro
     assert times(r) == 0.0  # the 60 s Wait was stopped
 
 
+def index_of(e: dict[str, Any]) -> Any:
+    details = next((v for k, v in e.items() if k.startswith("mapIteration")), {})
+    return details.get("index")
+
+
+def waiting_map(concurrency: int, **extra: Any) -> dict[str, Any]:
+    """Iterations that wait 1 s; the item 1 then fails."""
+    return {"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": concurrency, "Next": "Done", **extra,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+            "ItemProcessor": {"StartAt": "W", "States": {
+                "W": {"Type": "Wait", "Seconds": 1, "Next": "C"},
+                "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "F"}],
+                      "Default": "OK"},
+                "F": {"Type": "Fail", "Error": "Bad"}, "OK": {"Type": "Pass", "End": True}}}},
+            "Done": {"Type": "Pass", "End": True}}}
+
+
+def test_an_iteration_that_ended_as_another_failed_is_recorded_as_succeeded() -> None:
+    r = execute(waiting_map(0), [0, 1, 2])  # all three end their Wait at 1 s; the item 1 fails
+    marks = [(e["type"], index_of(e)) for e in r.history if e["type"].startswith("MapIteration")]
+    assert ("MapIterationSucceeded", 0) in marks and ("MapIterationFailed", 1) in marks
+    assert not any(kind == "MapIterationAborted" and index in (0, 2) for kind, index in marks if
+                   ("MapIterationSucceeded", index) in marks)
+    for e in r.history:  # an iteration records its success as it ends, right after its last state
+        if e["type"] == "MapIterationSucceeded":
+            before = next(x for x in r.history if x["id"] == e["previousEventId"])
+            assert before["type"] == "PassStateExited" and e["id"] == before["id"] + 1
+
+
+def test_an_iteration_stopped_before_it_started_is_aborted_and_the_catcher_runs() -> None:
+    r = execute(waiting_map(2), [0, 1, 2])  # the item 2 starts as the item 0 ends, when the item 1 fails
+    assert r.status == "SUCCEEDED" and json.loads(r.output)["Error"] == "Bad"
+    marks = [(e["type"], index_of(e)) for e in r.history if e["type"].startswith("MapIteration")]
+    assert marks[-2:] == [("MapIterationFailed", 1), ("MapIterationAborted", 2)]
+    started_2 = next(e["id"] for e in r.history if (e["type"], index_of(e)) == ("MapIterationStarted", 2))
+    assert not any(e["previousEventId"] == started_2 for e in r.history)  # nothing of it ran
+
+
+def test_a_map_that_fails_itself_stops_the_iterations_still_running() -> None:
+    definition = {"StartAt": "M", "QueryLanguage": "JSONata", "States": {"M": {
+        "Type": "Map", "MaxConcurrency": 2, "ItemSelector": "{% {'v': $states.context.Map.Item.Value.w + 0} %}",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}], "Next": "After",
+        "ItemProcessor": {"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": "{% $states.input.v %}", "Next": "P"}, "P": {"Type": "Pass", "End": True}}}},
+        "After": {"Type": "Wait", "Seconds": 100, "End": True}}}
+    r = execute(definition, [{"w": 1}, {"w": 50}, {"w": "x"}])  # the third item's ItemSelector fails at 1 s
+    types = [e["type"] for e in r.history]
+    assert r.status == "SUCCEEDED" and types.count("PassStateEntered") == 1  # the 50 s iteration never went on
+    failed = types.index("EvaluationFailed")
+    assert types[failed:failed + 4] == ["EvaluationFailed", "MapIterationAborted", "WaitStateAborted", "MapStateFailed"]
+
+
+STOPPED_TASK = """
+import time
+def slow(value, context):
+    time.sleep(60)
+    return value
+def fail(value, context):
+    raise RuntimeError("at once")
+"""
+
+
+def test_a_task_of_a_stopped_branch_does_not_keep_asl_run_from_exiting(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "tasks.py").write_text(STOPPED_TASK)
+    branch = lambda name: {"StartAt": name, "States": {name: {"Type": "Task", "Resource": ARN + name, "End": True}}}  # noqa: E731
+    (tmp_path / "m.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {
+        "Type": "Parallel", "End": True, "Branches": [branch("slow"), branch("fail")]}}}))
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "asl", "run", str(tmp_path / "m.json"), "--real-time",
+                           "--task", f"{ARN}slow={tmp_path / 'tasks.py'}:slow",
+                           "--task", f"{ARN}fail={tmp_path / 'tasks.py'}:fail"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "RuntimeError" in done.stderr
+    assert time.monotonic() - start < 30  # not the 60 s the stopped task sleeps
+
+
 def test_a_map_that_runs_no_task_stays_on_the_callers_stack() -> None:
     from asl.runtime.scheduler import Scheduler
 

@@ -11,6 +11,7 @@ iteration stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BranchEnded, NoRecovery, PathNotFound, StateError
@@ -33,13 +34,21 @@ DISTRIBUTED_LIMIT = 10_000  # child executions of a Distributed Map at once
 
 
 # -- running branches -------------------------------------------------------------------------------------------------
-def _spawn(ex: Execution, block: Block, value: Any, sub: Frame) -> Child:
+def _spawn(ex: Execution, block: Block, value: Any, sub: Frame, then: Callable[[], None] | None = None) -> Child:
     """Start a branch on the scheduler: the block on its own frame, in a context of its own (the execution's clock,
-    and a JSONata environment whose clock and stream each branch sets for itself)."""
+    and a JSONata environment whose clock and stream each branch sets for itself). ``then`` runs in the branch when
+    the block has ended well (a Map iteration records its success there, as it ends)."""
     context = ex.spawn_context.copy()
     env = context.run(ENVIRONMENT.get)
     context.run(ENVIRONMENT.set, Environment(env.rng, env.uuid4, env.now))
-    return ex.scheduler.spawn(lambda: ex.run_block(block, value, sub), context, sub.path)
+
+    def branch() -> Any:
+        result = ex.run_block(block, value, sub)
+        if then is not None:
+            then()
+        return result
+
+    return ex.scheduler.spawn(branch, context, sub.path)
 
 
 def _at_once(ex: Execution, blocks: list[Block]) -> bool:
@@ -283,8 +292,10 @@ def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
 
 
 class _Iterations:
-    """An inline Map's iterations at once: up to ``limit`` running, the next started as one ends, each finished one
-    recorded in index order when the Map wakes."""
+    """An inline Map's iterations at once: up to ``limit`` running, the next started as one ends. An iteration writes
+    its MapIterationSucceeded itself as it ends; the Map, when it wakes, handles those that ended in the order they
+    did: the next iterations start, and a failure is recorded and decides the Map (iterations that ended well before
+    it was handled are not aborted)."""
 
     def __init__(self, ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
                  tolerance: _Tolerance, limit: int):
@@ -293,8 +304,9 @@ class _Iterations:
         self.h = frame.history
         self.results: list[Any] = [None] * len(items)
         self.running: dict[int, tuple[Child, Frame]] = {}
+        self.succeeded: dict[int, int] = {}  # the MapIterationSucceeded event of each iteration that wrote it
         self.next = 0
-        self.last = frame.cursor
+        self.last = frame.cursor  # the latest MapIterationSucceeded/Failed: MapStateSucceeded follows it
 
     def start(self, prev: int) -> None:
         index = self.next
@@ -303,9 +315,21 @@ class _Iterations:
         started = _iteration(self.h, "MapIterationStarted", prev, index, self.st)
         sub = self.frame.child(started, started)
         assert self.st.processor is not None
-        self.running[index] = (_spawn(self.ex, self.st.processor, value, sub), sub)
+
+        def succeeded() -> None:
+            self.succeeded[index] = _iteration(self.h, "MapIterationSucceeded", sub.cursor, index, self.st)
+
+        self.running[index] = (_spawn(self.ex, self.st.processor, value, sub, succeeded), sub)
 
     def run(self) -> list[Any]:
+        try:
+            return self._run()
+        except StateError as err:  # the Map itself failed (its ItemSelector): the iterations still open stop first
+            if self.running and not isinstance(err, NoRecovery):
+                self.stop(len(self.h.events))
+            raise
+
+    def _run(self) -> list[Any]:
         while self.next < len(self.items) and len(self.running) < self.limit:
             self.start(self.frame.cursor)
         while self.running:
@@ -314,7 +338,8 @@ class _Iterations:
             except Aborted as stop:  # this Map's own branch is stopped: so is every iteration still running
                 self.stop(stop.prev)
                 raise
-            for index in sorted(i for i, (child, _) in self.running.items() if child.done):
+            ended = [(child.ended, i) for i, (child, _) in self.running.items() if child.done]
+            for _, index in sorted(ended):
                 self.finished(index)
         self.h.add("MapStateSucceeded", self.last)
         self.frame.cursor = self.last
@@ -324,7 +349,7 @@ class _Iterations:
         child, sub = self.running.pop(index)
         if child.error is None:
             self.results[index] = child.result
-            self.last = _iteration(self.h, "MapIterationSucceeded", sub.cursor, index, self.st)
+            self.last = max(self.last, self.succeeded.pop(index))
         else:
             if not isinstance(child.error, BranchEnded | StateError):
                 raise child.error  # not the iteration's failure (the store's, a rebuild's): the execution's
@@ -338,13 +363,15 @@ class _Iterations:
                 failed.final_event = ("MapStateFailed", fail_cursor)
                 self.frame.cursor = fail_cursor
                 raise failed from None
-            self.last = _iteration(self.h, "MapIterationFailed", sub.cursor, index, self.st)
+            self.last = max(self.last, _iteration(self.h, "MapIterationFailed", sub.cursor, index, self.st))
         if self.next < len(self.items):
             self.start(sub.cursor)
 
     def stop(self, prev: int) -> None:
         for index in sorted(self.running):
             child, _ = self.running.pop(index)
+            if child.done and child.error is None:  # it ended well, and wrote so, before the failure was handled
+                continue
             _iteration(self.h, "MapIterationAborted", prev, index, self.st)
             _stop(self.ex, self.h, child, prev)
 
@@ -378,15 +405,20 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
         return None, sub
 
     running: dict[int, Child] = {}
-    pending = iter(range(len(items)))
-    for index in pending:
-        child, sub = child_run(index)
-        children.append((child, sub))
-        if child is None:
-            continue
-        running[index] = child
-        while len(running) >= limit or (index == len(items) - 1 and running):
-            _collect_children(ex, running, results, errors)
+    try:
+        for index in range(len(items)):
+            child, sub = child_run(index)
+            children.append((child, sub))
+            if child is None:
+                continue
+            running[index] = child
+            while len(running) >= limit or (index == len(items) - 1 and running):
+                _collect_children(ex, running, results, errors)
+    except StateError as exc:  # the Map itself failed (its ItemSelector): the children still running stop first
+        if not isinstance(exc, NoRecovery):
+            for child in running.values():
+                _stop(ex, History(ex.clock), child, len(h.events))  # their events go to their own histories
+        raise
     failed = None
     for err in errors:
         failed = tolerance.fail(err) or failed

@@ -33,22 +33,62 @@ from ..errors import Parked, ReplayMismatch, TaskTimeout
 from .clock import CLOCK, Clock, DurableClock
 
 if TYPE_CHECKING:  # concurrent.futures (and the logging it pulls in) is imported only once a task runs beside others
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
 
 # Threads that run task callables at once, for every execution in the process. A local cap only: on the virtual
 # clock the results never depend on it.
 TASK_THREADS = int(os.environ.get("ASL_TASK_THREADS", "64"))
-_POOL: ThreadPoolExecutor | None = None
+
+
+class _TaskPool:
+    """A bounded pool of daemon threads, made as tasks need them. Not ThreadPoolExecutor: its threads are joined when
+    the interpreter exits, so a task callable whose branch was stopped (a sibling failed; AWS ends the execution
+    there) would keep ``asl run`` from exiting until it returned."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.tasks: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.threads = 0
+        self.idle = 0  # threads waiting for a task and not yet promised one
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        with self.lock:
+            if self.idle:
+                self.idle -= 1
+            elif self.threads < self.size:
+                self.threads += 1
+                threading.Thread(target=self._work, name=f"asl-task-{self.threads}", daemon=True).start()
+            self.tasks.put((future, fn, args))  # at the cap, it waits for the next thread that is done
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self.tasks.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # handed to the branch waiting for it
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del future, fn, args  # a finished task's values are not kept alive by an idle thread
+            with self.lock:
+                self.idle += 1
+
+
+_POOL: _TaskPool | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
+def _pool() -> _TaskPool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _POOL = ThreadPoolExecutor(max_workers=TASK_THREADS, thread_name_prefix="asl-task")
+            _POOL = _TaskPool(TASK_THREADS)
         return _POOL
 
 
@@ -84,11 +124,12 @@ class TaskClock:
 class Child:
     """A spawned branch: its greenlet, and how it ended (``result``, or ``error``)."""
 
-    __slots__ = ("glet", "done", "result", "error", "group")
+    __slots__ = ("glet", "done", "ended", "result", "error", "group")
 
     def __init__(self, glet: greenlet):
         self.glet = glet
         self.done = False
+        self.ended = 0  # when done: its place among the branches that ended (in the scheduler's order)
         self.result: Any = None
         self.error: BaseException | None = None
         self.group: _Group | None = None
@@ -176,6 +217,8 @@ class Scheduler:
         self.keys[child.glet] = key
 
         def run(*_: Any) -> None:  # started by the hub with switch(None)
+            if child.done:  # stopped before it started (see abort)
+                return
             try:
                 child.result = fn()
             except (Exception, Aborted) as exc:  # handed to the parent with wait_any; GreenletExit passes through
@@ -183,6 +226,7 @@ class Scheduler:
             finally:
                 self.live -= 1
                 child.done = True
+                child.ended = next(self._seq)
                 group = child.group
                 if group is not None and not group.woken and not group.waiter.dead:
                     group.woken = True
@@ -212,8 +256,12 @@ class Scheduler:
         if child.done:
             return
         g = child.glet
-        if not g:  # spawned but never started: nothing of it is in the history
-            g.throw(Aborted(prev))  # ends it at once (a greenlet not started does not run)
+        if not g:  # spawned but never started: nothing of it is in the history. Not thrown into: a greenlet that
+            # has not started passes what is thrown to its parent, the hub. It ends at once when the hub starts it.
+            self.live -= 1
+            child.done = True
+            child.error = Aborted(prev)
+            child.ended = next(self._seq)
             return
         g.parent = getcurrent()  # when it ends, control comes back here rather than to the hub
         try:
