@@ -14,3 +14,16 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id exists and has not ended: a zombie (ended, not yet reaped by its parent)
+    counts as ended. Linux reads its state from /proc; elsewhere a zombie still counts as running."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return pid_alive(pid)
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")

@@ -21,9 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -35,8 +33,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import TaskFailed, TaskTimeout
-from ..processes import pid_alive
 from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
+from .lambda_forks import RUNTIME, ForkedProcess, ForkServer
 
 DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds
 
@@ -67,145 +65,10 @@ class Invocation:
     error: str | None = None
 
 
-_RUNTIME = str(Path(__file__).with_name("lambda_runtime.py"))
-# What Python reads from the environment at start-up: a process forked from the fork server has the server's, so a
-# function whose environment sets any of these differently gets a process of its own instead.
-_STARTUP_VARIABLES = ("PYTHON",)
-
-
-class _Forked:
-    """A function process forked by the fork server, with the part of ``subprocess.Popen`` the adapter uses. Its
-    exit status comes from the server, which is its parent."""
-
-    def __init__(self, server: _ForkServer, pid: int):
-        self.server = server
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self.server.exit_status(self.pid)
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> int:
-        end = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            left = None if end is None else end - time.monotonic()
-            if left is not None and left <= 0:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            self.server.wait_exit(self.pid, left)
-        return self.returncode  # type: ignore[return-value]  # set by poll()
-
-
-class _ForkServer:
-    """``lambda_runtime.py --zygote``: one Python process that forks function processes on request, so that ten
-    functions starting at once take milliseconds instead of each starting Python (a Map of 10 cold functions
-    answering one invocation each, medians of 7: 279-299 ms spawned, 97-103 ms forked, the server's own start
-    included). Requests go one at a time on a SOCK_SEQPACKET socket; a reader
-    thread takes the server's answers (a pid) and its notices (a process's exit status)."""
-
-    def __init__(self) -> None:
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.proc = subprocess.Popen([sys.executable, _RUNTIME, "--zygote", str(theirs.fileno())],
-                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=None, env=self.env, cwd="/")
-        finally:
-            theirs.close()
-        self.lock = threading.Lock()  # one request at a time: its answer is the next pid the reader sees
-        self.answers: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self.exits: dict[int, int] = {}
-        self.changed = threading.Condition()
-        self.dead = False
-        threading.Thread(target=self._read, name="asl-lambda-forks", daemon=True).start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                message = self.sock.recv(4096)
-            except OSError:
-                message = b""
-            if not message:
-                break
-            notice = json.loads(message)
-            if "exited" in notice:
-                with self.changed:
-                    self.exits[notice["exited"]] = notice["status"]
-                    self.changed.notify_all()
-            else:
-                self.answers.put(notice)
-        with self.changed:
-            self.dead = True
-            self.changed.notify_all()
-        self.answers.put(None)
-
-    def usable_for(self, env: dict[str, str], import_path: list[str]) -> bool:
-        """Whether a process forked from the server starts as one spawned with ``env`` would: the same start-up
-        variables, and a PYTHONPATH that is the server's with ``import_path`` in front (absolute paths only: relative
-        ones depend on the directory Python starts in)."""
-        if self.dead:
-            return False
-        for key in env.keys() | self.env.keys():
-            if key.startswith(_STARTUP_VARIABLES) and key != "PYTHONPATH" and env.get(key) != self.env.get(key):
-                return False
-        base = self.env.get("PYTHONPATH", "")
-        return (all(os.path.isabs(p) for p in [*import_path, *filter(None, base.split(os.pathsep))])
-                and env.get("PYTHONPATH", "") == os.pathsep.join(x for x in (*import_path, base) if x))
-
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, import_path: list[str]
-              ) -> tuple[_Forked, IO[bytes], IO[bytes]] | None:
-        """Fork a function process: its handle, standard input and output. None when the server cannot (it ended,
-        or the request is too large for the socket): the caller starts the process itself."""
-        in_r, in_w = os.pipe()
-        out_r, out_w = os.pipe()
-        request = json.dumps({"argv": argv, "env": env, "cwd": cwd, "path": import_path}).encode()
-        try:
-            with self.lock:
-                # standard error is this process's file descriptor 2, as a spawned process would inherit it
-                socket.send_fds(self.sock, [request], [in_r, out_w, 2])
-                answer = self.answers.get(timeout=30)
-        except (OSError, queue.Empty):
-            answer = None
-        finally:
-            os.close(in_r)
-            os.close(out_w)
-        if answer is None:
-            os.close(in_w)
-            os.close(out_r)
-            return None
-        return _Forked(self, answer["pid"]), os.fdopen(in_w, "wb"), os.fdopen(out_r, "rb")
-
-    def exit_status(self, pid: int) -> int | None:
-        with self.changed:
-            status = self.exits.pop(pid, None)
-            if status is None and self.dead and not pid_alive(pid):
-                return -signal.SIGKILL  # the server ended before it could say: the process was reaped elsewhere
-            return status
-
-    def wait_exit(self, pid: int, timeout: float | None) -> None:
-        with self.changed:
-            if pid not in self.exits:
-                self.changed.wait(0.05 if self.dead else timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class _Process:
-    def __init__(self, fn: LambdaFunction, region: str, account: str, server: _ForkServer | None = None):
+    """One function process: forked by the fork server, or started anew (``subprocess.Popen``)."""
+
+    def __init__(self, fn: LambdaFunction, region: str, account: str, server: ForkServer | None = None):
         code_dir = str(Path(fn.code_dir).resolve())
         env = {**os.environ, **fn.environment, "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REGION": region,
                "AWS_DEFAULT_REGION": region, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -213,20 +76,22 @@ class _Process:
                "LAMBDA_TASK_ROOT": code_dir, "PYTHONUNBUFFERED": "1"}
         import_path = list(fn.import_path)
         env["PYTHONPATH"] = os.pathsep.join(x for x in (*import_path, env.get("PYTHONPATH", "")) if x)
-        argv = [_RUNTIME, fn.handler, code_dir]
+        argv = [RUNTIME, fn.handler, code_dir]
         forked = server.spawn(argv, env, code_dir, import_path) if server and server.usable_for(env, import_path) else None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess
         if forked is not None:
-            self.proc: subprocess.Popen[bytes] | _Forked = forked[0]
-            self.stdin, self.stdout = forked[1], forked[2]
+            self.proc, self.stdin, self.stdout = forked
             return
         # The runtime file is run as a script: it needs only the standard library, and importing the asl package
         # first cost 60 ms a process (ten functions starting at once in a Map waited for each other's imports)
         popen = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
                                  env=env, cwd=code_dir)
         assert popen.stdin is not None and popen.stdout is not None
-        self.proc = popen
-        self.stdin = popen.stdin
-        self.stdout = popen.stdout
+        self.proc, self.stdin, self.stdout = popen, popen.stdin, popen.stdout
+
+    def usable(self) -> bool:
+        """Whether it can take the next invocation."""
+        return self.proc.usable() if isinstance(self.proc, ForkedProcess) else self.proc.poll() is None
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """Send one invocation and wait for its answer; None when the process died or the timeout passed (the
@@ -247,14 +112,19 @@ class _Process:
         return answer
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        self.proc.kill()
+        if isinstance(self.proc, ForkedProcess):
+            self.proc.wait(5)  # SIGKILL ends it at once; the bound is for a process this one cannot see end
+        else:
+            self.proc.wait()
         for stream in (self.stdin, self.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
 
     def exit_status(self) -> int | None:
+        """How it ended (waiting up to a second for it to end): None when that cannot be known."""
+        if isinstance(self.proc, ForkedProcess):
+            return self.proc.returncode if self.proc.wait(1) else None
         try:
             return self.proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
@@ -271,7 +141,8 @@ class LocalLambda:
         self.fallback = fallback  # an adapter for functions not emulated here (e.g. AwsServices: a real endpoint)
         self._idle: dict[str, list[_Process]] = {}
         self._lock = threading.Lock()
-        self._server: _ForkServer | None = None  # started with the first function process
+        self._server: ForkServer | None = None  # started with the first function process
+        self._busy: set[_Process] = set()  # processes running an invocation now
         self._forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
         self.invocations: list[Invocation] = []
         for f in functions or []:
@@ -326,6 +197,7 @@ class LocalLambda:
         proc = self._take(fn, request)
         # The Task's TimeoutSeconds may end the wait before the function's own timeout does.
         task_limit = request.timeout if request.timeout is not None and request.timeout < fn.timeout else None
+        self._taken(proc)
         try:
             answer = proc.call({"event": json.dumps(event), "context": meta}, task_limit or fn.timeout)
         except TimeoutError:
@@ -336,10 +208,13 @@ class LocalLambda:
             message = f"{stamp} {request_id} Task timed out after {fn.timeout:.2f} seconds"
             self.invocations.append(Invocation(name, request_id, "", "timeout"))
             raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(json.dumps({"errorMessage": message}, separators=(",", ":")))) from None
+        finally:
+            self._released(proc)
         if answer is None:  # the process died
             status = proc.exit_status()
             proc.kill()
-            message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+            message = (f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}" if status is not None
+                       else f"RequestId: {request_id} Error: Runtime exited without providing a reason")
             self.invocations.append(Invocation(name, request_id, "", "crashed"))
             raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(
                 json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}, separators=(",", ":"))))
@@ -365,19 +240,28 @@ class LocalLambda:
             idle = self._idle.setdefault(fn.name, [])
             while idle:
                 p = idle.pop()
-                if p.proc.poll() is None:
+                if p.usable():
                     return p
+                p.kill()  # ended, or orphaned by the fork server's end: retired
             server = self._fork_server()
         return _Process(fn, request.region, request.account, server)
 
-    def _fork_server(self) -> _ForkServer | None:
+    def _taken(self, proc: _Process) -> None:
+        with self._lock:
+            self._busy.add(proc)
+
+    def _released(self, proc: _Process) -> None:
+        with self._lock:
+            self._busy.discard(proc)
+
+    def _fork_server(self) -> ForkServer | None:
         """The fork server (under ``_lock``): started when first needed, and again if it ended; None where the
         platform cannot fork or the server cannot start (then each process starts Python itself)."""
         if self._forking and (self._server is None or self._server.dead):
             if self._server is not None:
                 self._server.close()
             try:
-                self._server = _ForkServer()
+                self._server = ForkServer()
             except OSError:
                 self._forking, self._server = False, None
         return self._server
@@ -387,10 +271,12 @@ class LocalLambda:
             self._idle.setdefault(name, []).append(proc)
 
     def close(self) -> None:
-        """Stop the warm processes."""
+        """Stop the warm processes, and those still running an invocation (one whose execution has ended, its branch
+        stopped by a sibling's failure, must not keep running, nor keep this process from exiting)."""
         with self._lock:
-            procs = [p for ps in self._idle.values() for p in ps]
+            procs = [p for ps in self._idle.values() for p in ps] + list(self._busy)
             self._idle.clear()
+            self._busy.clear()
         for p in procs:
             with contextlib.suppress(OSError):
                 p.stdin.close()

@@ -163,13 +163,12 @@ def zygote(sock_fd: int) -> None:
                 _forked(request, fds, [sock.fileno(), wake_r, wake_w])
             for fd in fds:
                 os.close(fd)
-            sock.send(json.dumps({"pid": pid}).encode())
+            sock.send(json.dumps({"id": request["id"], "pid": pid}).encode())
 
 
 def _forked(request: dict[str, Any], fds: list[int], server_fds: list[int]) -> None:
     """In a forked function process: become what ``python lambda_runtime.py HANDLER CODE_DIR`` would have been
     with the request's environment, working directory and import path, run, and exit (never return)."""
-    import atexit
     import signal
 
     code = 0
@@ -187,20 +186,44 @@ def _forked(request: dict[str, Any], fds: list[int], server_fds: list[int]) -> N
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        time.tzset()  # TZ, as the C library reads it: time.localtime, strftime("%Z")
         sys.path[1:1] = request["path"]  # where PYTHONPATH's entries go, after the script's folder
         sys.argv = request["argv"]
         main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except SystemExit as exc:  # as the interpreter ends on it: a message is printed, and is status 1
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:  # as the interpreter ends on it: the traceback, then death by SIGINT
+        traceback.print_exc()
+        code = -signal.SIGINT
     except BaseException:
         traceback.print_exc()
         code = 1
     finally:
+        _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End a forked function process as the interpreter ends: join the threads that are not daemons, run the atexit
+    functions, flush the standard streams; a negative code is death by that signal."""
+    import atexit
+    import signal
+    import threading
+
+    with contextlib.suppress(BaseException):
+        threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter calls to join them at exit
+    with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
 
 
 if __name__ == "__main__":

@@ -68,4 +68,4 @@ def process(event: Any, context: Any) -> Any:
 
     return {"ppid": os.getppid(), "pid": os.getpid(), "cwd": os.getcwd(), "env": os.environ.get("GREETING"),
             "argv": sys.argv[1:], "optimize": sys.flags.optimize, "path": sys.path,
-            "task_root": os.environ.get("LAMBDA_TASK_ROOT")}
+            "task_root": os.environ.get("LAMBDA_TASK_ROOT"), "zone": time.strftime("%Z")}
