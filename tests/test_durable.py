@@ -19,18 +19,13 @@ import pytest
 
 from asl.durable import Worker
 from asl.service import ServiceError, StepFunctions, run_activity_worker
-from asl.store import Commit, MemoryStore, SQLiteStore, Store, StoreError
+from asl.store import Commit, MemoryStore, SQLiteStore, Store, StoreError, open_store
 
 from .conftest import needs_shared as needs_shared_recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = "arn:aws:lambda:us-east-1:123456789012:function:step"
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    return MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "store.db")
 
 
 def machine(sfn: StepFunctions, definition: dict[str, Any], name: str = "m") -> str:
@@ -168,14 +163,14 @@ def test_history_pages_cover_it_and_their_tokens_belong_to_their_listing(store: 
 def test_sqlite_history_pages_read_only_the_rows_they_need(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last page of a 10,000-event history decodes about a page of events, not the whole history; also when
     one commit wrote most of it (the store keeps a commit's events in rows of at most a few hundred)."""
-    import asl.store.sqlite as sqlite_module
+    import asl.store.encoding as encoding
 
     store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL")
     arn = history_in_runs(store, (9000, *([1] * 499), 500))
     sfn = StepFunctions(store)
     decoded: list[int] = []
-    load = sqlite_module._load_events
-    monkeypatch.setattr(sqlite_module, "_load_events", lambda text: decoded.append(len(events := load(text))) or events)
+    load = encoding.load_events
+    monkeypatch.setattr(encoding, "load_events", lambda text: decoded.append(len(events := load(text))) or events)
     first = sfn.get_execution_history(executionArn=arn)
     assert sum(decoded) <= 1300 and len(first["events"]) == 1000
     token, pages = first["nextToken"], 1
@@ -452,7 +447,7 @@ class WorkerProcess:
     """``asl worker`` in a child process over one store file, with the test task functions registered (``tasks``:
     more ARN=function pairs of tests/durable_tasks.py), sleeping in place for delays up to ``inline_wait``."""
 
-    def __init__(self, store: Path, log: Path, inline_wait: float = 0.5, tasks: dict[str, str] | None = None):
+    def __init__(self, store: Path | str, log: Path, inline_wait: float = 0.5, tasks: dict[str, str] | None = None):
         functions = ROOT / "tests" / "durable_tasks.py"
         self.args = [sys.executable, "-c", "from asl.cli import main; main()", "worker", "--store", str(store),
                      "--inline-wait", str(inline_wait)]
@@ -475,13 +470,19 @@ class WorkerProcess:
             self.proc.wait()
 
 
-@pytest.fixture
-def kill_env(tmp_path: Path) -> Iterator[tuple[StepFunctions, WorkerProcess, Path]]:
-    path, log = tmp_path / "store.db", tmp_path / "effects.log"
+@pytest.fixture(params=["sqlite", "postgres"])
+def kill_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[StepFunctions, WorkerProcess, Path]]:
+    """A store (a SQLite file, or a PostgreSQL database), a worker process over it, and the tasks' side-effect log."""
+    location: Path | str = tmp_path / "store.db"
+    if request.param == "postgres":
+        location = request.getfixturevalue("postgres_url")
+    log = tmp_path / "effects.log"
     log.touch()
-    wp = WorkerProcess(path, log)
-    yield StepFunctions(SQLiteStore(path)), wp, log
+    wp = WorkerProcess(location, log)
+    store = open_store(location)
+    yield StepFunctions(store), wp, log
     wp.stop()
+    store.close()
 
 
 def wait_for(pred: Any, timeout: float = 20.0) -> None:
@@ -802,7 +803,7 @@ def test_a_child_the_worker_cannot_run_fails_the_parents_sync_task() -> None:
     w.run_until_idle()
     kid = next(e for e in store.list_executions() if e.name == "kid")
     # a definition that no longer loads (as after a damaged store): the worker fails the child instead of crashing
-    store._executions[kid.arn] = replace(kid, definition="{not json", wake_at=datetime.now(UTC))
+    store._data.executions[kid.arn] = replace(kid, definition="{not json", wake_at=datetime.now(UTC))
     w.run_until_idle()
     assert sfn.describe_execution(executionArn=kid.arn)["error"] == "States.Runtime"
     d = sfn.describe_execution(executionArn=arn)

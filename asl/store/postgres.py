@@ -1,0 +1,235 @@
+"""The store on PostgreSQL (psycopg 3 with psycopg-pool), for workers and ``asl serve`` fronts on many hosts
+sharing one database.
+
+The tables live in their own schema (``asl`` unless told otherwise), so a database that holds other tables is
+left alone; a schema of that name that is not an asl store, or one written by a newer asl, is refused before
+anything is written. Creating and upgrading the schema take an advisory lock, so processes starting together do it
+once.
+
+Workers claim due executions with ``FOR UPDATE SKIP LOCKED`` (two workers never wait for the same row), every
+commit is fenced by the worker's lease (the rules in :mod:`.rules`), and the statements of a transaction after its
+first read are sent together in pipeline mode: a commit is two round trips and one fsync. A transaction that makes
+an execution due sends ``NOTIFY``; idle workers ``LISTEN`` and wake at once, polling only as a safety net (a lease
+that expires sends no notice). Errors of the database or the connection are
+:class:`~asl.store.base.StoreUnavailable` (they may pass: the worker backs off and retries) or
+:class:`~asl.store.base.StoreError`, naming the database, never a psycopg exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import sql as pgsql
+
+from .base import StoreError, StoreUnavailable
+from .rules import RuleStore, Transaction
+from .sql import Dialect, SQLTransaction
+
+SCHEMA_VERSION = 1
+DEFAULT_SCHEMA = "asl"
+_LOCK_KEY = 0x41534C31  # advisory lock held while the schema is created or upgraded ("ASL1")
+
+_TABLES = """
+CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE {s}.state_machines (
+    arn text PRIMARY KEY, name text NOT NULL, definition text NOT NULL, role_arn text NOT NULL, type text NOT NULL,
+    created timestamptz NOT NULL, revision integer NOT NULL, published integer NOT NULL DEFAULT 0);
+CREATE TABLE {s}.executions (
+    arn text PRIMARY KEY, state_machine_arn text NOT NULL, name text NOT NULL, status text NOT NULL,
+    input text NOT NULL, definition text NOT NULL, type text NOT NULL, role_arn text NOT NULL, seed text NOT NULL,
+    start timestamptz NOT NULL, stop timestamptz, output text, error text, cause text,
+    wake_at timestamptz, lease_owner text, lease_until timestamptz, signal integer NOT NULL DEFAULT 0,
+    next_event integer NOT NULL, parent_token text, test_case text, version_arn text, alias_arn text);
+CREATE INDEX executions_due ON {s}.executions (wake_at) WHERE status = 'RUNNING';
+CREATE INDEX executions_by_machine ON {s}.executions (state_machine_arn, start);
+CREATE INDEX executions_by_status ON {s}.executions (status, start);
+CREATE TABLE {s}.events (
+    execution_arn text NOT NULL, id integer NOT NULL, body text NOT NULL, PRIMARY KEY (execution_arn, id));
+CREATE TABLE {s}.task_tokens (
+    token text PRIMARY KEY, execution_arn text NOT NULL, created timestamptz NOT NULL, activity_arn text, input text,
+    status text NOT NULL, output text, error text, cause text, heartbeat_at timestamptz, started_at timestamptz,
+    worker_name text, closed_at timestamptz);
+CREATE INDEX task_tokens_by_execution ON {s}.task_tokens (execution_arn, status);
+CREATE INDEX task_tokens_by_activity ON {s}.task_tokens (activity_arn, status, started_at, created);
+CREATE TABLE {s}.activities (arn text PRIMARY KEY, name text NOT NULL, created timestamptz NOT NULL);
+CREATE TABLE {s}.versions (
+    arn text PRIMARY KEY, state_machine_arn text NOT NULL, number integer NOT NULL, definition text NOT NULL,
+    role_arn text NOT NULL, type text NOT NULL, revision integer NOT NULL, created timestamptz NOT NULL,
+    description text);
+CREATE INDEX versions_by_machine ON {s}.versions (state_machine_arn, number);
+CREATE TABLE {s}.aliases (
+    arn text PRIMARY KEY, state_machine_arn text NOT NULL, name text NOT NULL, routing text NOT NULL,
+    created timestamptz NOT NULL, description text, updated timestamptz);
+CREATE TABLE {s}.tags (resource_arn text NOT NULL, key text NOT NULL, value text NOT NULL,
+    PRIMARY KEY (resource_arn, key));
+"""
+
+# SQLSTATE classes of errors that may pass: connection trouble (08), too many connections and the like (53),
+# an operator or crash shutdown (57), a deadlock or serialization failure (40), a lock not available (55P03).
+_TRANSIENT = ("08", "53", "57", "40", "55P03")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _utc(x: Any) -> datetime | None:
+    return None if x is None else x.astimezone(UTC)
+
+
+class PostgresStore(RuleStore):
+    """A :class:`~asl.store.base.Store` in a PostgreSQL database.
+
+    ``url``: a libpq URL (``postgresql://user:password@host:5432/db``, or ``postgresql:///db?host=/run/postgresql``
+    for a Unix socket). ``schema``: where the tables go. ``create``: make the schema when there is none (commands
+    that only read pass False: then a database without the schema is a :class:`StoreError`). ``pool_size``: the
+    most connections this process holds (one per thread that uses the store at once).
+    """
+
+    def __init__(self, url: str, schema: str = DEFAULT_SCHEMA, create: bool = True, pool_size: int = 16,
+                 connect_timeout: float = 10.0):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise ValueError(f"schema must be a lower-case SQL name, not {schema!r}")
+        self.url = url
+        self.path = redacted(url)  # what messages and `asl worker` show for this store
+        self.schema = schema
+        self.create = create
+        self.channel = f"{schema}_due"
+        self.connect_timeout = connect_timeout
+        self.dialect = Dialect("%s", f"{schema}.", lambda d: d, _utc, " FOR UPDATE", " FOR UPDATE SKIP LOCKED", None)
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        with self._errors(write=True):
+            with self._connect() as conn:
+                self._open(conn)
+            self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+                url, min_size=1, max_size=pool_size, kwargs=self._connect_args(), configure=self._configure,
+                timeout=connect_timeout + 20, open=True, name=f"asl-{schema}")
+
+    # -- connections and schema ---------------------------------------------------------------------------
+    def _connect_args(self) -> dict[str, Any]:
+        return {"autocommit": True, "connect_timeout": max(1, round(self.connect_timeout))}
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET TIME ZONE 'UTC'")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, **self._connect_args())
+        self._configure(conn)
+        return conn
+
+    def _open(self, conn: psycopg.Connection[Any]) -> None:
+        """Check what the schema is, make it if there is none (and ``create``), refuse anything else."""
+        s = pgsql.Identifier(self.schema)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname=%s", (self.schema,)).fetchone()
+            tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname=%s",
+                                                 (self.schema,)).fetchall()]
+            where = f"{self.path}: schema {self.schema}"
+            if not tables:
+                if not self.create:
+                    raise StoreError(f"{where}: no asl store there")
+                if not exists:
+                    conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(s))
+                for statement in _TABLES.split(";"):
+                    if statement.strip():
+                        conn.execute(pgsql.SQL(statement.replace("{s}", "{}")).format(s))
+                conn.execute(pgsql.SQL("INSERT INTO {}.meta VALUES ('schema_version', %s)").format(s),
+                             (str(SCHEMA_VERSION),))
+                return
+            if "meta" not in tables:
+                raise StoreError(f"{where}: holds tables that are not an asl store ({', '.join(sorted(tables)[:5])}); "
+                                 "it was left unchanged (choose another schema)")
+            row = conn.execute(pgsql.SQL("SELECT value FROM {}.meta WHERE key='schema_version'").format(s)).fetchone()
+            version = int(row[0]) if row is not None and str(row[0]).isdigit() else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{where}: written by a newer asl (store schema version {version}; this asl reads up "
+                                 f"to {SCHEMA_VERSION}); it was left unchanged")
+            if version < 1:
+                raise StoreError(f"{where}: not an asl store (no schema version); it was left unchanged")
+
+    @contextmanager
+    def _errors(self, write: bool) -> Iterator[None]:
+        """psycopg's errors as the store's, naming the database."""
+        try:
+            yield
+        except psycopg_pool.PoolTimeout as exc:
+            raise StoreUnavailable(f"{self.path}: cannot reach the asl store: no database connection within "
+                                   f"{self.connect_timeout + 20:g} s ({exc})") from exc
+        except psycopg.Error as exc:
+            state = exc.sqlstate or ""
+            what = "write to" if write else "read"
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, psycopg.OperationalError) or state.startswith(_TRANSIENT):
+                tail = "; nothing was written" if write else ""
+                raise StoreUnavailable(f"{self.path}: cannot {what} the asl store: {detail}{tail}") from exc
+            raise StoreError(f"{self.path}: cannot use the asl store: {detail}") from exc
+
+    @contextmanager
+    def transaction(self, lease_only: bool = False) -> Iterator[Transaction]:
+        with self._errors(write=True), self._pool.connection() as conn, conn.transaction():
+            if lease_only:  # a lease need not wait for the disk: a lost one only frees its execution
+                conn.execute("SET LOCAL synchronous_commit = off")
+            # After the transaction's first read, the writes that follow go out together with the COMMIT.
+            with conn.pipeline():
+                yield _PostgresTx(conn, self.dialect, self.channel)
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        with self._errors(write=False), self._pool.connection() as conn:
+            yield _PostgresTx(conn, self.dialect, self.channel)
+
+    def close(self) -> None:
+        """Close the pool and the listening connection."""
+        with self._listen_lock:
+            if self._listener is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._listener.close()
+                self._listener = None
+        self._pool.close()
+
+    # -- waking idle workers ------------------------------------------------------------------------------------
+    def wait_for_due(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice that an execution became due; True if one came. A lost
+        connection waits out the timeout and listens again on the next call (the caller's poll covers it)."""
+        with self._listen_lock:
+            try:
+                if self._listener is None:
+                    conn = self._connect()
+                    conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
+                    self._listener = conn
+                return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+            except psycopg.Error:
+                if self._listener is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self._listener.close()
+                self._listener = None
+        threading.Event().wait(timeout)
+        return False
+
+
+class _PostgresTx(SQLTransaction):
+    def __init__(self, conn: psycopg.Connection[Any], dialect: Dialect, channel: str):
+        super().__init__(conn, dialect)
+        self.channel = channel
+
+    def notify_due(self) -> None:
+        # delivered when the transaction commits, once per channel and payload however often it is sent
+        self._run("SELECT pg_notify(?, '')", (self.channel,))
