@@ -368,7 +368,8 @@ def conformance(paths: tuple[str, ...], report: str | None) -> None:
 
 
 # -- the durable engine ----------------------------------------------------------------------------------------
-_STORE_HELP = "The store file (default: $ASL_STORE, else .asl/store.db in the current directory)."
+_STORE_HELP = ("The store: a SQLite file, or a PostgreSQL database as postgresql://user@host/db (default: $ASL_STORE, "
+               "else .asl/store.db in the current directory).")
 
 
 def _service(store_path: str | None, create: bool = True, **options: Any) -> Any:
@@ -456,9 +457,12 @@ store_option = click.option("--store", "store_path", envvar="ASL_STORE", type=cl
               help="Longest Wait/Retry delay slept in place; longer ones park the execution in the store.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Executions run at once (one thread each), so a long task does not hold up the others.")
+@click.option("--lease-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="How long a claim on an execution holds unless renewed (every third of it while the worker lives): "
+                   "a worker on another host that dies leaves its executions to the others after this long.")
 @lambda_options
 def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float, concurrency: int,
-           lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
+           lease_seconds: float, lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
     """Run the executions in the store: started ones, and parked ones when their timer fires or a callback comes.
 
     Stop it at any moment (even with kill -9): a worker started again resumes every unfinished execution from
@@ -472,7 +476,7 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     sfn = _service(store_path)
     registered = _tasks(tasks)
     adapters = _adapters(config_path, lambdas, aws_endpoint)
-    w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters)
+    w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters, lease_seconds=lease_seconds)
     if until_idle:
         try:
             with _store_errors():  # an error inside an execution fails that execution; this is the store's
@@ -482,7 +486,8 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
                 adapters.close()
         return
     click.echo(f"asl worker {w.owner}: store {sfn.store.path if hasattr(sfn.store, 'path') else ':memory:'}", err=True)
-    others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}", adapters=adapters)
+    others = [sfn.worker(registered, inline_wait=inline_wait, owner=f"{w.owner}-{i}", adapters=adapters,
+                         lease_seconds=lease_seconds)
               for i in range(1, concurrency)]
     threads = [threading.Thread(target=o.run_forever, name=f"asl-worker-{i}", daemon=True) for i, o in enumerate(others, 1)]
     for t in threads:

@@ -50,6 +50,10 @@ from .store.base import (
 
 log = logging.getLogger("asl.worker")
 
+# How often an idle worker looks for due executions on a store that announces them (PostgreSQL's NOTIFY): only to
+# find leases that expired, as a dead worker on another host leaves them.
+NOTIFIED_POLL = 2.0
+
 @functools.lru_cache(maxsize=256)
 def _compiled(definition: str) -> StateMachine:
     """Definitions are validated and compiled once per process, not once per resumed execution."""
@@ -252,6 +256,7 @@ class Worker:
                 self._fail(rec, "States.Runtime", f"The mocked test case '{rec.test_case}' is not available: {exc.args[0]}")
                 return
         events = self.store.events(rec.arn)
+        log.info("%s: %s", rec.arn, "started" if len(events) <= 1 else f"resumed after event {events[-1]['id']}")
         rng, uuid4 = rng_for(rec.seed)
         clock = DurableClock(rec.start, self.inline_wait, before_sleep=journal.flush_pending)
         parts = rec.arn.split(":")
@@ -267,8 +272,11 @@ class Worker:
                 result = ex.run()
             except Parked as p:
                 journal.park(p.wake_at)
+                log.info("%s: parked until %s", rec.arn,
+                         "a callback" if p.wake_at is None else p.wake_at.isoformat(timespec="milliseconds"))
                 return
             journal.finish(result, clock.now())
+            log.info("%s: %s", rec.arn, result.status)
         except Fenced:
             log.info("%s: stopped or taken over by another worker; dropped", rec.arn)
         except ReplayMismatch as exc:
@@ -297,6 +305,7 @@ class Worker:
         runs = 0
         end = None if timeout is None else time.monotonic() + timeout
         while True:
+            seen = self._due_count()
             if self.run_one():
                 runs += 1
                 continue
@@ -305,7 +314,7 @@ class Worker:
             left = end - time.monotonic()
             if left <= 0:
                 return runs
-            time.sleep(min(left, self._idle_delay()))
+            self._wait_for_due(min(left, self._idle_delay()), seen)
 
     def run_forever(self) -> None:
         """Run due executions until :meth:`stop` is called, renewing the lease of the one running. A store that
@@ -315,6 +324,7 @@ class Worker:
         renewer.start()
         trouble = _Backoff(self.poll_interval)
         while not self._stop.is_set():
+            seen = self._due_count()
             try:
                 if self.run_one():
                     trouble.recovered()
@@ -322,16 +332,37 @@ class Worker:
                 delay = self._idle_delay()
                 trouble.recovered()
             except Exception as exc:  # whatever it is, the worker must go on
-                delay = trouble.failed(exc)
-            self._stop.wait(delay)
+                self._stop.wait(trouble.failed(exc))
+                continue
+            self._wait_for_due(delay, seen)
 
     def _idle_delay(self) -> float:
         """How long to wait before looking for due executions again: the poll interval, or less if a parked
-        execution wakes sooner."""
+        execution wakes sooner. A store that tells its workers when an execution becomes due (PostgreSQL) is
+        polled only every ``NOTIFIED_POLL`` seconds, to find leases that expired (which nobody announces)."""
+        poll = max(self.poll_interval, NOTIFIED_POLL) if getattr(self.store, "notifies", False) else self.poll_interval
         wake = self.store.next_wake()
         if wake is None:
-            return self.poll_interval
-        return min(self.poll_interval, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
+            return poll
+        return min(poll, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
+
+    def _due_count(self) -> int:
+        """How many due notices the store has heard (0 for a store that does not send them)."""
+        count = getattr(self.store, "due_count", None)
+        return 0 if count is None else int(count())
+
+    def _wait_for_due(self, delay: float, seen: int) -> None:
+        """Wait ``delay`` seconds, or less when stopped or (on a store that sends them) when a notice that an
+        execution became due arrives after ``seen``."""
+        wait = getattr(self.store, "wait_for_due", None)
+        if wait is None:
+            self._stop.wait(delay)
+            return
+        end = time.monotonic() + delay
+        # in slices, so stop() is seen within half a second
+        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+            if wait(min(left, 0.5), seen):
+                return
 
     def stop(self) -> None:
         self._stop.set()

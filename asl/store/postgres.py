@@ -9,17 +9,17 @@ once.
 Workers claim due executions with ``FOR UPDATE SKIP LOCKED`` (two workers never wait for the same row), every
 commit is fenced by the worker's lease (the rules in :mod:`.rules`), and the statements of a transaction after its
 first read are sent together in pipeline mode: a commit is two round trips and one fsync. A transaction that makes
-an execution due sends ``NOTIFY``; idle workers ``LISTEN`` and wake at once, polling only as a safety net (a lease
-that expires sends no notice). Errors of the database or the connection are
+an execution due sends ``NOTIFY``; a thread per process ``LISTEN``s and wakes its idle workers at once, which poll
+only as a safety net (a lease that expires sends no notice). Errors of the database or the connection are
 :class:`~asl.store.base.StoreUnavailable` (they may pass: the worker backs off and retries) or
 :class:`~asl.store.base.StoreError`, naming the database, never a psycopg exception.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -112,8 +112,10 @@ class PostgresStore(RuleStore):
         self.channel = f"{schema}_due"
         self.connect_timeout = connect_timeout
         self.dialect = Dialect("%s", f"{schema}.", lambda d: d, _utc, " FOR UPDATE", " FOR UPDATE SKIP LOCKED", None)
-        self._listener: psycopg.Connection[Any] | None = None
-        self._listen_lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+        self._heard = 0
+        self._heard_changed = threading.Condition()
+        self._closed = False
         with self._errors(write=True):
             with self._connect() as conn:
                 self._open(conn)
@@ -197,32 +199,52 @@ class PostgresStore(RuleStore):
             yield _PostgresTx(conn, self.dialect, self.channel)
 
     def close(self) -> None:
-        """Close the pool and the listening connection."""
-        with self._listen_lock:
-            if self._listener is not None:
-                with contextlib.suppress(psycopg.Error):
-                    self._listener.close()
-                self._listener = None
+        """Close the pool, and stop listening (within a second)."""
+        with self._heard_changed:
+            self._closed = True
+            self._heard_changed.notify_all()
         self._pool.close()
 
     # -- waking idle workers ------------------------------------------------------------------------------------
-    def wait_for_due(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a notice that an execution became due; True if one came. A lost
-        connection waits out the timeout and listens again on the next call (the caller's poll covers it)."""
-        with self._listen_lock:
+    notifies = True  # idle workers are told when an execution becomes due: they need not poll often
+
+    def due_count(self) -> int:
+        """How many due notices this process has heard so far: read it before looking for due executions, and pass
+        it to :meth:`wait_for_due`, so a notice that comes in between is not missed."""
+        self._ensure_listener()
+        return self._heard
+
+    def wait_for_due(self, timeout: float, seen: int) -> bool:
+        """Wait up to ``timeout`` seconds until a notice that an execution became due has been heard after ``seen``
+        (:meth:`due_count`); True if one was."""
+        self._ensure_listener()
+        with self._heard_changed:
+            return self._heard_changed.wait_for(lambda: self._heard != seen or self._closed, timeout)
+
+    def _ensure_listener(self) -> None:
+        with self._heard_changed:
+            if self._listener is None and not self._closed:
+                self._listener = threading.Thread(target=self._listen, name=f"asl-listen-{self.schema}", daemon=True)
+                self._listener.start()
+
+    def _listen(self) -> None:
+        """LISTEN on a connection of its own and count the notices; a lost connection is made again with backoff
+        (meanwhile the workers' own polls still find due executions)."""
+        delay = 0.5
+        while not self._closed:
             try:
-                if self._listener is None:
-                    conn = self._connect()
+                with self._connect() as conn:
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
-                    self._listener = conn
-                return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+                    delay = 0.5
+                    while not self._closed:
+                        heard = sum(1 for _ in conn.notifies(timeout=1.0))
+                        if heard:
+                            with self._heard_changed:
+                                self._heard += heard
+                                self._heard_changed.notify_all()
             except psycopg.Error:
-                if self._listener is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        self._listener.close()
-                self._listener = None
-        threading.Event().wait(timeout)
-        return False
+                time.sleep(delay)
+                delay = min(30.0, delay * 2)
 
 
 class _PostgresTx(SQLTransaction):

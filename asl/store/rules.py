@@ -16,6 +16,7 @@ circle.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from .base import (
     TokenRecord,
     VersionRecord,
 )
+
+worker_log = logging.getLogger("asl.worker")
 
 # How many due executions a claim looks at: enough to step past the ones live workers hold.
 CLAIM_BATCH = 64
@@ -142,7 +145,8 @@ class RuleStore:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release what the store holds (connections); it may be used again afterwards."""
+        """Release what the store holds: SQLite closes this thread's connection (the next call opens another);
+        PostgreSQL closes its pool, after which the store is not used again."""
 
     # -- state machines and activities ----------------------------------------------------------------------
     def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
@@ -293,6 +297,10 @@ class RuleStore:
                 free = state.lease_owner is None or state.lease_until is None or state.lease_until < now
                 if free or (state.lease_owner != owner and owner_dead(state.lease_owner or "")):
                     tx.update_execution(state.arn, lease_owner=owner, lease_until=lease_until)
+                    if state.lease_owner is not None and state.lease_owner != owner:
+                        # a worker that parks or ends an execution gives its lease back: this one's died or hung
+                        why = "its lease expired" if free else "its process is gone"
+                        worker_log.info("%s: taken over from %s (%s)", state.arn, state.lease_owner, why)
                     return tx.get_execution(state.arn)
         return None
 

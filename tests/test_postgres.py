@@ -1,0 +1,178 @@
+"""The PostgreSQL store beyond the contract every backend meets (tests/test_store_contract.py): workers in
+several processes on one database, a killed worker's executions taken over, wake-ups by NOTIFY, the schema kept
+apart from other tables, and errors that name the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from asl.service import StepFunctions
+from asl.store import StoreError, StoreUnavailable, open_store
+from asl.store.postgres import SCHEMA_VERSION, PostgresStore
+
+from .conftest import ROOT
+from .test_durable import CALLBACK, TASK, chain, check_log, machine, wait_for
+
+ASL = [sys.executable, "-c", "from asl.cli import main; main()"]
+
+
+def asl(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ASL, *args], capture_output=True, text=True, timeout=60, cwd=kw.pop("cwd", ROOT), **kw)
+
+
+def test_two_workers_on_many_hosts_share_the_work_and_survive_a_kill(postgres_url: str, tmp_path: Path) -> None:
+    """The issue's proof: 40 executions started with `asl start --store postgresql://…`, two `asl worker`
+    processes at once, one killed with SIGKILL after 3 s; all 40 succeed with the right output, both workers ran
+    tasks, every history's ids are consecutive, and nothing was made on disk from the URL."""
+    definition = tmp_path / "five.json"
+    definition.write_text(json.dumps(chain(5, 0.2)))
+    for i in range(40):
+        out = asl("start", str(definition), "--store", postgres_url, "--input", json.dumps({"n": i * 100}),
+                  "--name", f"run{i:02d}", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+    functions = ROOT / "tests" / "durable_tasks.py"
+    logs = [tmp_path / "w0.log", tmp_path / "w1.log"]
+    workers = []
+    for log in logs:
+        log.touch()
+        env = {**os.environ, "ASL_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
+        workers.append(subprocess.Popen([*ASL, "worker", "--store", postgres_url, "--task", f"{TASK}={functions}:step"],
+                                        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    store = open_store(postgres_url, create=False)
+    try:
+        time.sleep(3)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        sfn = StepFunctions(store)
+        wait_for(lambda: not store.list_executions(status="RUNNING"), timeout=60)
+        workers[1].terminate()
+        _, stderr = workers[1].communicate(timeout=10)
+        executions = store.list_executions()
+        assert len(executions) == 40 and {e.status for e in executions} == {"SUCCEEDED"}
+        for e in executions:
+            assert json.loads(e.output or "")["n"] == int(e.name[3:]) * 100 + 5
+            check_log(sfn.get_execution_history(executionArn=e.arn, maxResults=1000)["events"])
+        done = [sum(line.startswith("done") for line in log.read_text().splitlines()) for log in logs]
+        assert all(n > 0 for n in done) and sum(done) >= 200, done
+        said = stderr.decode()
+        assert "started" in said and "SUCCEEDED" in said  # one line per execution
+        assert "taken over from" in said and "(its process is gone)" in said  # what the killed worker held
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["five.json", "w0.log", "w1.log"]  # no store file
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM asl.executions").fetchone() == (40,)
+
+
+def test_claims_in_parallel_never_take_the_same_execution(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, pool_size=8)
+    try:
+        sfn = StepFunctions(store)
+        sm = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        arns = {sfn.start_execution(stateMachineArn=sm)["executionArn"] for _ in range(60)}
+        taken: list[str] = []
+        lock = threading.Lock()
+        now = datetime.now(UTC)
+
+        def claimer(i: int) -> None:
+            while (rec := store.claim(f"w{i}", now, now + timedelta(seconds=60), lambda o: False)) is not None:
+                with lock:
+                    taken.append(rec.arn)
+
+        threads = [threading.Thread(target=claimer, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(taken) == sorted(arns)  # each once
+    finally:
+        store.close()
+
+
+def test_a_callback_wakes_an_idle_worker_at_once(postgres_url: str) -> None:
+    """An idle worker on PostgreSQL polls only every few seconds (NOTIFIED_POLL); a callback's NOTIFY wakes it."""
+    store = PostgresStore(postgres_url)
+    try:
+        tokens: list[str] = []
+        sfn = StepFunctions(store)
+        arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "Ask", "States": {
+            "Ask": {"Type": "Task", "Resource": CALLBACK, "Parameters": {"token.$": "$$.Task.Token"}, "End": True}}}))["executionArn"]
+        worker = sfn.worker({CALLBACK: lambda v, c: tokens.append(v["token"]) or {}}, poll_interval=0.05)
+        thread = threading.Thread(target=worker.run_forever, daemon=True)
+        thread.start()
+        wait_for(lambda: bool(tokens), timeout=10)
+        wait_for(lambda: store.get_execution(arn).wake_at is None, timeout=10)  # type: ignore[union-attr]
+        time.sleep(0.3)  # the worker is idle now, waiting up to 2 s
+        sent = time.monotonic()
+        sfn.send_task_success(taskToken=tokens[0], output='{"ok": true}')
+        wait_for(lambda: store.get_execution(arn).status == "SUCCEEDED", timeout=10)  # type: ignore[union-attr]
+        assert time.monotonic() - sent < 1.0
+        worker.stop()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    finally:
+        store.close()
+
+
+def test_the_schema_keeps_to_itself(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.executions (x int)")  # another application's table of the same name
+        conn.execute("CREATE SCHEMA theirs")
+        conn.execute("CREATE TABLE theirs.t (x int)")
+    with pytest.raises(StoreError, match="no asl store there"):
+        PostgresStore(postgres_url, create=False)
+    store = PostgresStore(postgres_url)
+    store.close()
+    with pytest.raises(StoreError, match=r"schema theirs: holds tables that are not an asl store \(t\)"):
+        PostgresStore(postgres_url, schema="theirs")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM public.executions").fetchone() == (0,)
+        conn.execute("UPDATE asl.meta SET value=%s WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match=f"newer asl \\(store schema version {SCHEMA_VERSION + 1}"):
+        PostgresStore(postgres_url)
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://me:secret@/nodb?host={tmp_path}"  # no server listens there
+    with pytest.raises(StoreUnavailable) as err:
+        PostgresStore(url, connect_timeout=2)
+    assert "postgresql://me:***@/nodb" in str(err.value) and "secret" not in str(err.value)
+    out = asl("executions", "list", "--store", url)
+    assert out.returncode == 2 and "secret" not in out.stderr and "Traceback" not in out.stderr
+    assert "cannot" in out.stderr
+
+
+def test_a_lost_connection_is_an_error_that_passes(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, pool_size=2)
+    try:
+        sfn = StepFunctions(store)
+        sm = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=current_database() "
+                          "AND pid <> pg_backend_pid()")
+        failures = 0
+        for _ in range(3):  # the pool's dead connections fail once each, then it connects again
+            try:
+                sfn.start_execution(stateMachineArn=sm)
+                break
+            except StoreUnavailable as exc:
+                assert "terminating connection" in str(exc) and str(exc).startswith(f"{postgres_url}: cannot ")
+                failures += 1
+        assert failures <= 2 and len(store.list_executions()) == 1
+    finally:
+        store.close()
