@@ -376,12 +376,15 @@ def _service(store_path: str | None, create: bool = True, **options: Any) -> Any
     """The service over the store at ``store_path`` (``options`` go to StepFunctions); a store that cannot be
     used exits 2 saying why. Commands that only read pass ``create=False``: a missing store is then such an error,
     and no file or directory is made."""
+    from .config import ConfigError, load_config
     from .service import StepFunctions
     from .store import StoreError, open_store
 
     try:
+        if store_path is None:  # neither --store nor $ASL_STORE: asl.toml's [store], if it names one
+            store_path = load_config().store
         return StepFunctions(open_store(store_path, create=create), **options)
-    except StoreError as exc:
+    except (StoreError, ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 

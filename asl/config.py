@@ -11,6 +11,12 @@ Example::
     endpoint_url = "http://127.0.0.1:5000"  # e.g. moto_server or LocalStack; omit for AWS itself
     region = "us-east-1"
 
+    [store]                                 # where the durable commands keep executions
+    location = "postgresql://asl@db.internal/asl"   # or a SQLite file, relative to this file
+
+The store's location is taken from ``--store``, else ``$ASL_STORE``, else ``[store]`` here, else
+``.asl/store.db``.
+
 Handlers are resolved against the directory of the configuration file. Every problem is reported with its
 place in the file (``ConfigError``), never a traceback.
 """
@@ -41,6 +47,7 @@ class Config:
     aws_region: str | None = None
     aws: bool = False  # route AWS service resources through boto3
     echo: Any = None  # a text stream that shows what local Lambda handlers print
+    store: str | None = None  # [store] location: a PostgreSQL URL, or a SQLite file's path (made absolute)
 
     def adapters(self) -> Adapters | None:
         """The adapter registry for these settings (None when nothing is configured): AWS services through
@@ -98,7 +105,7 @@ def load_config(path: str | Path | None = None) -> Config:
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"{p}: not valid TOML: arrays or tables are nested too deeply") from None
     cfg = Config()
-    unknown = set(data) - {"lambda", "aws"}
+    unknown = set(data) - {"lambda", "aws", "store"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))}")
     aws = data.get("aws", {})
@@ -109,6 +116,14 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{p}: aws.{key}: expected a string")
     if aws:
         cfg.aws, cfg.aws_endpoint_url, cfg.aws_region = True, aws.get("endpoint_url"), aws.get("region")
+    store = data.get("store", {})
+    if not isinstance(store, dict) or set(store) - {"location"} or not isinstance(store.get("location", ""), str):
+        raise ConfigError(f"{p}: store: expected a table with location (a postgresql:// URL or a file path)")
+    if store.get("location"):
+        location = store["location"]
+        from .store import is_url
+
+        cfg.store = location if is_url(location) else str(p.resolve().parent / location)
     functions = data.get("lambda", {}).get("functions", {})
     if not isinstance(functions, dict):
         raise ConfigError(f"{p}: lambda.functions: expected tables, one per function")

@@ -193,3 +193,22 @@ def test_stop_and_task_commands_on_a_missing_store_create_nothing(tmp_path: Path
         r = asl(*command, "--store", str(store))
         assert r.returncode == 2 and r.stderr.startswith(f"error: {store}: no asl store there"), r.stderr
     assert files(tmp_path) == []
+
+
+def test_the_store_comes_from_the_flag_the_environment_or_asl_toml(tmp_path: Path, postgres_url: str) -> None:
+    """--store, else $ASL_STORE, else asl.toml's [store] location (a file relative to asl.toml, or a URL)."""
+    (tmp_path / "p.json").write_text(json.dumps(PASS))
+    (tmp_path / "asl.toml").write_text('[store]\nlocation = "kept/here.db"\n')
+    env = {k: v for k, v in os.environ.items() if k != "ASL_STORE"}
+    assert asl("start", "p.json", cwd=tmp_path, env=env).returncode == 0
+    assert (tmp_path / "kept" / "here.db").is_file()
+    assert asl("start", "p.json", "--store", "flag.db", cwd=tmp_path, env=env).returncode == 0
+    assert asl("start", "p.json", cwd=tmp_path, env={**env, "ASL_STORE": "env.db"}).returncode == 0
+    assert {"flag.db", "env.db"} <= set(files(tmp_path))
+    (tmp_path / "asl.toml").write_text(f'[store]\nlocation = "{postgres_url}"\n')
+    assert asl("start", "p.json", "--name", "in-pg", cwd=tmp_path, env=env).returncode == 0
+    listed = asl("executions", "list", cwd=tmp_path, env=env)
+    assert listed.returncode == 0 and "execution:p:in-pg" in listed.stdout
+    (tmp_path / "asl.toml").write_text("[store]\nlocation = 5\n")
+    bad = asl("executions", "list", cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "asl.toml: store: expected a table with location" in bad.stderr
