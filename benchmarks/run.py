@@ -115,17 +115,18 @@ def run_ours(definition: dict[str, Any], data: Any, tasks: dict[str, Any] | None
 
 
 class Durable:
-    """The durable engine over one SQLite store (WAL, synchronous=FULL: every commit is on disk before the next
-    side effect) in a temporary directory, kept across runs as a long-lived worker's store would be."""
+    """The durable engine over one store, kept across runs as a long-lived worker's store would be: by default
+    SQLite (WAL, synchronous=FULL: every commit is on disk before the next side effect) in a temporary directory;
+    ``store`` another (benchmarks/postgres.py passes a PostgreSQL one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Any = None) -> None:
         import tempfile
 
         from asl.service import StepFunctions
         from asl.store import SQLiteStore
 
         self.tmp = tempfile.TemporaryDirectory()
-        self.sfn = StepFunctions(SQLiteStore(Path(self.tmp.name) / "bench.db", synchronous="FULL"))
+        self.sfn = StepFunctions(store or SQLiteStore(Path(self.tmp.name) / "bench.db", synchronous="FULL"))
         self.machines: dict[str, str] = {}
 
     def run(self, definition: dict[str, Any], data: Any, tasks: dict[str, Any] | None = None) -> tuple[float, int]:
@@ -145,6 +146,7 @@ class Durable:
         return elapsed, transitions(self.sfn.store.events(arn))
 
     def close(self) -> None:
+        self.sfn.store.close()
         self.tmp.cleanup()
 
 

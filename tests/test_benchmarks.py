@@ -47,3 +47,15 @@ def test_serve_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
         assert r["idle"]["rss_mib"] > 0
     # asl keeps idle connections open (moto's server closes each after its answer)
     assert figures["results"][0]["idle"]["still_open"] == figures["results"][0]["idle"]["connections"]
+
+
+def test_postgres_benchmark_runs_at_tiny_size(tmp_path: Path, postgres_cluster: Any) -> None:
+    """benchmarks/postgres.py starts its own server; postgres_cluster only makes sure PostgreSQL is installed."""
+    figures = tiny("postgres.py", tmp_path / "pg.json")
+    assert [r["workload"] for r in figures["durable"]] == ["d1", "d3"]
+    assert all(r["sqlite_per_s"] > 0 and r["postgres_per_s"] > 0 for r in figures["durable"])
+    assert [r["workers"] for r in figures["throughput"]] == [1, 2]
+    for row in [*figures["throughput"], figures["kills"]]:
+        assert row["lost"] == 0 and row["bad_histories"] == 0 and row["task_reruns"] >= 0
+    # a tiny run may end before its first kill: the kill tests of tests/test_durable.py kill for sure
+    assert figures["kills"]["workers"] == 2 and "kills" in figures["kills"]

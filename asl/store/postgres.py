@@ -17,6 +17,7 @@ only as a safety net (a lease that expires sends no notice). Errors of the datab
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -186,12 +187,22 @@ class PostgresStore(RuleStore):
 
     @contextmanager
     def transaction(self, lease_only: bool = False) -> Iterator[Transaction]:
-        with self._errors(write=True), self._pool.connection() as conn, conn.transaction():
-            if lease_only:  # a lease need not wait for the disk: a lost one only frees its execution
-                conn.execute("SET LOCAL synchronous_commit = off")
-            # After the transaction's first read, the writes that follow go out together with the COMMIT.
-            with conn.pipeline():
-                yield _PostgresTx(conn, self.dialect, self.channel)
+        # In pipeline mode statements are sent without waiting for their results: BEGIN goes out with the
+        # transaction's first read (the fence), and the writes after it with the COMMIT, so a commit is two round
+        # trips. (psycopg's transaction() would wait for BEGIN and for COMMIT on their own.)
+        with self._errors(write=True), self._pool.connection() as conn:
+            try:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    if lease_only:  # a lease need not wait for the disk: a lost one only frees its execution
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    yield _PostgresTx(conn, self.dialect, self.channel)
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
