@@ -474,6 +474,8 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # psycopg's pool warns at each attempt to reconnect to a database that is away; the worker says it once
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     import threading
 
     sfn = _service(store_path)
@@ -608,6 +610,8 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
     from .server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # psycopg's pool warns at each attempt to reconnect to a database that is away; the worker says it once
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     mocks = _mock_config(mock_config) if mock_config is not None else None
     sfn = _service(store_path, account=account, region=region, tasks=_tasks(tasks),
                    adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)

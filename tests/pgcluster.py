@@ -159,15 +159,22 @@ class Cluster:
             # --no-sync: initdb's own final fsync of the new files only slows startup; the server keeps fsync on.
             cluster._pg("initdb", "-D", str(cluster.data), "-A", "trust", "-E", "UTF8", "--no-locale",
                         "-U", "postgres", "--no-sync")
-            options = {"listen_addresses": "", "unix_socket_directories": str(folder), "max_connections": "200"}
-            # pg_ctl hands -o to /bin/sh, hence the quoting.
-            opts = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in options.items())
-            cluster._pg("pg_ctl", "start", "-D", str(cluster.data), "-l", str(cluster.log), "-w", "-t", "60",
-                        "-o", opts)
+            cluster.resume()
         except BaseException:
             cluster.stop()
             raise
         return cluster
+
+    def resume(self) -> None:
+        """Start the server (again, after :meth:`pause`)."""
+        options = {"listen_addresses": "", "unix_socket_directories": str(self.folder), "max_connections": "200"}
+        # pg_ctl hands -o to /bin/sh, hence the quoting.
+        opts = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in options.items())
+        self._pg("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts)
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (as a database restart or an outage does); :meth:`resume` starts it."""
+        self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
 
     def _pg(self, tool: str, *args: str) -> None:
         """Run a server tool as the server's user, raising with its output (and the server log) on failure."""

@@ -176,3 +176,47 @@ def test_a_lost_connection_is_an_error_that_passes(postgres_url: str) -> None:
         assert failures <= 2 and len(store.list_executions()) == 1
     finally:
         store.close()
+
+
+def test_a_worker_rides_out_a_database_outage(caplog: pytest.LogCaptureFixture, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database goes away for 3 s while a worker runs executions: the worker logs the trouble once (not a
+    line per attempt, no traceback), backs off, and finishes everything when the database is back."""
+    import logging
+
+    import tests.durable_tasks as dt
+
+    from .pgcluster import Cluster
+
+    caplog.set_level(logging.INFO, logger="asl.worker")
+    cluster = Cluster.start()
+    store = None
+    try:
+        store = PostgresStore(cluster.create_database("outage"), connect_timeout=1)
+        sfn = StepFunctions(store)
+        sm = machine(sfn, chain(4, 0.1))
+        monkeypatch.setenv("ASL_TEST_LOG", str(tmp_path / "effects.log"))
+        arns = [sfn.start_execution(stateMachineArn=sm, input='{"n": 0}')["executionArn"] for _ in range(6)]
+        worker = sfn.worker({TASK: dt.step}, poll_interval=0.05)
+        thread = threading.Thread(target=worker.run_forever, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: any("SUCCEEDED" in r.getMessage() for r in caplog.records), timeout=20)
+            cluster.pause()
+            time.sleep(3)
+            cluster.resume()
+            wait_for(lambda: all(store.get_execution(a).status != "RUNNING" for a in arns), timeout=60)  # type: ignore[union-attr]
+        finally:
+            worker.stop()
+            thread.join(timeout=10)
+        assert {store.get_execution(a).status for a in arns} == {"SUCCEEDED"}  # type: ignore[union-attr]
+        for a in arns:
+            check_log(sfn.get_execution_history(executionArn=a)["events"])
+        trouble = [r for r in caplog.records if "store error" in r.getMessage()]
+        assert 1 <= len(trouble) <= 4, [r.getMessage() for r in trouble]  # one per distinct error, not per attempt
+        assert all(r.exc_info is None for r in trouble)
+        assert any("works again" in r.getMessage() for r in caplog.records)
+    finally:
+        if store is not None:
+            store.close()
+        cluster.stop()
