@@ -100,6 +100,12 @@ def ensure_installed() -> Path | None:
     return find_bindir()
 
 
+def _system_tool(name: str) -> str:
+    """The path of an administration tool (runuser, useradd), also when PATH lacks the sbin folders (as in a
+    benchmark started with a minimal environment)."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or name
+
+
 def _server_user() -> pwd.struct_passwd | None:
     """The account to run the server as: None when we are not root (it runs as us)."""
     if os.geteuid() != 0:
@@ -108,7 +114,7 @@ def _server_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(_SERVER_USER)
     except KeyError:
         # Debian's package creates it; a PostgreSQL found on PATH may not have.
-        subprocess.run(["useradd", "--system", "--no-create-home", _SERVER_USER], check=True)
+        subprocess.run([_system_tool("useradd"), "--system", "--no-create-home", _SERVER_USER], check=True)
         return pwd.getpwnam(_SERVER_USER)
 
 
@@ -180,7 +186,7 @@ class Cluster:
         """Run a server tool as the server's user, raising with its output (and the server log) on failure."""
         cmd = [str(self.bindir / tool), *args]
         if self.user is not None:
-            cmd = ["runuser", "-u", self.user.pw_name, "--", *cmd]
+            cmd = [_system_tool("runuser"), "-u", self.user.pw_name, "--", *cmd]
         # cwd: the server's user may not be allowed into ours (root's home).
         r = subprocess.run(cmd, cwd=self.folder, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if r.returncode != 0:

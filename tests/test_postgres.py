@@ -152,6 +152,9 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -
     with pytest.raises(StoreUnavailable) as err:
         PostgresStore(url, connect_timeout=2)
     assert "postgresql://me:***@/nodb" in str(err.value) and "secret" not in str(err.value)
+    with pytest.raises(StoreUnavailable) as err:
+        PostgresStore(f"postgresql:///nodb?host={tmp_path}&password=secret&sslmode=disable", connect_timeout=2)
+    assert "password=***&sslmode=disable" in str(err.value) and "secret" not in str(err.value)
     out = asl("executions", "list", "--store", url)
     assert out.returncode == 2 and "secret" not in out.stderr and "Traceback" not in out.stderr
     assert "cannot" in out.stderr

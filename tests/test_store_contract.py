@@ -18,6 +18,7 @@ from asl.store import (
     Conflict,
     ExecutionRecord,
     Finish,
+    MemoryStore,
     StateMachineRecord,
     Store,
     TokenRecord,
@@ -84,7 +85,99 @@ def test_claim_takes_due_executions_and_respects_live_leases(store: Store) -> No
     assert claim(store, "b") is None  # e1 is leased to a live worker; e2 is not due yet
     assert claim(store, "b", dead=("a",)) is not None  # a is gone: taken over
     assert claim(store, "c", now=T0 + timedelta(seconds=31)) is not None  # b's lease expired
-    assert store.next_wake() == T0
+    # c leases e1 until T0+61: it is not due for anyone else before that, so idle workers do not spin on it
+    assert store.next_wake() == T0 + timedelta(seconds=60)
+
+
+def test_free_executions_are_claimed_past_many_that_live_workers_hold(store: Store) -> None:
+    for n in range(1, 71):
+        started(store, n)
+    for _ in range(64):
+        assert claim(store, "busy") is not None
+    free = [claim(store, "other") for _ in range(6)]
+    assert all(f is not None for f in free) and claim(store, "other") is None
+    assert len({f.arn for f in free if f is not None}) == 6
+    assert claim(store, "other", dead=("busy",)) is not None  # and a dead worker's are taken over
+
+
+def test_creates_at_once_make_one_record_and_the_rest_conflict(store: Store) -> None:
+    """Two StartExecutions (or CreateStateMachines, CreateActivities, publishes) of one name at the same moment:
+    one wins, the others are Conflict (or, for an activity, the first one stays), never a store error."""
+    import threading
+
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    sm = StateMachineRecord(SM, "m", "{}", "arn:aws:iam::1:role/r", "STANDARD", T0)
+
+    def attempt(i: int, what: str) -> None:
+        try:
+            if what == "execution":
+                started(store, 1, input=f'{{"i":{i}}}')
+            elif what == "machine":
+                store.put_state_machine(sm)
+            elif what == "activity":
+                store.put_activity(ActivityRecord("arn:act", f"a{i}", T0))
+            else:
+                store.publish_version(SM, f"v{i}", T0)
+            result = "ok"
+        except Conflict:
+            result = "conflict"
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            result = f"{type(exc).__name__}: {exc}"
+        with lock:
+            outcomes.append(result)
+
+    for what in ("execution", "machine", "activity", "publish"):
+        outcomes.clear()
+        threads = [threading.Thread(target=attempt, args=(i, what)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if what in ("execution", "machine"):
+            assert sorted(outcomes) == ["conflict"] * 7 + ["ok"], (what, outcomes)
+        else:
+            assert outcomes == ["ok"] * 8, (what, outcomes)
+    assert len(store.list_executions()) == 1 and len(store.list_activities()) == 1
+    assert [v.number for v in store.list_versions(SM)] == [1]  # the same revision published once
+
+
+def test_activity_pollers_at_once_each_get_their_own_task(store: Store) -> None:
+    import threading
+
+    act = "arn:aws:states:us-east-1:1:activity:a"
+    for n in range(1, 5):
+        rec = started(store, n)
+        first = claim(store)
+        assert first is not None
+        tokens = [TokenRecord(f"t{n}-{i}", rec.arn, T0 + timedelta(seconds=i), act, "{}") for i in range(10)]
+        assert store.commit(rec.arn, "w", Commit(tokens=tokens, park=True, wake_at=None, seen_signal=first.signal))
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def poll(i: int) -> None:
+        while (task := store.take_activity_task(act, f"p{i}", T0)) is not None:
+            with lock:
+                taken.append(task.token)
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == sorted(f"t{n}-{i}" for n in range(1, 5) for i in range(10))
+
+
+def test_text_that_is_not_unicode_is_a_store_error(store: Store) -> None:
+    from asl.store import StoreError
+
+    rec = started(store)
+    assert claim(store) is not None
+    assert store.commit(rec.arn, "w", Commit(tokens=[token(rec.arn)], lease_until=T0))
+    if not isinstance(store, MemoryStore):  # a MemoryStore keeps Python strings as they are
+        with pytest.raises(StoreError, match="not valid Unicode"):
+            store.close_token("tok", "FAILED", T0, error="E", cause="bad \ud800 text")
+        assert store.get_token("tok").status == PENDING  # type: ignore[union-attr]
 
 
 def test_commit_is_fenced_by_the_lease(store: Store) -> None:

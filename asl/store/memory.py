@@ -113,7 +113,8 @@ class _Tables:
         return copy.deepcopy(part)  # copies: callers (the interpreter replaying) must not change the log
 
     def next_wake(self) -> datetime | None:
-        wakes = [e.wake_at for e in self.executions.values() if e.status == RUNNING and e.wake_at is not None]
+        wakes = [e.wake_at if e.lease_until is None or e.lease_until < e.wake_at else e.lease_until
+                 for e in self.executions.values() if e.status == RUNNING and e.wake_at is not None]
         return min(wakes) if wakes else None
 
     def get_token(self, token: str) -> TokenRecord | None:
@@ -131,11 +132,15 @@ class _Tables:
     def lock_token(self, token: str) -> TokenRecord | None:
         return self.tokens.get(token)
 
-    def due_executions(self, now: datetime, limit: int) -> list[ExecutionState]:
+    def due_executions(self, now: datetime, limit: int, leased: bool) -> list[ExecutionState]:
         due = sorted((e for e in self.executions.values()
-                      if e.status == RUNNING and e.wake_at is not None and e.wake_at <= now),
+                      if e.status == RUNNING and e.wake_at is not None and e.wake_at <= now
+                      and (e.lease_until is not None and e.lease_until >= now) == leased),
                      key=lambda e: e.wake_at or now)
         return [self._state(e) for e in due[:limit]]
+
+    def lock_state_machine(self, arn: str) -> StateMachineRecord | None:
+        return self.machines.get(arn)
 
     def oldest_unstarted_task(self, activity_arn: str) -> TokenRecord | None:
         waiting = [t for t in self.tokens.values()
@@ -143,6 +148,12 @@ class _Tables:
         return min(waiting, key=lambda t: t.created) if waiting else None
 
     # -- writes -------------------------------------------------------------------------------------------------
+    def insert_state_machine(self, sm: StateMachineRecord) -> bool:
+        if sm.arn in self.machines:
+            return False
+        self.machines[sm.arn] = sm
+        return True
+
     def save_state_machine(self, sm: StateMachineRecord) -> None:
         self.machines[sm.arn] = sm
 
@@ -162,6 +173,12 @@ class _Tables:
     def delete_version(self, arn: str) -> bool:
         return self.versions.pop(arn, None) is not None
 
+    def insert_alias(self, alias: AliasRecord) -> bool:
+        if alias.arn in self.aliases:
+            return False
+        self.aliases[alias.arn] = alias
+        return True
+
     def save_alias(self, alias: AliasRecord) -> None:
         self.aliases[alias.arn] = alias
 
@@ -178,14 +195,17 @@ class _Tables:
         self.tag_sets.pop(arn, None)
 
     def insert_activity(self, activity: ActivityRecord) -> None:
-        self.activities[activity.arn] = activity
+        self.activities.setdefault(activity.arn, activity)
 
     def delete_activity(self, arn: str) -> bool:
         return self.activities.pop(arn, None) is not None
 
-    def insert_execution(self, execution: ExecutionRecord, next_event: int) -> None:
+    def insert_execution(self, execution: ExecutionRecord, next_event: int) -> bool:
+        if execution.arn in self.executions:
+            return False
         self.executions[execution.arn] = execution
         self.logs[execution.arn] = []
+        return True
 
     def append_events(self, arn: str, events: Sequence[Event]) -> None:
         self.logs[arn].extend(dict(ev) for ev in events)

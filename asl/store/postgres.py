@@ -21,6 +21,7 @@ import contextlib
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ import psycopg
 import psycopg_pool
 from psycopg import sql as pgsql
 
-from .base import StoreError, StoreUnavailable
+from .base import Conflict, StoreError, StoreUnavailable
 from .rules import RuleStore, Transaction
 from .sql import Dialect, SQLTransaction
 
@@ -45,7 +46,7 @@ CREATE TABLE {s}.state_machines (
     arn text PRIMARY KEY, name text NOT NULL, definition text NOT NULL, role_arn text NOT NULL, type text NOT NULL,
     created timestamptz NOT NULL, revision integer NOT NULL, published integer NOT NULL DEFAULT 0);
 CREATE TABLE {s}.executions (
-    arn text PRIMARY KEY, state_machine_arn text NOT NULL, name text NOT NULL, status text NOT NULL,
+    arn text COLLATE "C" PRIMARY KEY, state_machine_arn text NOT NULL, name text NOT NULL, status text NOT NULL,
     input text NOT NULL, definition text NOT NULL, type text NOT NULL, role_arn text NOT NULL, seed text NOT NULL,
     start timestamptz NOT NULL, stop timestamptz, output text, error text, cause text,
     wake_at timestamptz, lease_owner text, lease_until timestamptz, signal integer NOT NULL DEFAULT 0,
@@ -70,7 +71,7 @@ CREATE INDEX versions_by_machine ON {s}.versions (state_machine_arn, number);
 CREATE TABLE {s}.aliases (
     arn text PRIMARY KEY, state_machine_arn text NOT NULL, name text NOT NULL, routing text NOT NULL,
     created timestamptz NOT NULL, description text, updated timestamptz);
-CREATE TABLE {s}.tags (resource_arn text NOT NULL, key text NOT NULL, value text NOT NULL,
+CREATE TABLE {s}.tags (resource_arn text NOT NULL, key text COLLATE "C" NOT NULL, value text NOT NULL,
     PRIMARY KEY (resource_arn, key));
 """
 
@@ -80,13 +81,31 @@ _TRANSIENT = ("08", "53", "57", "40", "55P03")
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password (in the user part or as a ``password=`` parameter), for messages and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+# A pooled connection unused for this long is checked (one round trip) before it is handed out: after a database
+# restart the pool's idle connections are dead, and each would otherwise fail one call. Busy ones are not checked.
+_CHECK_AFTER_IDLE = 2.0
+
+
+_returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
+
+
+def _mark_used(conn: psycopg.Connection[Any]) -> None:
+    """When a connection went back to the pool (or was made)."""
+    _returned[conn] = time.monotonic()
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    if time.monotonic() - _returned.get(conn, 0.0) > _CHECK_AFTER_IDLE:
+        psycopg_pool.ConnectionPool.check_connection(conn)
 
 
 def _utc(x: Any) -> datetime | None:
@@ -112,7 +131,8 @@ class PostgresStore(RuleStore):
         self.create = create
         self.channel = f"{schema}_due"
         self.connect_timeout = connect_timeout
-        self.dialect = Dialect("%s", f"{schema}.", lambda d: d, _utc, " FOR UPDATE", " FOR UPDATE SKIP LOCKED", None)
+        self.dialect = Dialect("%s", f"{schema}.", lambda d: d, _utc, " FOR UPDATE", " FOR UPDATE SKIP LOCKED", None,
+                               False)
         self._listener: threading.Thread | None = None
         self._heard = 0
         self._heard_changed = threading.Condition()
@@ -122,7 +142,8 @@ class PostgresStore(RuleStore):
                 self._open(conn)
             self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
                 url, min_size=1, max_size=pool_size, kwargs=self._connect_args(), configure=self._configure,
-                timeout=connect_timeout + 20, open=True, name=f"asl-{schema}")
+                check=_check_if_idle, reset=_mark_used, timeout=connect_timeout + 20, open=True,
+                name=f"asl-{schema}")
 
     # -- connections and schema ---------------------------------------------------------------------------
     def _connect_args(self) -> dict[str, Any]:
@@ -130,7 +151,12 @@ class PostgresStore(RuleStore):
 
     @staticmethod
     def _configure(conn: psycopg.Connection[Any]) -> None:
+        # Times in UTC; and no one waits forever: a lock held by a stalled client, or a stalled client's open
+        # transaction, ends in an error that may pass (StoreUnavailable), as SQLite's busy timeout does.
         conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SET lock_timeout = '30s'")
+        conn.execute("SET idle_in_transaction_session_timeout = '60s'")
+        _mark_used(conn)
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.url, **self._connect_args())
@@ -173,6 +199,11 @@ class PostgresStore(RuleStore):
         """psycopg's errors as the store's, naming the database."""
         try:
             yield
+        except psycopg.errors.UniqueViolation as exc:  # two creates of one record at once: the later one lost
+            raise Conflict(f"{self.path}: {exc.diag.message_detail or exc}") from exc
+        except UnicodeEncodeError as exc:  # a lone surrogate, which no UTF-8 text can hold
+            raise StoreError(f"{self.path}: cannot store text that is not valid Unicode ({exc.reason} at "
+                             f"position {exc.start}); nothing was written") from exc
         except psycopg_pool.PoolTimeout as exc:
             raise StoreUnavailable(f"{self.path}: cannot reach the asl store: no database connection within "
                                    f"{self.connect_timeout + 20:g} s ({exc})") from exc
@@ -180,6 +211,8 @@ class PostgresStore(RuleStore):
             state = exc.sqlstate or ""
             what = "write to" if write else "read"
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, psycopg.DataError) and "0x00" in detail:
+                detail = "PostgreSQL text cannot hold the character U+0000 (NUL)"
             if isinstance(exc, psycopg.OperationalError) or state.startswith(_TRANSIENT):
                 tail = "; nothing was written" if write else ""
                 raise StoreUnavailable(f"{self.path}: cannot {what} the asl store: {detail}{tail}") from exc
@@ -248,10 +281,9 @@ class PostgresStore(RuleStore):
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
                     delay = 0.5
                     while not self._closed:
-                        heard = sum(1 for _ in conn.notifies(timeout=1.0))
-                        if heard:
+                        for _ in conn.notifies(timeout=1.0):  # each notice wakes the workers as it comes
                             with self._heard_changed:
-                                self._heard += heard
+                                self._heard += 1
                                 self._heard_changed.notify_all()
             except psycopg.Error:
                 time.sleep(delay)

@@ -83,7 +83,8 @@ class Transaction(Protocol):
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         """As :meth:`asl.store.base.Store.events` (``limit`` is not negative)."""
     def next_wake(self) -> datetime | None:
-        """The earliest ``wake_at`` of a RUNNING execution."""
+        """The earliest time a RUNNING execution may be claimed: its ``wake_at``, or the end of its lease when
+        that is later (an execution a live worker runs is not due for the others)."""
     def get_token(self, token: str) -> TokenRecord | None: ...
 
     # -- locks for a transaction that writes ------------------------------------------------------------------
@@ -91,13 +92,18 @@ class Transaction(Protocol):
         """The execution's state, its row locked until the transaction ends."""
     def lock_token(self, token: str) -> TokenRecord | None:
         """The token, its row locked until the transaction ends."""
-    def due_executions(self, now: datetime, limit: int) -> list[ExecutionState]:
-        """RUNNING executions with ``wake_at <= now``, earliest first, locked; rows another transaction holds are
-        skipped rather than waited for."""
+    def due_executions(self, now: datetime, limit: int, leased: bool) -> list[ExecutionState]:
+        """RUNNING executions with ``wake_at <= now``, earliest first: without ``leased``, those whose lease is
+        free or expired, locked (rows another transaction holds skipped rather than waited for); with it, those
+        leased until after ``now``, not locked."""
+    def lock_state_machine(self, arn: str) -> StateMachineRecord | None:
+        """The state machine, its row locked until the transaction ends."""
     def oldest_unstarted_task(self, activity_arn: str) -> TokenRecord | None:
         """The oldest PENDING, unstarted token of an activity (not locked)."""
 
     # -- writes -------------------------------------------------------------------------------------------------
+    def insert_state_machine(self, sm: StateMachineRecord) -> bool:
+        """Insert unless one with its ARN exists (then False, and nothing written)."""
     def save_state_machine(self, sm: StateMachineRecord) -> None:
         """Insert or overwrite; an overwrite keeps the count of versions published."""
     def delete_state_machine(self, arn: str) -> bool:
@@ -106,14 +112,18 @@ class Transaction(Protocol):
     def set_published_count(self, sm_arn: str, count: int) -> None: ...
     def insert_version(self, version: VersionRecord) -> None: ...
     def delete_version(self, arn: str) -> bool: ...
+    def insert_alias(self, alias: AliasRecord) -> bool:
+        """Insert unless one with its ARN exists (then False)."""
     def save_alias(self, alias: AliasRecord) -> None:
         """Insert or overwrite."""
     def delete_alias(self, arn: str) -> bool: ...
     def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str]) -> None: ...
     def delete_tags(self, arn: str) -> None: ...
-    def insert_activity(self, activity: ActivityRecord) -> None: ...
+    def insert_activity(self, activity: ActivityRecord) -> None:
+        """Insert unless one with its ARN exists (then nothing changes)."""
     def delete_activity(self, arn: str) -> bool: ...
-    def insert_execution(self, execution: ExecutionRecord, next_event: int) -> None: ...
+    def insert_execution(self, execution: ExecutionRecord, next_event: int) -> bool:
+        """Insert unless one with its ARN exists (then False, and nothing written)."""
     def append_events(self, arn: str, events: Sequence[Event]) -> None:
         """Add consecutive events after the last one."""
     def update_execution(self, arn: str, **fields: Any) -> None:
@@ -151,9 +161,10 @@ class RuleStore:
     # -- state machines and activities ----------------------------------------------------------------------
     def put_state_machine(self, sm: StateMachineRecord, replace: bool = False) -> None:
         with self.transaction() as tx:
-            if not replace and tx.get_state_machine(sm.arn) is not None:
+            if replace:
+                tx.save_state_machine(sm)
+            elif not tx.insert_state_machine(sm):  # one statement: two creates at once cannot both win
                 raise Conflict(sm.arn)
-            tx.save_state_machine(sm)
 
     def get_state_machine(self, arn: str) -> StateMachineRecord | None:
         with self.reading() as tx:
@@ -177,7 +188,7 @@ class RuleStore:
     # -- versions, aliases and tags --------------------------------------------------------------------------
     def publish_version(self, sm_arn: str, description: str | None, now: datetime) -> VersionRecord | None:
         with self.transaction() as tx:
-            sm = tx.get_state_machine(sm_arn)
+            sm = tx.lock_state_machine(sm_arn)  # publishers of one state machine take turns
             if sm is None:
                 return None
             newest = next(iter(tx.list_versions(sm_arn)), None)
@@ -205,9 +216,10 @@ class RuleStore:
 
     def put_alias(self, alias: AliasRecord, replace: bool = False) -> None:
         with self.transaction() as tx:
-            if not replace and tx.get_alias(alias.arn) is not None:
+            if replace:
+                tx.save_alias(alias)
+            elif not tx.insert_alias(alias):
                 raise Conflict(alias.arn)
-            tx.save_alias(alias)
 
     def get_alias(self, arn: str) -> AliasRecord | None:
         with self.reading() as tx:
@@ -232,8 +244,7 @@ class RuleStore:
 
     def put_activity(self, activity: ActivityRecord) -> None:
         with self.transaction() as tx:
-            if tx.get_activity(activity.arn) is None:  # CreateActivity is idempotent: the first one stays
-                tx.insert_activity(activity)
+            tx.insert_activity(activity)  # CreateActivity is idempotent: the first one stays
 
     def get_activity(self, arn: str) -> ActivityRecord | None:
         with self.reading() as tx:
@@ -251,9 +262,8 @@ class RuleStore:
     # -- executions --------------------------------------------------------------------------------------------
     def create_execution(self, execution: ExecutionRecord, started: Event) -> None:
         with self.transaction() as tx:
-            if tx.lock_execution(execution.arn) is not None:
+            if not tx.insert_execution(execution, started["id"] + 1):
                 raise Conflict(execution.arn)
-            tx.insert_execution(execution, started["id"] + 1)
             tx.append_events(execution.arn, [started])
             tx.notify_due()
 
@@ -293,16 +303,24 @@ class RuleStore:
     def claim(self, owner: str, now: datetime, lease_until: datetime,
               owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:
         with self.transaction(lease_only=True) as tx:
-            for state in tx.due_executions(now, CLAIM_BATCH):
-                free = state.lease_owner is None or state.lease_until is None or state.lease_until < now
-                if free or (state.lease_owner != owner and owner_dead(state.lease_owner or "")):
-                    tx.update_execution(state.arn, lease_owner=owner, lease_until=lease_until)
-                    if state.lease_owner is not None and state.lease_owner != owner:
-                        # a worker that parks or ends an execution gives its lease back: this one's died or hung
-                        why = "its lease expired" if free else "its process is gone"
-                        worker_log.info("%s: taken over from %s (%s)", state.arn, state.lease_owner, why)
-                    return tx.get_execution(state.arn)
+            for state in tx.due_executions(now, 1, leased=False):  # the earliest one no live lease holds
+                return self._take(tx, state, owner, lease_until, "its lease expired")
+            # leases held by workers this host can tell are gone (their process ended) are taken over at once
+            for state in tx.due_executions(now, CLAIM_BATCH, leased=True):
+                if state.lease_owner != owner and owner_dead(state.lease_owner or ""):
+                    locked = tx.lock_execution(state.arn)
+                    if locked is not None and locked.status == RUNNING and locked.lease_owner == state.lease_owner:
+                        return self._take(tx, locked, owner, lease_until, "its process is gone")
         return None
+
+    @staticmethod
+    def _take(tx: Transaction, state: ExecutionState, owner: str, lease_until: datetime,
+              why: str) -> ExecutionRecord | None:
+        tx.update_execution(state.arn, lease_owner=owner, lease_until=lease_until)
+        if state.lease_owner is not None and state.lease_owner != owner:
+            # a worker that parks or ends an execution gives its lease back: this one's died or hung
+            worker_log.info("%s: taken over from %s (%s)", state.arn, state.lease_owner, why)
+        return tx.get_execution(state.arn)
 
     def commit(self, arn: str, owner: str, commit: Commit) -> bool:
         with self.transaction() as tx:
@@ -365,8 +383,8 @@ class RuleStore:
             return before
 
     def take_activity_task(self, activity_arn: str, worker_name: str | None, now: datetime) -> TokenRecord | None:
-        with self.transaction() as tx:
-            while True:
+        while True:
+            with self.transaction() as tx:  # one candidate a transaction: it locks one execution, never two
                 seen = tx.oldest_unstarted_task(activity_arn)
                 if seen is None:
                     return None
@@ -375,7 +393,7 @@ class RuleStore:
                     tx.update_token(task.token, started_at=now, worker_name=worker_name)
                     self._wake(tx, task.execution_arn, now)
                     return task
-                # another poller took it, or it closed, while this one waited for the lock: the next oldest
+            # another poller took it, or it closed, while this one waited for the lock: the next oldest
 
     # -- shared steps ------------------------------------------------------------------------------------------
     @staticmethod

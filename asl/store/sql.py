@@ -55,6 +55,7 @@ class Dialect:
     lock: str  # appended to a SELECT that locks its rows for the transaction
     skip_locked: str  # the same, skipping rows another transaction holds
     no_limit: Any  # LIMIT's value for "no limit"
+    row_counts: bool  # a statement's row count is there at once (not pipelined): else use RETURNING
     _texts: dict[str, str] = field(default_factory=dict, compare=False)
 
     def sql(self, template: str) -> str:
@@ -74,7 +75,7 @@ def from_epoch(x: Any) -> datetime | None:
     return None if x is None else datetime.fromtimestamp(x, UTC)
 
 
-SQLITE = Dialect("?", "", epoch, from_epoch, "", "", -1)
+SQLITE = Dialect("?", "", epoch, from_epoch, "", "", -1, True)
 
 
 class SQLTransaction:
@@ -94,9 +95,11 @@ class SQLTransaction:
         rows: list[Any] = self._run(template, args).fetchall()
         return rows
 
-    def _deleted(self, template: str, args: Sequence[Any]) -> bool:
-        """Run a DELETE ... RETURNING 1; whether it deleted a row (read from the rows: a pipelined statement has
-        no row count until its results arrive)."""
+    def _changed(self, template: str, args: Sequence[Any]) -> bool:
+        """Run an INSERT or DELETE; whether it changed a row. A pipelined statement has no row count until its
+        results arrive, so there it returns its rows instead (RETURNING, which SQLite has only from 3.35)."""
+        if self.d.row_counts:
+            return bool(self._run(template, args).rowcount > 0)
         return bool(self._all(template + " RETURNING 1", args))
 
     def _many(self, template: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -204,7 +207,8 @@ class SQLTransaction:
             cursor.close()  # ends the statement (and with SQLite, its read transaction) at once
 
     def next_wake(self) -> datetime | None:
-        r = self._one("SELECT min(wake_at) FROM {t}executions WHERE status=?", (RUNNING,))
+        r = self._one("SELECT min(CASE WHEN lease_until IS NULL OR lease_until < wake_at THEN wake_at "
+                      "ELSE lease_until END) FROM {t}executions WHERE status=? AND wake_at IS NOT NULL", (RUNNING,))
         return None if r is None else self.d.from_db(r[0])
 
     def get_token(self, token: str) -> TokenRecord | None:
@@ -220,10 +224,19 @@ class SQLTransaction:
         r = self._one(f"SELECT {TOKEN_COLS} FROM {{t}}task_tokens WHERE token=?{self.d.lock}", (token,))
         return None if r is None else self._token(r)
 
-    def due_executions(self, now: datetime, limit: int) -> list[ExecutionState]:
-        rows = self._all(f"SELECT {STATE_COLS} FROM {{t}}executions WHERE status=? AND wake_at<=? "
-                         f"ORDER BY wake_at LIMIT ?{self.d.skip_locked}", (RUNNING, self.d.to_db(now), limit))
-        return [self._state(r) for r in rows]
+    def due_executions(self, now: datetime, limit: int, leased: bool) -> list[ExecutionState]:
+        if leased:
+            sql = (f"SELECT {STATE_COLS} FROM {{t}}executions WHERE status=? AND wake_at<=? AND lease_until>=? "
+                   "ORDER BY wake_at LIMIT ?")
+        else:
+            sql = (f"SELECT {STATE_COLS} FROM {{t}}executions WHERE status=? AND wake_at<=? "
+                   f"AND (lease_until IS NULL OR lease_until<?) ORDER BY wake_at LIMIT ?{self.d.skip_locked}")
+        t = self.d.to_db(now)
+        return [self._state(r) for r in self._all(sql, (RUNNING, t, t, limit))]
+
+    def lock_state_machine(self, arn: str) -> StateMachineRecord | None:
+        r = self._one(f"SELECT {MACHINE_COLS} FROM {{t}}state_machines WHERE arn=?{self.d.lock}", (arn,))
+        return None if r is None else self._machine(r)
 
     def oldest_unstarted_task(self, activity_arn: str) -> TokenRecord | None:
         r = self._one(f"SELECT {TOKEN_COLS} FROM {{t}}task_tokens WHERE activity_arn=? AND status=? "
@@ -231,6 +244,12 @@ class SQLTransaction:
         return None if r is None else self._token(r)
 
     # -- writes -------------------------------------------------------------------------------------------------
+    def insert_state_machine(self, sm: StateMachineRecord) -> bool:
+        return self._changed(f"INSERT INTO {{t}}state_machines ({MACHINE_COLS}) VALUES (?,?,?,?,?,?,?) "
+                             "ON CONFLICT (arn) DO NOTHING",
+                             (sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, self.d.to_db(sm.created),
+                              sm.revision))
+
     def save_state_machine(self, sm: StateMachineRecord) -> None:
         # an update keeps the count of versions published
         self._run(f"INSERT INTO {{t}}state_machines ({MACHINE_COLS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (arn) DO UPDATE "
@@ -239,7 +258,7 @@ class SQLTransaction:
                   (sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, self.d.to_db(sm.created), sm.revision))
 
     def delete_state_machine(self, arn: str) -> bool:
-        return self._deleted("DELETE FROM {t}state_machines WHERE arn=?", (arn,))
+        return self._changed("DELETE FROM {t}state_machines WHERE arn=?", (arn,))
 
     def published_count(self, sm_arn: str) -> int:
         r = self._one("SELECT published FROM {t}state_machines WHERE arn=?", (sm_arn,))
@@ -254,17 +273,24 @@ class SQLTransaction:
                    self.d.to_db(v.created), v.description))
 
     def delete_version(self, arn: str) -> bool:
-        return self._deleted("DELETE FROM {t}versions WHERE arn=?", (arn,))
+        return self._changed("DELETE FROM {t}versions WHERE arn=?", (arn,))
+
+    def _alias_row(self, a: AliasRecord) -> tuple[Any, ...]:
+        return (a.arn, a.state_machine_arn, a.name, json.dumps([list(r) for r in a.routing]), self.d.to_db(a.created),
+                a.description, self.d.to_db(a.updated))
+
+    def insert_alias(self, a: AliasRecord) -> bool:
+        return self._changed(f"INSERT INTO {{t}}aliases ({ALIAS_COLS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (arn) DO NOTHING",
+                             self._alias_row(a))
 
     def save_alias(self, a: AliasRecord) -> None:
         self._run(f"INSERT INTO {{t}}aliases ({ALIAS_COLS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (arn) DO UPDATE SET "
                   "state_machine_arn=excluded.state_machine_arn, name=excluded.name, routing=excluded.routing, "
                   "created=excluded.created, description=excluded.description, updated=excluded.updated",
-                  (a.arn, a.state_machine_arn, a.name, json.dumps([list(r) for r in a.routing]),
-                   self.d.to_db(a.created), a.description, self.d.to_db(a.updated)))
+                  self._alias_row(a))
 
     def delete_alias(self, arn: str) -> bool:
-        return self._deleted("DELETE FROM {t}aliases WHERE arn=?", (arn,))
+        return self._changed("DELETE FROM {t}aliases WHERE arn=?", (arn,))
 
     def set_tags(self, arn: str, add: dict[str, str], remove: Sequence[str]) -> None:
         self._many("INSERT INTO {t}tags VALUES (?,?,?) ON CONFLICT (resource_arn, key) DO UPDATE SET value=excluded.value",
@@ -275,18 +301,20 @@ class SQLTransaction:
         self._run("DELETE FROM {t}tags WHERE resource_arn=?", (arn,))
 
     def insert_activity(self, activity: ActivityRecord) -> None:
-        self._run("INSERT INTO {t}activities VALUES (?,?,?)",
+        self._run("INSERT INTO {t}activities VALUES (?,?,?) ON CONFLICT (arn) DO NOTHING",
                   (activity.arn, activity.name, self.d.to_db(activity.created)))
 
     def delete_activity(self, arn: str) -> bool:
-        return self._deleted("DELETE FROM {t}activities WHERE arn=?", (arn,))
+        return self._changed("DELETE FROM {t}activities WHERE arn=?", (arn,))
 
-    def insert_execution(self, e: ExecutionRecord, next_event: int) -> None:
+    def insert_execution(self, e: ExecutionRecord, next_event: int) -> bool:
         t = self.d.to_db
-        self._run(f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 23)})",
-                  (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
-                   t(e.start), t(e.stop), e.output, e.error, e.cause, t(e.wake_at), e.lease_owner, t(e.lease_until),
-                   e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, next_event))
+        return self._changed(
+            f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 23)}) "
+            "ON CONFLICT (arn) DO NOTHING",
+            (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
+             t(e.start), t(e.stop), e.output, e.error, e.cause, t(e.wake_at), e.lease_owner, t(e.lease_until),
+             e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, next_event))
 
     def append_events(self, arn: str, events: Sequence[Event]) -> None:
         rows = [(arn, events[i]["id"], dump_events(events[i:i + RUN])) for i in range(0, len(events), RUN)]

@@ -307,6 +307,9 @@ class SQLiteStore(RuleStore):
                 yield SQLTransaction(c, SQLITE)
         except sqlite3.Error as exc:
             raise failure(self.path, exc, True, self.busy_timeout) from exc
+        except UnicodeEncodeError as exc:  # a lone surrogate, which no UTF-8 text can hold
+            raise StoreError(f"{self.path}: cannot store text that is not valid Unicode ({exc.reason} at position "
+                             f"{exc.start}); nothing was written") from exc
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
