@@ -223,3 +223,45 @@ def test_a_worker_rides_out_a_database_outage(caplog: pytest.LogCaptureFixture, 
         if store is not None:
             store.close()
         cluster.stop()
+
+
+def test_a_hung_worker_on_another_host_loses_its_execution_when_its_lease_expires(postgres_url: str) -> None:
+    """No PID can be checked across hosts: a worker that stops renewing (hung, or its host gone) keeps its
+    executions until its lease expires; then another worker takes them over, and the hung one's commit, when it
+    wakes up, is refused, so the history has each event once."""
+    store = PostgresStore(postgres_url)
+    try:
+        sfn = StepFunctions(store)
+        calls: list[str] = []
+        release = threading.Event()
+
+        def task(value: Any, context: Any) -> Any:
+            calls.append(threading.current_thread().name)
+            if len(calls) == 1:
+                release.wait(10)  # the first worker hangs in its task
+            return {"n": value["n"] + 1}
+
+        arn = sfn.start_execution(stateMachineArn=machine(sfn, {"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": TASK, "Next": "U"},
+            "U": {"Type": "Task", "Resource": TASK, "End": True}}}), input='{"n": 0}')["executionArn"]
+        # run_until_idle renews no lease: the first worker's 1 s lease runs out while it hangs
+        hung = sfn.worker({TASK: task}, lease_seconds=1, owner="elsewhere.example:4242:aaaa")
+        first = threading.Thread(target=hung.run_until_idle, name="hung")
+        first.start()
+        wait_for(lambda: len(calls) == 1)
+        assert sfn.worker({TASK: task}, owner="here:1:bbbb").run_until_idle() == 0  # its lease still holds
+        time.sleep(1.2)
+        other = threading.Thread(target=sfn.worker({TASK: task}, owner="here:1:bbbb").run_until_idle, name="other")
+        other.start()
+        other.join(timeout=20)
+        assert store.get_execution(arn).status == "SUCCEEDED"  # type: ignore[union-attr]
+        release.set()
+        first.join(timeout=20)
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        check_log(events)
+        assert [e["type"] for e in events].count("LambdaFunctionSucceeded") == 2  # once each, T's rerun included
+        assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"n": 2}
+        assert calls == ["hung", "other", "other"]  # T ran again on the other worker: at least once
+    finally:
+        release.set()
+        store.close()
