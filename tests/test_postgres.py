@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,31 +76,6 @@ def test_two_workers_on_many_hosts_share_the_work_and_survive_a_kill(postgres_ur
     assert sorted(p.name for p in tmp_path.iterdir()) == ["five.json", "w0.log", "w1.log"]  # no store file
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT count(*) FROM asl.executions").fetchone() == (40,)
-
-
-def test_claims_in_parallel_never_take_the_same_execution(postgres_url: str) -> None:
-    store = PostgresStore(postgres_url, pool_size=8)
-    try:
-        sfn = StepFunctions(store)
-        sm = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
-        arns = {sfn.start_execution(stateMachineArn=sm)["executionArn"] for _ in range(60)}
-        taken: list[str] = []
-        lock = threading.Lock()
-        now = datetime.now(UTC)
-
-        def claimer(i: int) -> None:
-            while (rec := store.claim(f"w{i}", now, now + timedelta(seconds=60), lambda o: False)) is not None:
-                with lock:
-                    taken.append(rec.arn)
-
-        threads = [threading.Thread(target=claimer, args=(i,)) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sorted(taken) == sorted(arns)  # each once
-    finally:
-        store.close()
 
 
 def test_a_callback_wakes_an_idle_worker_at_once(postgres_url: str) -> None:

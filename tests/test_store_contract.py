@@ -4,6 +4,9 @@ stop closes, version numbers, activity tasks) to each backend's persistence."""
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +61,28 @@ def token(execution_arn: str, name: str = "tok", **kw: Any) -> TokenRecord:
     return TokenRecord(name, execution_arn, T0, **kw)
 
 
+def drain_in_threads(take: Callable[[int], str | None], threads: int) -> list[str]:
+    """Call ``take(i)`` in each of ``threads`` threads at once until it gives None; everything they took."""
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def drain(i: int) -> None:
+        while (got := take(i)) is not None:
+            with lock:
+                taken.append(got)
+
+    run_in_threads(drain, threads)
+    return taken
+
+
+def run_in_threads(fn: Callable[[int], None], threads: int) -> None:
+    started_threads = [threading.Thread(target=fn, args=(i,)) for i in range(threads)]
+    for t in started_threads:
+        t.start()
+    for t in started_threads:
+        t.join()
+
+
 def test_an_execution_is_created_once_with_its_first_event(store: Store) -> None:
     rec = started(store)
     with pytest.raises(Conflict):
@@ -103,8 +128,6 @@ def test_free_executions_are_claimed_past_many_that_live_workers_hold(store: Sto
 def test_creates_at_once_make_one_record_and_the_rest_conflict(store: Store) -> None:
     """Two StartExecutions (or CreateStateMachines, CreateActivities, publishes) of one name at the same moment:
     one wins, the others are Conflict (or, for an activity, the first one stays), never a store error."""
-    import threading
-
     outcomes: list[str] = []
     lock = threading.Lock()
     sm = StateMachineRecord(SM, "m", "{}", "arn:aws:iam::1:role/r", "STANDARD", T0)
@@ -129,11 +152,7 @@ def test_creates_at_once_make_one_record_and_the_rest_conflict(store: Store) -> 
 
     for what in ("execution", "machine", "activity", "publish"):
         outcomes.clear()
-        threads = [threading.Thread(target=attempt, args=(i, what)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_in_threads(functools.partial(attempt, what=what), 8)
         if what in ("execution", "machine"):
             assert sorted(outcomes) == ["conflict"] * 7 + ["ok"], (what, outcomes)
         else:
@@ -143,8 +162,6 @@ def test_creates_at_once_make_one_record_and_the_rest_conflict(store: Store) -> 
 
 
 def test_activity_pollers_at_once_each_get_their_own_task(store: Store) -> None:
-    import threading
-
     act = "arn:aws:states:us-east-1:1:activity:a"
     for n in range(1, 5):
         rec = started(store, n)
@@ -152,20 +169,14 @@ def test_activity_pollers_at_once_each_get_their_own_task(store: Store) -> None:
         assert first is not None
         tokens = [TokenRecord(f"t{n}-{i}", rec.arn, T0 + timedelta(seconds=i), act, "{}") for i in range(10)]
         assert store.commit(rec.arn, "w", Commit(tokens=tokens, park=True, wake_at=None, seen_signal=first.signal))
-    taken: list[str] = []
-    lock = threading.Lock()
-
-    def poll(i: int) -> None:
-        while (task := store.take_activity_task(act, f"p{i}", T0)) is not None:
-            with lock:
-                taken.append(task.token)
-
-    threads = [threading.Thread(target=poll, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    taken = drain_in_threads(lambda i: getattr(store.take_activity_task(act, f"p{i}", T0), "token", None), 8)
     assert sorted(taken) == sorted(f"t{n}-{i}" for n in range(1, 5) for i in range(10))
+
+
+def test_claims_at_once_never_take_the_same_execution(store: Store) -> None:
+    arns = {started(store, n).arn for n in range(1, 61)}
+    taken = drain_in_threads(lambda i: getattr(claim(store, f"w{i}"), "arn", None), 6)
+    assert sorted(taken) == sorted(arns)  # each once
 
 
 def test_text_that_is_not_unicode_is_a_store_error(store: Store) -> None:
