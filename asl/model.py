@@ -150,6 +150,29 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemBatcher:
+    """A Distributed Map's ItemBatcher, compiled: each limit a number, a ``…Path`` (JSONPath) or an expression
+    (JSONata), ABSENT when not given; ``batch_input`` a payload template (JSONPath) or a JTemplate (JSONata)."""
+
+    max_items: Any = ABSENT
+    max_items_path: Any = ABSENT
+    max_bytes: Any = ABSENT
+    max_bytes_path: Any = ABSENT
+    batch_input: Any = ABSENT
+
+
+def _compile_batcher(raw: Mapping[str, Any], ptr: str, ql: str) -> ItemBatcher:
+    if ql == JSONATA:
+        return ItemBatcher(max_items=_opt_j(raw, "MaxItemsPerBatch"), max_bytes=_opt_j(raw, "MaxInputBytesPerBatch"),
+                           batch_input=_opt_j(raw, "BatchInput"))
+    return ItemBatcher(max_items=raw.get("MaxItemsPerBatch", ABSENT), max_items_path=_opt_path(raw, "MaxItemsPerBatchPath"),
+                       max_bytes=raw.get("MaxInputBytesPerBatch", ABSENT),
+                       max_bytes_path=_opt_path(raw, "MaxInputBytesPerBatchPath"),
+                       batch_input=compile_template(raw["BatchInput"], pointer_join(ptr, "BatchInput"))
+                       if "BatchInput" in raw else ABSENT)
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     """One state, compiled. Fields that a state type does not have stay ABSENT."""
 
@@ -183,6 +206,7 @@ class State:
     arguments: Any = ABSENT  # JSONata: JTemplate
     output: Any = ABSENT  # JSONata: JTemplate
     items: Any = ABSENT  # JSONata Map: JTemplate
+    batcher: ItemBatcher | None = None  # a Distributed Map's ItemBatcher
     # A Pass or Succeed state with no data-flow field: its output is its input, unchanged (the interpreter's fast path)
     passthrough: bool = False
 
@@ -296,6 +320,8 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
     if typ == "Map":
         key = "ItemProcessor" if "ItemProcessor" in raw else "Iterator"
         kw["processor"] = _compile_block(raw[key], pointer_join(ptr, key), top_ql)
+        if isinstance(raw.get("ItemBatcher"), dict):
+            kw["batcher"] = _compile_batcher(raw["ItemBatcher"], pointer_join(ptr, "ItemBatcher"), ql)
     kw["passthrough"] = typ in ("Pass", "Succeed") and not any(f in raw for f in _DATA_FLOW_FIELDS)
     return State(name=name, type=typ, pointer=ptr, query_language=ql, raw=MappingProxyType(dict(raw)),
                  next=raw.get("Next"), end=raw.get("End") is True, **kw)

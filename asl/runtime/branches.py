@@ -21,6 +21,7 @@ from ..model import ABSENT, Block, State
 from ..validate import JSONATA
 from .dataflow import number_field
 from .decisions import ABORTABLE, tolerated
+from .distributed import batch_items
 from .frame import Frame, StateCtx
 from .history import History
 from .scheduler import Aborted, Child
@@ -216,9 +217,14 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
             if st.query_language == JSONATA:
                 raise ex.query_error(frame, sctx, bad[0], bad[1])
             raise StateError("States.Runtime", bad[1])
-        tolerance = _Tolerance(len(items), tol_count, tol_pct)
         if distributed:
-            return _distributed(ex, st, items, eff, frame, sctx, tolerance, concurrency)
+            inputs = None
+            if st.batcher is not None:  # each child takes a batch of items (after ItemSelector) as its input
+                values = [_item_value(ex, st, eff, i, item, frame, sctx) for i, item in enumerate(items)]
+                inputs = batch_items(ex, st, st.batcher, values, eff, frame, sctx)
+            tolerance = _Tolerance(len(items if inputs is None else inputs), tol_count, tol_pct)
+            return _distributed(ex, st, items, eff, frame, sctx, tolerance, concurrency, inputs)
+        tolerance = _Tolerance(len(items), tol_count, tol_pct)
         limit = min(concurrency or INLINE_MAP_LIMIT, INLINE_MAP_LIMIT)
         if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1:
             return _Iterations(ex, st, items, eff, frame, sctx, tolerance, limit).run()
@@ -377,9 +383,10 @@ class _Iterations:
 
 
 def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tolerance: _Tolerance, concurrency: int | None) -> list[Any]:
+                 tolerance: _Tolerance, concurrency: int | None, inputs: list[Any] | None = None) -> list[Any]:
     """A Distributed Map: each item runs as a child run with its own history (and no access to the parent's
-    variables), up to MaxConcurrency at once; the parent records the Map Run."""
+    variables), up to MaxConcurrency at once; the parent records the Map Run. ``inputs``: the children's inputs
+    when they are not the items one by one (ItemBatcher's batches)."""
     h = frame.history
     proc = st.processor
     assert proc is not None
@@ -388,13 +395,14 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
     run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{frame.uuid4()}"
     frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
     limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
-    at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1
+    count = len(items if inputs is None else inputs)
+    at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and count > 1
     children: list[tuple[Child | None, Frame]] = []
-    results: list[Any] = [None] * len(items)
+    results: list[Any] = [None] * count
     errors: list[StateError] = []
 
     def child_run(index: int) -> tuple[Child | None, Frame]:
-        value = _item_value(ex, st, eff, index, items[index], frame, sctx)
+        value = _item_value(ex, st, eff, index, items[index], frame, sctx) if inputs is None else inputs[index]
         sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
         if at_once:
             return _spawn(ex, proc, value, sub), sub
@@ -406,13 +414,13 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
 
     running: dict[int, Child] = {}
     try:
-        for index in range(len(items)):
+        for index in range(count):
             child, sub = child_run(index)
             children.append((child, sub))
             if child is None:
                 continue
             running[index] = child
-            while len(running) >= limit or (index == len(items) - 1 and running):
+            while len(running) >= limit or (index == count - 1 and running):
                 _collect_children(ex, running, results, errors)
     except StateError as exc:  # the Map itself failed (its ItemSelector): the children still running stop first
         if not isinstance(exc, NoRecovery):
