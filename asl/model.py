@@ -173,6 +173,29 @@ def _compile_batcher(raw: Mapping[str, Any], ptr: str, ql: str) -> ItemBatcher:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemReader:
+    """A Distributed Map's ItemReader, compiled: the S3 resource, its Parameters (JSONPath payload template) or
+    Arguments (JSONata), the ReaderConfig as written, and MaxItems as a number, a path or an expression."""
+
+    resource: str
+    parameters: Any = ABSENT
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    max_items: Any = ABSENT
+    max_items_path: Any = ABSENT
+
+
+def _compile_reader(raw: Mapping[str, Any], ptr: str, ql: str) -> ItemReader:
+    given = raw.get("ReaderConfig")
+    config: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
+    if ql == JSONATA:
+        return ItemReader(raw["Resource"], _opt_j(raw, "Arguments"), MappingProxyType(dict(config)),
+                          _opt_j(config, "MaxItems"))
+    params = compile_template(raw["Parameters"], pointer_join(ptr, "Parameters")) if "Parameters" in raw else ABSENT
+    return ItemReader(raw["Resource"], params, MappingProxyType(dict(config)), config.get("MaxItems", ABSENT),
+                      _opt_path(config, "MaxItemsPath"))
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     """One state, compiled. Fields that a state type does not have stay ABSENT."""
 
@@ -207,6 +230,7 @@ class State:
     output: Any = ABSENT  # JSONata: JTemplate
     items: Any = ABSENT  # JSONata Map: JTemplate
     batcher: ItemBatcher | None = None  # a Distributed Map's ItemBatcher
+    reader: ItemReader | None = None  # a Distributed Map's ItemReader
     # A Pass or Succeed state with no data-flow field: its output is its input, unchanged (the interpreter's fast path)
     passthrough: bool = False
 
@@ -320,6 +344,8 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
     if typ == "Map":
         key = "ItemProcessor" if "ItemProcessor" in raw else "Iterator"
         kw["processor"] = _compile_block(raw[key], pointer_join(ptr, key), top_ql)
+        if isinstance(raw.get("ItemReader"), dict):
+            kw["reader"] = _compile_reader(raw["ItemReader"], pointer_join(ptr, "ItemReader"), ql)
         if isinstance(raw.get("ItemBatcher"), dict):
             kw["batcher"] = _compile_batcher(raw["ItemBatcher"], pointer_join(ptr, "ItemBatcher"), ql)
     kw["passthrough"] = typ in ("Pass", "Succeed") and not any(f in raw for f in _DATA_FLOW_FIELDS)

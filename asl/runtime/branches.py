@@ -21,7 +21,7 @@ from ..model import ABSENT, Block, State
 from ..validate import JSONATA
 from .dataflow import number_field
 from .decisions import ABORTABLE, tolerated
-from .distributed import batch_items
+from .distributed import batch_items, read_items
 from .frame import Frame, StateCtx
 from .history import History
 from .scheduler import Aborted, Child
@@ -199,13 +199,15 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
     proc = st.processor
     assert proc is not None
     distributed = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
-    if "ItemReader" in st.raw or "ResultWriter" in st.raw:
-        raise StateError("States.Runtime", "ItemReader and ResultWriter (S3) are not supported yet by asl")
+    if "ResultWriter" in st.raw:
+        raise StateError("States.Runtime", "ResultWriter (S3) is not supported yet by asl")
 
     def work(eff: Any) -> Any:
-        items = map_items(ex, st, eff, frame, sctx)
+        # an ItemReader's items come from S3 (ItemsPath is not applied to them); AWS reports their length as 0
+        items = map_items(ex, st, eff, frame, sctx) if st.reader is None else read_items(ex, st, st.reader, eff, frame, sctx)
         concurrency = number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
-        frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
+        frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails",
+                             {"length": len(items) if st.reader is None else 0})
         tol_count = number_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
         tol_pct = number_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
         bad = None

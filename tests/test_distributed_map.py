@@ -1,0 +1,127 @@
+"""A Distributed Map's ItemReader (S3, against moto) and ItemBatcher: the items each format gives, MaxItems, errors
+as States.ItemReaderFailed, and batches of read items."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asl.adapters import Adapters
+from asl.adapters.aws import AwsServices
+from asl.interpreter import ExecutionOptions, ExecutionResult, run
+from asl.model import load
+
+moto = pytest.importorskip("moto")
+REGION = "us-east-1"
+BUCKET = "data"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", REGION)):
+        monkeypatch.setenv(k, v)
+    import boto3
+
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def read(reader: dict[str, Any], extra: dict[str, Any] | None = None, data: Any = None,
+         ql: str | None = None) -> ExecutionResult:
+    """A Distributed Map whose children return their input, over what ``reader`` reads."""
+    adapters = Adapters()
+    AwsServices(region=REGION).register_in(adapters)
+    definition: dict[str, Any] = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemReader": reader, **(extra or {}), "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}}
+    if ql:
+        definition["QueryLanguage"] = ql
+    return run(load(definition), json.dumps(data or {}), ExecutionOptions(adapters=adapters))
+
+
+def get(key: str, input_type: str, **config: Any) -> dict[str, Any]:
+    return {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": BUCKET, "Key": key},
+            "ReaderConfig": {"InputType": input_type, **config}}
+
+
+def test_a_json_array_gives_its_items_and_max_items_stops_early(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="a.json", Body=json.dumps([{"n": 1}, {"n": 2}, {"n": 3}]))
+    r = read(get("a.json", "JSON"))
+    assert r.status == "SUCCEEDED" and r.output_value == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert read(get("a.json", "JSON", MaxItems=2)).output_value == [{"n": 1}, {"n": 2}]
+    assert read(get("a.json", "JSON", MaxItems=0)).output_value == [{"n": 1}, {"n": 2}, {"n": 3}]  # 0: all
+    started = next(e for e in r.history if e["type"] == "MapStateStarted")
+    assert started["mapStateStartedEventDetails"] == {"length": 0}  # as AWS reports a reader's Map
+
+
+def test_items_path_is_not_applied_to_what_the_reader_reads(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="a.json", Body='[["from-bucket"]]')
+    r = read(get("a.json", "JSON"), {"ItemsPath": "$.elsewhere"}, {"elsewhere": ["from-input"]})
+    assert r.output_value == [["from-bucket"]]
+
+
+def test_jsonl_and_csv(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="a.jsonl", Body=b'{"n": 1}\n\n"two"\n[3]\n')
+    assert read(get("a.jsonl", "JSONL")).output_value == [{"n": 1}, "two", [3]]
+    s3.put_object(Bucket=BUCKET, Key="a.csv", Body=b'id,name\n1,"Ada, Lovelace"\n2,Alan\n')
+    assert read(get("a.csv", "CSV", CSVHeaderLocation="FIRST_ROW")).output_value == \
+        [{"id": "1", "name": "Ada, Lovelace"}, {"id": "2", "name": "Alan"}]
+    s3.put_object(Bucket=BUCKET, Key="b.csv", Body=b"1|x\n2|y\n3|z\n")
+    given = get("b.csv", "CSV", CSVHeaderLocation="GIVEN", CSVHeaders=["id", "v"], CSVDelimiter="PIPE", MaxItems=2)
+    assert read(given).output_value == [{"id": "1", "v": "x"}, {"id": "2", "v": "y"}]
+    duplicated = get("b.csv", "CSV", CSVHeaderLocation="GIVEN", CSVHeaders=["id", "id"], CSVDelimiter="PIPE")
+    r = read(duplicated)
+    assert (r.status, r.error, r.cause) == ("FAILED", "States.ItemReaderFailed", "CSV headers cannot contain duplicates.")
+
+
+def test_list_objects_v2_gives_one_item_an_object(s3: Any) -> None:
+    for key in ("in/a.txt", "in/b.txt", "out/c.txt"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"12345")
+    reader = {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": BUCKET, "Prefix": "in/"}}
+    out = read(reader).output_value
+    assert [o["Key"] for o in out] == ["in/a.txt", "in/b.txt"]
+    assert set(out[0]) == {"Etag", "Key", "LastModified", "Size", "StorageClass"}
+    assert out[0]["Size"] == 5 and isinstance(out[0]["LastModified"], int) and out[0]["StorageClass"] == "STANDARD"
+
+
+def test_an_s3_inventory_manifest_gives_the_rows_of_its_files(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="inv/data/1.csv.gz", Body=gzip.compress(b'"data","k1","10"\n"data","k2","20"\n'))
+    s3.put_object(Bucket=BUCKET, Key="inv/manifest.json", Body=json.dumps({
+        "sourceBucket": BUCKET, "destinationBucket": f"arn:aws:s3:::{BUCKET}", "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size", "files": [{"key": "inv/data/1.csv.gz", "size": 1}]}))
+    assert read(get("inv/manifest.json", "MANIFEST")).output_value == \
+        [{"Bucket": "data", "Key": "k1", "Size": "10"}, {"Bucket": "data", "Key": "k2", "Size": "20"}]
+
+
+def test_reader_failures(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="o.json", Body=b'{"not": "an array"}')
+    r = read(get("o.json", "JSON"))
+    assert (r.error, r.cause) == ("States.ItemReaderFailed", "Attempting to map over non-iterable node.")
+    r = read(get("missing.json", "JSON"))
+    assert r.error == "States.ItemReaderFailed" and "(Service: S3, Status Code: 404" in (r.cause or "")
+    r = read(get("o.json", "JSON", MaxItemsPath="$.max"), data={"max": -1})
+    assert (r.error, r.cause) == ("States.ItemReaderFailed", "field MaxItems must be positive")
+
+
+def test_jsonata_arguments_and_batches_of_read_items(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="a.json", Body=json.dumps(list(range(5))))
+    reader = {"Resource": "arn:aws:states:::s3:getObject", "Arguments": {"Bucket": "{% $states.input.b %}", "Key": "a.json"},
+              "ReaderConfig": {"InputType": "JSON", "MaxItems": "{% $states.input.max %}"}}
+    r = read(reader, {"ItemBatcher": {"MaxItemsPerBatch": 2}}, {"b": BUCKET, "max": 4}, ql="JSONata")
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value == [{"Items": [0, 1]}, {"Items": [2, 3]}]
+
+
+def test_without_an_aws_adapter_the_reader_says_what_to_configure() -> None:
+    r = run(load({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemReader": get("a.json", "JSON"), "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}}), "{}")
+    assert r.error == "States.ItemReaderFailed" and "--aws-endpoint" in (r.cause or "")
