@@ -196,6 +196,25 @@ def _compile_reader(raw: Mapping[str, Any], ptr: str, ql: str) -> ItemReader:
 
 
 @dataclass(frozen=True, slots=True)
+class ResultWriter:
+    """A Distributed Map's ResultWriter, compiled: the S3 resource and its Parameters (JSONPath payload template) or
+    Arguments (JSONata), both absent when only WriterConfig shapes the state's result; WriterConfig as written."""
+
+    resource: str | None = None
+    parameters: Any = ABSENT
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def _compile_writer(raw: Mapping[str, Any], ptr: str, ql: str) -> ResultWriter:
+    given = raw.get("WriterConfig")
+    config = MappingProxyType(dict(given) if isinstance(given, dict) else {})
+    if ql == JSONATA:
+        return ResultWriter(raw.get("Resource"), _opt_j(raw, "Arguments"), config)
+    params = compile_template(raw["Parameters"], pointer_join(ptr, "Parameters")) if "Parameters" in raw else ABSENT
+    return ResultWriter(raw.get("Resource"), params, config)
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     """One state, compiled. Fields that a state type does not have stay ABSENT."""
 
@@ -231,6 +250,7 @@ class State:
     items: Any = ABSENT  # JSONata Map: JTemplate
     batcher: ItemBatcher | None = None  # a Distributed Map's ItemBatcher
     reader: ItemReader | None = None  # a Distributed Map's ItemReader
+    writer: ResultWriter | None = None  # a Distributed Map's ResultWriter
     # A Pass or Succeed state with no data-flow field: its output is its input, unchanged (the interpreter's fast path)
     passthrough: bool = False
 
@@ -346,6 +366,8 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
         kw["processor"] = _compile_block(raw[key], pointer_join(ptr, key), top_ql)
         if isinstance(raw.get("ItemReader"), dict):
             kw["reader"] = _compile_reader(raw["ItemReader"], pointer_join(ptr, "ItemReader"), ql)
+        if isinstance(raw.get("ResultWriter"), dict):
+            kw["writer"] = _compile_writer(raw["ResultWriter"], pointer_join(ptr, "ResultWriter"), ql)
         if isinstance(raw.get("ItemBatcher"), dict):
             kw["batcher"] = _compile_batcher(raw["ItemBatcher"], pointer_join(ptr, "ItemBatcher"), ql)
     kw["passthrough"] = typ in ("Pass", "Succeed") and not any(f in raw for f in _DATA_FLOW_FIELDS)

@@ -21,7 +21,7 @@ from ..model import ABSENT, Block, State
 from ..validate import JSONATA
 from .dataflow import number_field
 from .decisions import ABORTABLE, tolerated
-from .distributed import batch_items, read_items
+from .distributed import ChildRun, MapRun, ReaderCall, batch_items, max_items, read_items, write_results
 from .frame import Frame, StateCtx
 from .history import History
 from .scheduler import Aborted, Child
@@ -199,15 +199,14 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
     proc = st.processor
     assert proc is not None
     distributed = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
-    if "ResultWriter" in st.raw:
-        raise StateError("States.Runtime", "ResultWriter (S3) is not supported yet by asl")
 
     def work(eff: Any) -> Any:
-        # an ItemReader's items come from S3 (ItemsPath is not applied to them); AWS reports their length as 0
-        items = map_items(ex, st, eff, frame, sctx) if st.reader is None else read_items(ex, st, st.reader, eff, frame, sctx)
+        # An ItemReader's items are read once the Map Run has started (ItemsPath is not applied to them), and AWS
+        # reports their length as 0; its MaxItems is checked to be a number before.
+        reading = None if st.reader is None else ReaderCall(st.reader, max_items(ex, st, st.reader, eff, frame, sctx))
+        items = map_items(ex, st, eff, frame, sctx) if reading is None else []
         concurrency = number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
-        frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails",
-                             {"length": len(items) if st.reader is None else 0})
+        frame.cursor = h.add("MapStateStarted", frame.cursor, "mapStateStartedEventDetails", {"length": len(items)})
         tol_count = number_field(ex, st, "ToleratedFailureCount", eff, frame, sctx, "integer")
         tol_pct = number_field(ex, st, "ToleratedFailurePercentage", eff, frame, sctx, "float")
         bad = None
@@ -220,12 +219,7 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
                 raise ex.query_error(frame, sctx, bad[0], bad[1])
             raise StateError("States.Runtime", bad[1])
         if distributed:
-            inputs = None
-            if st.batcher is not None:  # each child takes a batch of items (after ItemSelector) as its input
-                values = [_item_value(ex, st, eff, i, item, frame, sctx) for i, item in enumerate(items)]
-                inputs = batch_items(ex, st, st.batcher, values, eff, frame, sctx)
-            tolerance = _Tolerance(len(items if inputs is None else inputs), tol_count, tol_pct)
-            return _distributed(ex, st, items, eff, frame, sctx, tolerance, concurrency, inputs)
+            return _distributed(ex, st, items, eff, frame, sctx, (tol_count, tol_pct), concurrency, reading)
         tolerance = _Tolerance(len(items), tol_count, tol_pct)
         limit = min(concurrency or INLINE_MAP_LIMIT, INLINE_MAP_LIMIT)
         if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1:
@@ -385,40 +379,57 @@ class _Iterations:
 
 
 def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tolerance: _Tolerance, concurrency: int | None, inputs: list[Any] | None = None) -> list[Any]:
+                 tolerated_failures: tuple[int | None, float | None], concurrency: int | None,
+                 reading: ReaderCall | None) -> Any:
     """A Distributed Map: each item runs as a child run with its own history (and no access to the parent's
-    variables), up to MaxConcurrency at once; the parent records the Map Run. ``inputs``: the children's inputs
-    when they are not the items one by one (ItemBatcher's batches)."""
+    variables), up to MaxConcurrency at once; the parent records the Map Run. With ``reading``, the items are read
+    (ItemReader) once the Map Run has started; with an ItemBatcher the children's inputs are batches of items. The
+    result is the children's outputs in order, or with a ResultWriter what it makes of them."""
     h = frame.history
     proc = st.processor
     assert proc is not None
     o = ex.opts
     label = st.raw.get("Label") or frame.uuid4()
-    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{frame.uuid4()}"
+    run_id = frame.uuid4()
+    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{run_id}"
     frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+    try:
+        if reading is not None:
+            items = read_items(ex, st, reading, eff, frame, sctx)
+        inputs = None
+        if st.batcher is not None:  # each child takes a batch of items (after ItemSelector) as its input
+            values = [_item_value(ex, st, eff, i, item, frame, sctx) for i, item in enumerate(items)]
+            inputs = batch_items(ex, st, st.batcher, values, eff, frame, sctx)
+    except StateError as err:
+        if err.error == "States.ItemReaderFailed":  # the Map Run fails, saying why
+            frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails",
+                                 {"error": err.error, "cause": err.cause})
+            err.final_event = ("MapStateFailed", frame.cursor)
+        raise
+    tolerance = _Tolerance(len(items if inputs is None else inputs), *tolerated_failures)
     limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
     count = len(items if inputs is None else inputs)
     at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and count > 1
-    children: list[tuple[Child | None, Frame]] = []
+    children: list[ChildRun] = []
     results: list[Any] = [None] * count
-    errors: list[StateError] = []
+    errors: dict[int, StateError] = {}
 
     def child_run(index: int) -> tuple[Child | None, Frame]:
         value = _item_value(ex, st, eff, index, items[index], frame, sctx) if inputs is None else inputs[index]
         sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
+        children.append(ChildRun(value, sub, frame.uuid4()))
         if at_once:
             return _spawn(ex, proc, value, sub), sub
         try:
             results[index] = ex.run_block(proc, value, sub)
         except (BranchEnded, StateError) as exc:
-            errors.append(_branch_error(exc))
+            errors[index] = _branch_error(exc)
         return None, sub
 
     running: dict[int, Child] = {}
     try:
         for index in range(count):
             child, sub = child_run(index)
-            children.append((child, sub))
             if child is None:
                 continue
             running[index] = child
@@ -430,18 +441,26 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
                 _stop(ex, History(ex.clock), child, len(h.events))  # their events go to their own histories
         raise
     failed = None
-    for err in errors:
-        failed = tolerance.fail(err) or failed
+    for index in sorted(errors):
+        failed = tolerance.fail(errors[index]) or failed
+    output: Any = results
+    if st.writer is not None:
+        run = MapRun(run_arn, label, run_id, children, results, errors)
+        try:
+            output = write_results(ex, st, st.writer, eff, frame, sctx, run)
+        except StateError:
+            if failed is None:
+                raise
     if failed is not None:
         frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
         failed.final_event = ("MapStateFailed", frame.cursor)
         raise failed
     frame.cursor = h.add("MapRunSucceeded", frame.cursor)
     h.add("MapStateSucceeded", frame.cursor)
-    return results
+    return output
 
 
-def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: list[StateError]) -> None:
+def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: dict[int, StateError]) -> None:
     """Wait for some of a Distributed Map's running children to end, and take their results."""
     try:
         ex.scheduler.wait_any(list(running.values()))
@@ -456,4 +475,4 @@ def _collect_children(ex: Execution, running: dict[int, Child], results: list[An
         else:
             if not isinstance(child.error, BranchEnded | StateError):
                 raise child.error
-            errors.append(_branch_error(child.error))
+            errors[index] = _branch_error(child.error)

@@ -1,6 +1,12 @@
 """What a Distributed Map does with its items before its children run: ItemReader reads them from Amazon S3, and
 ItemBatcher groups them into batches, each batch the input of one child, ``{"BatchInput": ..., "Items": [...]}``.
 
+ResultWriter: the children's results as the state's result in the form WriterConfig asks (Transformation NONE: each
+child's execution record, COMPACT: its output, FLATTEN: its output with arrays flattened; a failed child always as
+its record), and with ``s3:putObject`` Parameters written to ``<Prefix>/<Map Run id>/``: ``SUCCEEDED_0.json`` and
+``FAILED_0.json`` (JSON arrays, or JSON Lines in ``.jsonl`` files) and ``manifest.json`` listing them; the result is
+then ``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``. Writing fails with ``States.ResultWriterFailed``.
+
 ItemReader: ``s3:getObject`` reads one object as InputType JSON (an array), JSONL (a value a line), CSV (a row an
 object, keyed by the first row or by CSVHeaders) or MANIFEST (an S3 Inventory manifest: the rows of its CSV
 files); ``s3:listObjectsV2`` gives one item an object under a prefix. ReaderConfig.MaxItems (or MaxItemsPath)
@@ -20,12 +26,14 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PathNotFound, StateError
 from ..jsontext import dumps, loads
-from ..model import ABSENT, ItemBatcher, ItemReader, State
+from ..model import ABSENT, ItemBatcher, ItemReader, ResultWriter, State
 from ..validate import JSONATA
 from .frame import Frame, StateCtx
 from .options import MAX_PAYLOAD
@@ -108,8 +116,17 @@ def reader_failed(cause: str) -> StateError:
     return StateError("States.ItemReaderFailed", cause)
 
 
-def read_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Frame, sctx: StateCtx) -> list[Any]:
+@dataclass(frozen=True)
+class ReaderCall:
+    """An ItemReader about to read: its definition and the MaxItems it was given (checked to be a whole number)."""
+
+    reader: ItemReader
+    max_items: int | None
+
+
+def read_items(ex: Execution, st: State, call: ReaderCall, eff: Any, frame: Frame, sctx: StateCtx) -> list[Any]:
     """The items an ItemReader reads, at most ReaderConfig.MaxItems of them."""
+    reader = call.reader
     if st.query_language == JSONATA:
         params = ABSENT if reader.parameters is ABSENT else \
             ex.jeval(reader.parameters, ex.states_binding(eff, frame, sctx), frame, sctx)
@@ -117,16 +134,18 @@ def read_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Fr
         params = ABSENT if reader.parameters is ABSENT else ex.eval_template(reader.parameters, eff, frame, sctx, st)
     if not isinstance(params, dict):
         raise reader_failed("The ItemReader's Parameters must give an object with Bucket and Key (or Prefix)")
-    max_items = _max_items(ex, st, reader, eff, frame, sctx)
+    if call.max_items is not None and call.max_items < 0:
+        raise reader_failed("field MaxItems must be positive")
+    limit = None if not call.max_items else min(call.max_items, MAX_READER_ITEMS)  # 0: all of them
     action = reader.resource.rpartition(":")[2]
     client = _s3_client(ex)
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         if action == "getObject":
-            items = _object_items(client, params, reader.config, max_items)
+            items = _object_items(client, params, reader.config, limit)
         elif action == "listObjectsV2":
-            items = _listed_objects(client, params, max_items)
+            items = _listed_objects(client, params, limit)
         else:
             raise reader_failed(f"The ItemReader resource '{reader.resource}' is not supported: use "
                                 "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2")
@@ -140,33 +159,35 @@ def read_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Fr
     return items
 
 
-def _max_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Frame, sctx: StateCtx) -> int | None:
-    """ReaderConfig.MaxItems or MaxItemsPath: None (read all) when absent or 0."""
+def max_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Frame, sctx: StateCtx) -> int | None:
+    """ReaderConfig.MaxItems or MaxItemsPath, None when absent. A value that is not a whole number is States.Runtime
+    as the state starts; a negative one fails the Map Run when it reads (AWS's order)."""
     value: Any = reader.max_items
     if st.query_language == JSONATA and value is not ABSENT:
         value = ex.jeval_typed(value, "integer", ex.states_binding(eff, frame, sctx), frame, sctx)
     elif reader.max_items_path is not ABSENT and reader.max_items_path is not None:
+        path = reader.max_items_path.text
         try:
             value = ex.resolve(reader.max_items_path, eff, frame, sctx)
         except PathNotFound:
-            raise reader_failed(f"The MaxItemsPath field references a value that does not exist: "
-                                f"{reader.max_items_path.text}") from None
+            raise StateError("States.Runtime", f"The MaxItemsPath field references a value that does not exist: "
+                                               f"{path}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+            shown = value if isinstance(value, str) else dumps(value)
+            raise StateError("States.Runtime", f"The MaxItemsPath field refers to value \"{shown}\" which is not a "
+                                               f"valid integer: {path}")
     if value is ABSENT or value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
-        raise reader_failed(f"field MaxItems must be an integer, not {dumps(value)}")
-    if value < 0:
-        raise reader_failed("field MaxItems must be positive")
-    return None if value == 0 else min(int(value), MAX_READER_ITEMS)
+    return int(value)
 
 
-def _s3_client(ex: Execution) -> Any:
+def _s3_client(ex: Execution, what: str = "An ItemReader reads from", fail: Callable[[str], StateError] | None = None) -> Any:
     adapters = ex.opts.adapters
     adapter = None if adapters is None else adapters.resolve("arn:aws:states:::aws-sdk:s3:getObject")
     client = getattr(adapter, "client", None)
     if client is None:
-        raise reader_failed("An ItemReader reads from Amazon S3 through the AWS services adapter, and none is "
-                            "configured: give an endpoint (asl run --aws-endpoint URL, or [aws] in asl.toml)")
+        raise (fail or reader_failed)(f"{what} Amazon S3 through the AWS services adapter, and none is configured: "
+                                      "give an endpoint (asl run --aws-endpoint URL, or [aws] in asl.toml)")
     return client("s3", ex.opts.region)
 
 
@@ -211,7 +232,9 @@ def _jsonl(body: Any) -> Iterator[Any]:
 
 
 def _csv_rows(text: Any, config: Any) -> Iterator[dict[str, str]]:
-    """A CSV file's rows as objects of strings, keyed by the header row (FIRST_ROW) or CSVHeaders (GIVEN)."""
+    """A CSV file's rows as objects of strings, keyed by the header row (FIRST_ROW) or CSVHeaders (GIVEN), as AWS
+    reads them: no type is inferred, a short row is padded with "" (a line of spaces is a row), extra fields are
+    dropped, and the keys come in the order Java's HashMap gives them (AWS's output shows that order)."""
     rows = csv.reader(text, delimiter=_DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ","))
     if config.get("CSVHeaderLocation", "FIRST_ROW") == "GIVEN":
         headers = list(config.get("CSVHeaders") or [])
@@ -219,9 +242,28 @@ def _csv_rows(text: Any, config: Any) -> Iterator[dict[str, str]]:
         headers = next(rows, [])
     if len(set(headers)) != len(headers):
         raise reader_failed("CSV headers cannot contain duplicates.")
+    order = java_hashmap_order(headers)
     for row in rows:
         if row:
-            yield dict(zip(headers, row, strict=False))
+            values = dict(zip(headers, row + [""] * (len(headers) - len(row)), strict=False))
+            yield {key: values[key] for key in order}
+
+
+def java_hashmap_order(keys: list[str]) -> list[str]:
+    """The order in which a java.util.HashMap holding these string keys (put in this order) iterates them: by bucket,
+    ``(h ^ h >>> 16) & (capacity - 1)`` of String.hashCode, the capacity doubling from 16 while the map is over
+    three quarters full, and by insertion within a bucket."""
+    capacity = 16
+    while len(keys) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(key: str) -> int:
+        h = 0
+        for unit in key.encode("utf-16-be").hex(" ", 2).split():  # UTF-16 code units, as Java's chars
+            h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+        return (h ^ (h >> 16)) & (capacity - 1)
+
+    return [key for _, _, key in sorted((bucket(k), i, k) for i, k in enumerate(keys))]
 
 
 def _manifest_items(client: Any, params: dict[str, Any], max_items: int | None) -> list[Any]:
@@ -256,3 +298,123 @@ def _listed_objects(client: Any, params: dict[str, Any], max_items: int | None) 
                        "Size": o.get("Size"), "StorageClass": o.get("StorageClass", "STANDARD")}
 
     return _take(objects(), max_items)
+
+
+# -- ResultWriter ----------------------------------------------------------------------------------------------------
+@dataclass
+class ChildRun:
+    """One child of a Map Run: its input, its frame (whose history gives its start and stop) and its name."""
+
+    input: Any
+    frame: Frame
+    name: str
+
+
+@dataclass
+class MapRun:
+    """What a ResultWriter reports of a Map Run."""
+
+    arn: str
+    label: str
+    id: str
+    children: list[ChildRun]
+    results: list[Any]
+    errors: dict[int, StateError]
+
+
+def writer_failed(cause: str) -> StateError:
+    return StateError("States.ResultWriterFailed", cause)
+
+
+def _iso(when: Any) -> str:
+    moment = when if isinstance(when, datetime) else datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _record(ex: Execution, run: MapRun, index: int) -> dict[str, Any]:
+    """A child's execution record, as DescribeExecution gives it (the ResultWriter's NONE transformation)."""
+    o = ex.opts
+    child = run.children[index]
+    machine = f"{ex.context_sm['Name']}/{run.label}"
+    events = child.frame.history.events
+    start = events[0]["timestamp"] if events else None
+    stop = events[-1]["timestamp"] if events else None
+    err = run.errors.get(index)
+    record: dict[str, Any] = {
+        "ExecutionArn": f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:{child.name}",
+        "Input": dumps(child.input), "InputDetails": {"Included": True}, "Name": child.name}
+    if err is None:
+        record.update({"Output": dumps(run.results[index]), "OutputDetails": {"Included": True}})
+    else:
+        record.update({"Error": err.error, "Cause": err.cause})
+    status = "SUCCEEDED" if err is None else "FAILED"
+    record.update({"RedriveCount": 0, "RedriveStatus": "NOT_REDRIVABLE",
+                   "RedriveStatusReason": f"Execution is {status} and cannot be redriven", "StartDate": _iso(start),
+                   "StateMachineArn": f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{machine}",
+                   "Status": status, "StopDate": _iso(stop)})
+    return record
+
+
+def _transformed(ex: Execution, run: MapRun, transformation: str) -> tuple[list[Any], list[Any]]:
+    """The succeeded children's results in the transformation's form, and the failed children's records."""
+    succeeded: list[Any] = []
+    for index, result in enumerate(run.results):
+        if index in run.errors:
+            continue
+        if transformation == "NONE":
+            succeeded.append(_record(ex, run, index))
+        elif transformation == "FLATTEN" and isinstance(result, list):
+            succeeded.extend(result)
+        else:
+            succeeded.append(result)
+    return succeeded, [_record(ex, run, index) for index in sorted(run.errors)]
+
+
+def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, frame: Frame, sctx: StateCtx,
+                  run: MapRun) -> Any:
+    """The Map's result with a ResultWriter: the children's results shaped by WriterConfig, or (with S3 parameters)
+    where they were written."""
+    config = writer.config
+    exporting = writer.resource is not None
+    transformation = config.get("Transformation", "NONE" if exporting else "COMPACT")
+    output_type = config.get("OutputType", "JSON")
+    succeeded, failed = _transformed(ex, run, transformation)
+    if not exporting:
+        return succeeded + failed if transformation != "NONE" else [_record(ex, run, i) for i in range(len(run.results))]
+    if not str(writer.resource).endswith(":s3:putObject"):
+        raise writer_failed(f"The ResultWriter resource '{writer.resource}' is not supported: use "
+                            "arn:aws:states:::s3:putObject")
+    if st.query_language == JSONATA:
+        params = ABSENT if writer.parameters is ABSENT else \
+            ex.jeval(writer.parameters, ex.states_binding(eff, frame, sctx), frame, sctx)
+    else:
+        params = ABSENT if writer.parameters is ABSENT else ex.eval_template(writer.parameters, eff, frame, sctx, st)
+    if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
+        raise writer_failed("The ResultWriter's Parameters must give an object with Bucket (and Prefix)")
+    bucket, prefix = params["Bucket"], str(params.get("Prefix") or "")
+    folder = f"{prefix.rstrip('/')}/{run.id}" if prefix else run.id
+    client = _s3_client(ex, "A ResultWriter writes to", writer_failed)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    try:
+        for status, records in (("SUCCEEDED", succeeded), ("FAILED", failed)):
+            if not records:
+                continue
+            if output_type == "JSONL":
+                key, body = f"{folder}/{status}_0.jsonl", "".join(dumps(r) + "\n" for r in records).encode()
+            else:
+                key, body = f"{folder}/{status}_0.json", dumps(records).encode()
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+            files[status].append({"Key": key, "Size": len(body)})
+        manifest_key = f"{folder}/manifest.json"
+        manifest = {"DestinationBucket": bucket, "MapRunArn": run.arn, "ResultFiles": files}
+        client.put_object(Bucket=bucket, Key=manifest_key, Body=dumps(manifest).encode())
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        raise writer_failed(f"{err.get('Message', '')} (Service: S3, Status Code: {meta.get('HTTPStatusCode', 400)}, "
+                            f"Request ID: {meta.get('RequestId', '')})") from None
+    except (BotoCoreError, ValueError) as exc:
+        raise writer_failed(f"{type(exc).__name__}: {exc}") from None
+    return {"MapRunArn": run.arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
