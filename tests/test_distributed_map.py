@@ -125,3 +125,81 @@ def test_without_an_aws_adapter_the_reader_says_what_to_configure() -> None:
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P",
                           "States": {"P": {"Type": "Pass", "End": True}}}}}}), "{}")
     assert r.error == "States.ItemReaderFailed" and "--aws-endpoint" in (r.cause or "")
+
+
+def processor(states: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P",
+            "States": states or {"P": {"Type": "Pass", "End": True}}}
+
+
+def run_map(state: dict[str, Any], data: Any) -> ExecutionResult:
+    adapters = Adapters()
+    AwsServices(region=REGION).register_in(adapters)
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, **state}}}
+    return run(load(definition), json.dumps(data), ExecutionOptions(adapters=adapters))
+
+
+def test_a_csv_read_batched_and_written_back_gives_the_manifest_and_results_aws_documents(s3: Any) -> None:
+    """The issue's proof: a CSV with a header row read from S3, batched 10 at a time, written with ResultWriter."""
+    rows = "".join(f"{i},item-{i}\n" for i in range(25))
+    s3.put_object(Bucket=BUCKET, Key="in/rows.csv", Body=f"id,name\n{rows}".encode())
+    r = run_map({"ItemReader": get("in/rows.csv", "CSV", CSVHeaderLocation="FIRST_ROW"),
+                 "ItemBatcher": {"MaxItemsPerBatch": 10},
+                 "ItemProcessor": processor({"P": {"Type": "Pass", "Parameters": {"count.$": "States.ArrayLength($.Items)",
+                                                                                  "first.$": "$.Items[0].id"}, "End": True}}),
+                 "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                                  "Parameters": {"Bucket": BUCKET, "Prefix": "out"}}}, {})
+    assert r.status == "SUCCEEDED", r.cause
+    out = r.output_value
+    assert set(out) == {"MapRunArn", "ResultWriterDetails"} and ":mapRun:" in out["MapRunArn"]
+    run_id = out["MapRunArn"].rpartition(":")[2]
+    assert out["ResultWriterDetails"] == {"Bucket": BUCKET, "Key": f"out/{run_id}/manifest.json"}
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"out/{run_id}/manifest.json")["Body"].read())
+    key = f"out/{run_id}/SUCCEEDED_0.json"
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert manifest == {"DestinationBucket": BUCKET, "MapRunArn": out["MapRunArn"],
+                        "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": key, "Size": len(body)}]}}
+    records = json.loads(body)
+    assert [json.loads(rec["Output"]) for rec in records] == \
+        [{"count": 10, "first": "0"}, {"count": 10, "first": "10"}, {"count": 5, "first": "20"}]
+    first = records[0]
+    assert json.loads(first["Input"])["Items"][0] == {"id": "0", "name": "item-0"}
+    assert first["Status"] == "SUCCEEDED" and first["InputDetails"] == {"Included": True}
+    assert first["ExecutionArn"].endswith(":" + first["Name"]) and ":execution:" in first["ExecutionArn"]
+    assert first["StartDate"].endswith("Z") and first["StopDate"] >= first["StartDate"]
+
+
+def test_writer_config_shapes_the_result_without_s3(s3: Any) -> None:
+    items = {"ItemsPath": "$.xs", "ItemProcessor": processor()}
+    data = {"xs": [[1, 2], [3], 4]}
+    compact = run_map({**items, "ResultWriter": {"WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}}, data)
+    assert compact.output_value == [[1, 2], [3], 4]
+    flat = run_map({**items, "ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}}, data)
+    assert flat.output_value == [1, 2, 3, 4]
+    none = run_map({**items, "ResultWriter": {"WriterConfig": {"Transformation": "NONE", "OutputType": "JSON"}}}, data)
+    assert [json.loads(rec["Output"]) for rec in none.output_value] == [[1, 2], [3], 4]
+
+
+def test_failed_children_go_to_failed_files_and_jsonl(s3: Any) -> None:
+    r = run_map({"ItemsPath": "$.xs", "ToleratedFailurePercentage": 50,
+                 "ItemProcessor": processor({"P": {"Type": "Choice", "Choices": [
+                     {"Variable": "$", "NumericEquals": 2, "Next": "F"}], "Default": "S"},
+                     "F": {"Type": "Fail", "Error": "Two", "Cause": "no twos"}, "S": {"Type": "Succeed"}}),
+                 "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": BUCKET},
+                                  "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSONL"}}}, {"xs": [1, 2, 3]})
+    assert r.status == "SUCCEEDED", r.cause
+    run_id = r.output_value["MapRunArn"].rpartition(":")[2]
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{run_id}/manifest.json")["Body"].read())
+    assert [f["Key"] for f in manifest["ResultFiles"]["SUCCEEDED"]] == [f"{run_id}/SUCCEEDED_0.jsonl"]
+    succeeded = s3.get_object(Bucket=BUCKET, Key=f"{run_id}/SUCCEEDED_0.jsonl")["Body"].read().decode()
+    assert succeeded == "1\n3\n"
+    failed = s3.get_object(Bucket=BUCKET, Key=f"{run_id}/FAILED_0.jsonl")["Body"].read().decode().splitlines()
+    record = json.loads(failed[0])  # a failed child is always its record
+    assert (record["Status"], record["Error"], record["Cause"], record["Input"]) == ("FAILED", "Two", "no twos", "2")
+
+
+def test_a_result_writer_that_cannot_write_fails_the_map(s3: Any) -> None:
+    r = run_map({"ItemsPath": "$.xs", "ItemProcessor": processor(),
+                 "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "no-such-bucket"}}},
+                {"xs": [1]})
+    assert r.error == "States.ResultWriterFailed" and "(Service: S3, Status Code: 404" in (r.cause or "")

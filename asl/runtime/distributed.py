@@ -336,9 +336,9 @@ def _record(ex: Execution, run: MapRun, index: int) -> dict[str, Any]:
     o = ex.opts
     child = run.children[index]
     machine = f"{ex.context_sm['Name']}/{run.label}"
-    events = child.frame.history.events
-    start = events[0]["timestamp"] if events else None
-    stop = events[-1]["timestamp"] if events else None
+    events = child.frame.history.events  # compact tuples: (id, previous id, timestamp, type, ...)
+    start = events[0][2] if events else None
+    stop = events[-1][2] if events else None
     err = run.errors.get(index)
     record: dict[str, Any] = {
         "ExecutionArn": f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:{child.name}",
