@@ -140,6 +140,14 @@ class NoRecovery(StateError):
     """An error that ends the execution without Retry or Catch."""
 
 
+class HistoryLimitReached(AslError):
+    """The history holds 24,999 events and the next is not the execution's end: AWS fails the execution there, with
+    ExecutionFailed as event 25,000. Not a StateError, so no state handles it on the way to the top."""
+
+    ERROR = "States.Runtime"
+    CAUSE = "The execution reached the maximum number of history events (25000)."
+
+
 class TaskFailed(AslError):
     """Raised by a task callable to fail its Task with an error name and cause (as a Lambda error would)."""
 

@@ -267,3 +267,43 @@ def test_deep_mock_configurations_suites_and_config_files_are_errors_not_traceba
         assert r.exit_code == 2, (args, r.output)
         assert "nested too deeply" in r.output, (args, r.output)
         assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+
+
+def _loop(iterations: int) -> dict[str, Any]:
+    """1 + 2 + 4 events an iteration + 5: a history of 4 * iterations + 8 events."""
+    return {"StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": iterations, "Next": "P"}],
+              "Default": "Done"},
+        "P": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "C"},
+        "Done": {"Type": "Succeed"}}}
+
+
+def test_the_history_holds_25000_events_and_the_last_may_only_be_the_end() -> None:
+    """AWS: at 24,999 events the execution waits for the next; if event 25,000 is ExecutionSucceeded it succeeds,
+    otherwise ExecutionFailed is event 25,000 (the developer guide's 'Avoid reaching the history quota')."""
+    from asl.interpreter import ExecutionOptions, run
+    from asl.model import load
+
+    exact = run(load(_loop(6248)), '{"n": 0}')  # 4 * 6248 + 8 = 25,000 events
+    assert exact.status == "SUCCEEDED" and len(exact.history) == 25_000
+    over = run(load(_loop(6249)), '{"n": 0}')
+    assert (over.status, over.error, over.cause) == \
+        ("FAILED", "States.Runtime", "The execution reached the maximum number of history events (25000).")
+    assert len(over.history) == 25_000 and over.history[-1]["type"] == "ExecutionFailed"
+    assert over.history[-1]["previousEventId"] == 24_999
+    express = run(load(_loop(6249)), '{"n": 0}', ExecutionOptions(machine_type="EXPRESS"))
+    assert express.status == "SUCCEEDED"  # AWS keeps no history of an Express execution
+
+
+def test_the_durable_engine_keeps_the_history_limit() -> None:
+    from asl.service import StepFunctions
+    from asl.store import MemoryStore
+
+    sfn = StepFunctions(MemoryStore())
+    sm = sfn.create_state_machine(name="loop", definition=json.dumps(_loop(6249)))["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=sm, input='{"n": 0}')["executionArn"]
+    sfn.worker().run_until_idle()
+    described = sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
+    assert len(sfn.store.events(arn)) == 25_000

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ReplayMismatch
+from ..errors import HistoryLimitReached, ReplayMismatch
 from .clock import Clock, DurableClock
 
 
@@ -28,6 +28,11 @@ def event_dict(entry: Any) -> dict[str, Any]:
     return ev
 
 
+# AWS keeps at most 25,000 events of a Standard execution: the 25,000th may only be its end.
+MAX_EVENTS = 25_000
+ENDS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+
+
 class History:
     """The event log of one execution. Each event is kept as a tuple (id, previousEventId, timestamp, type, details
     key, details) until it is read (:func:`event_dict`): building AWS's nested dicts for every event cost more than
@@ -37,9 +42,12 @@ class History:
     def __init__(self, clock: Clock):
         self.events: list[Any] = []
         self.clock = clock
+        self.limit: int | None = MAX_EVENTS  # None for an Express execution, whose history AWS does not keep
 
     def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
         eid = len(self.events) + 1
+        if self.limit is not None and eid >= self.limit and etype not in ENDS:
+            raise HistoryLimitReached(eid)
         self.events.append((eid, prev, self.clock.now(), etype, details_key, details))
         return eid
 
@@ -106,6 +114,8 @@ class ReplayHistory(History):
         while self.next < len(self.recorded):  # this branch is past its history: new events follow all recorded ones
             self._wait(len(self.recorded))
         n = len(self.events)
+        if self.limit is not None and n + 1 >= self.limit and etype not in ENDS:
+            raise HistoryLimitReached(n + 1)
         ts = self.dclock.wall()
         self.dclock.t = ts
         self.events.append((n + 1, prev, ts, etype, details_key, details))

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from .. import jsontext
-from ..errors import BranchEnded, NoRecovery, StateError
+from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, StateError
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, Catcher, State, StateMachine
@@ -67,6 +67,8 @@ class Execution(DataFlow):
             self.history: History = ReplayHistory(self.clock, o.recorded)
         else:
             self.history = History(self.clock)
+        if o.machine_type == "EXPRESS":
+            self.history.limit = None  # AWS keeps no history of an Express execution, so none bounds it
         self.start_time = self.clock.now()
         self.draws = Draws(o.rng, o.uuid4)
         self.intrinsic_env = self.draws.intrinsic_env
@@ -117,6 +119,9 @@ class Execution(DataFlow):
             return self._fail(err, frame.cursor, "ExecutionFailed", "FAILED")
         except RecursionError:  # the states catch their own; this is the last net (an Assign, a Choice rule, ...)
             return self._fail(StateError("States.Runtime", TOO_DEEP), frame.cursor, "ExecutionFailed", "FAILED")
+        except HistoryLimitReached:  # event 25,000 is the execution's end, and a failure
+            limit = StateError(HistoryLimitReached.ERROR, HistoryLimitReached.CAUSE)
+            return self._fail(limit, len(h.events), "ExecutionFailed", "FAILED")
         text = dumps(output)
         h.add("ExecutionSucceeded", frame.cursor, "executionSucceededEventDetails",
               {"output": text, "outputDetails": {"truncated": False}})
