@@ -59,3 +59,9 @@ def test_postgres_benchmark_runs_at_tiny_size(tmp_path: Path, postgres_cluster: 
         assert row["lost"] == 0 and row["bad_histories"] == 0 and row["task_reruns"] >= 0
     # a tiny run may end before its first kill: the kill tests of tests/test_durable.py kill for sure
     assert figures["kills"]["workers"] == 2 and "kills" in figures["kills"]
+
+
+def test_distributed_map_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
+    figures = tiny("distributed.py", tmp_path / "dmap.json")
+    assert figures["items"] == 1000 and [r["children"] for r in figures["runs"]] == ["EXPRESS", "STANDARD"]
+    assert all(r["seconds"] > 0 and r["peak_mib"] > 0 for r in figures["runs"])

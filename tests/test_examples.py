@@ -39,6 +39,15 @@ def test_orders_example_with_dynamodb_and_sqs() -> None:
     assert r.stderr.count("[validate-order] order A-1001: 2 line(s), total 20.0") == 2
 
 
+def test_ratings_example_reads_batches_and_writes_back_to_s3() -> None:
+    pytest.importorskip("moto.server")
+    r = subprocess.run([sys.executable, "examples/ratings_demo.py"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert '"ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": "results/' in r.stdout
+    assert ('SUCCEEDED_0.json: [{"movies":10,"first":"movie-0","average":30},{"movies":10,"first":"movie-10",'
+            '"average":70},{"movies":5,"first":"movie-20","average":100}]') in r.stdout
+
+
 def test_approval_example_round_trip_between_two_processes(tmp_path: Path) -> None:
     env = {**os.environ, "ASL_STORE": str(tmp_path / "store.db")}
     worker = subprocess.Popen([*ASL, "worker", "--lambda", f"request-approval={ROOT / 'examples/approval_tasks.py'}:request_approval"],
