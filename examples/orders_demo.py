@@ -7,29 +7,20 @@ here, the Lambda function runs locally. Needs moto's server (``pip install -e '.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from moto_endpoint import moto_endpoint  # noqa: E402
 
 
 def main() -> int:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log would drown the output
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with moto_endpoint() as endpoint:
         ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
         ddb.create_table(TableName="orders", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
@@ -46,8 +37,6 @@ def main() -> int:
         print("DynamoDB item:", json.dumps(item))
         for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
             print("SQS message:", m["Body"])
-    finally:
-        server.stop()
     return 0
 
 

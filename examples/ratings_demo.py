@@ -9,29 +9,20 @@ server (``pip install -e '.[examples]'``).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from moto_endpoint import moto_endpoint  # noqa: E402
 
 
 def main() -> int:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log would drown the output
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with moto_endpoint() as endpoint:
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
         s3.create_bucket(Bucket="ratings")
         rows = "".join(f"movie-{i},{min(5, 1 + i // 5)}\n" for i in range(25))
@@ -49,8 +40,6 @@ def main() -> int:
         print("manifest.json:", json.dumps(manifest))
         for f in manifest["ResultFiles"]["SUCCEEDED"]:
             print(f"{f['Key'].rpartition('/')[2]}:", s3.get_object(Bucket=details["Bucket"], Key=f["Key"])["Body"].read().decode())
-    finally:
-        server.stop()
     return 0
 
 

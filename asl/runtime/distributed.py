@@ -149,14 +149,20 @@ def read_items(ex: Execution, st: State, call: ReaderCall, eff: Any, frame: Fram
         else:
             raise reader_failed(f"The ItemReader resource '{reader.resource}' is not supported: use "
                                 "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2")
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        raise reader_failed(f"{err.get('Message', '')} (Service: S3, Status Code: {meta.get('HTTPStatusCode', 400)}, "
-                            f"Request ID: {meta.get('RequestId', '')})") from None
-    except (BotoCoreError, ValueError) as exc:  # a bad parameter, a connection refused; ValueError: botocore's own
-        raise reader_failed(f"{type(exc).__name__}: {exc}") from None
+    except (ClientError, BotoCoreError, ValueError) as exc:  # ValueError: botocore's own, for a bad parameter
+        raise reader_failed(s3_cause(exc)) from None
     return items
+
+
+def s3_cause(exc: Exception) -> str:
+    """The cause of a failed S3 call: S3's message with its status and request id, as the SDK words it."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return f"{type(exc).__name__}: {exc}"
+    err = response.get("Error", {})
+    meta = response.get("ResponseMetadata", {})
+    return (f"{err.get('Message', '')} (Service: S3, Status Code: {meta.get('HTTPStatusCode', 400)}, "
+            f"Request ID: {meta.get('RequestId', '')})")
 
 
 def max_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Frame, sctx: StateCtx) -> int | None:
@@ -410,11 +416,6 @@ def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, fram
         manifest_key = f"{folder}/manifest.json"
         manifest = {"DestinationBucket": bucket, "MapRunArn": run.arn, "ResultFiles": files}
         client.put_object(Bucket=bucket, Key=manifest_key, Body=dumps(manifest).encode())
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        raise writer_failed(f"{err.get('Message', '')} (Service: S3, Status Code: {meta.get('HTTPStatusCode', 400)}, "
-                            f"Request ID: {meta.get('RequestId', '')})") from None
-    except (BotoCoreError, ValueError) as exc:
-        raise writer_failed(f"{type(exc).__name__}: {exc}") from None
+    except (ClientError, BotoCoreError, ValueError) as exc:
+        raise writer_failed(s3_cause(exc)) from None
     return {"MapRunArn": run.arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
