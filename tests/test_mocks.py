@@ -126,3 +126,26 @@ def test_counts_are_per_execution_and_per_state() -> None:
     for _ in range(2):  # a second execution starts again at invocation 0
         r = run(machine, json.dumps([1, 2, 3]), ExecutionOptions(mocks=cfg.start()))
         assert r.output_value == ["a", "b", "b"]
+
+
+def test_a_mocked_distributed_map_takes_its_items_from_the_mock_and_writes_nothing() -> None:
+    """No S3 in a test: a mocked response for a Distributed Map state with an ItemReader gives the items the reader
+    would read (MaxItems still applies), and its ResultWriter writes nothing but gives the same kind of result."""
+    definition = {"StartAt": "Map", "States": {"Map": {
+        "Type": "Map", "End": True,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k.csv"},
+                       "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW", "MaxItems": 3}},
+        "ItemBatcher": {"MaxItemsPerBatch": 2},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}}
+    rows = [{"id": str(i)} for i in range(5)]
+    r = _run(definition, {"R": {"0": {"Return": rows}}}, {"Map": "R"})
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value == [{"Items": rows[:2]}, {"Items": rows[2:3]}]
+    definition["States"]["Map"]["ResultWriter"] = {"Resource": "arn:aws:states:::s3:putObject",
+                                                   "Parameters": {"Bucket": "out", "Prefix": "runs"}}
+    r = _run(definition, {"R": {"0": {"Return": rows}}}, {"Map": "R"})
+    details = r.output_value["ResultWriterDetails"]
+    assert details["Bucket"] == "out" and details["Key"].startswith("runs/") and details["Key"].endswith("/manifest.json")
+    r = _run(definition, {"R": {"0": {"Throw": {"Error": "States.ItemReaderFailed", "Cause": "no such key"}}}}, {"Map": "R"})
+    assert (r.error, r.cause) == ("States.ItemReaderFailed", "no such key")

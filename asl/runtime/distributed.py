@@ -7,6 +7,10 @@ its record), and with ``s3:putObject`` Parameters written to ``<Prefix>/<Map Run
 ``FAILED_0.json`` (JSON arrays, or JSON Lines in ``.jsonl`` files) and ``manifest.json`` listing them; the result is
 then ``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``. Writing fails with ``States.ResultWriterFailed``.
 
+Tests without S3: when the mock configuration of a test case (``asl test``, Step Functions Local's format) mocks a
+Distributed Map state, its mocked response's Return is the array of items the ItemReader reads (a Throw is the
+reader's error), and its ResultWriter writes nothing, giving the same result as if it had.
+
 ItemReader: ``s3:getObject`` reads one object as InputType JSON (an array), JSONL (a value a line), CSV (a row an
 object, keyed by the first row or by CSVHeaders) or MANIFEST (an S3 Inventory manifest: the rows of its CSV
 files); ``s3:listObjectsV2`` gives one item an object under a prefix. ReaderConfig.MaxItems (or MaxItemsPath)
@@ -137,6 +141,9 @@ def read_items(ex: Execution, st: State, call: ReaderCall, eff: Any, frame: Fram
     if call.max_items is not None and call.max_items < 0:
         raise reader_failed("field MaxItems must be positive")
     limit = None if not call.max_items else min(call.max_items, MAX_READER_ITEMS)  # 0: all of them
+    mocks = ex.opts.mocks
+    if mocks is not None and mocks.mocks(st.name):  # a test gives the items the reader would read
+        return _mocked_items(mocks, st, limit)
     action = reader.resource.rpartition(":")[2]
     client = _s3_client(ex)
     from botocore.exceptions import BotoCoreError, ClientError
@@ -163,6 +170,18 @@ def s3_cause(exc: Exception) -> str:
     meta = response.get("ResponseMetadata", {})
     return (f"{err.get('Message', '')} (Service: S3, Status Code: {meta.get('HTTPStatusCode', 400)}, "
             f"Request ID: {meta.get('RequestId', '')})")
+
+
+def _mocked_items(mocks: Any, st: State, limit: int | None) -> list[Any]:
+    """The items of a mocked ItemReader: the mocked response's Return (an array), or its Throw as the reader's error."""
+    result = mocks.take(st.name)
+    if result is None:
+        raise reader_failed(f"The mocked response of the state '{st.name}' has no entry for this invocation")
+    if result.throws:
+        raise StateError(result.error, result.cause)
+    if not isinstance(result.value, list):
+        raise reader_failed("Attempting to map over non-iterable node.")
+    return result.value if limit is None else result.value[:limit]
 
 
 def max_items(ex: Execution, st: State, reader: ItemReader, eff: Any, frame: Frame, sctx: StateCtx) -> int | None:
@@ -399,6 +418,10 @@ def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, fram
         raise writer_failed("The ResultWriter's Parameters must give an object with Bucket (and Prefix)")
     bucket, prefix = params["Bucket"], str(params.get("Prefix") or "")
     folder = f"{prefix.rstrip('/')}/{run.id}" if prefix else run.id
+    manifest_key = f"{folder}/manifest.json"
+    mocks = ex.opts.mocks
+    if mocks is not None and mocks.mocks(st.name):  # a mocked Map (its reader's items given): nothing goes to S3
+        return {"MapRunArn": run.arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
     client = _s3_client(ex, "A ResultWriter writes to", writer_failed)
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -413,7 +436,6 @@ def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, fram
                 key, body = f"{folder}/{status}_0.json", dumps(records).encode()
             client.put_object(Bucket=bucket, Key=key, Body=body)
             files[status].append({"Key": key, "Size": len(body)})
-        manifest_key = f"{folder}/manifest.json"
         manifest = {"DestinationBucket": bucket, "MapRunArn": run.arn, "ResultFiles": files}
         client.put_object(Bucket=bucket, Key=manifest_key, Body=dumps(manifest).encode())
     except (ClientError, BotoCoreError, ValueError) as exc:
