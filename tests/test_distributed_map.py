@@ -203,3 +203,78 @@ def test_a_result_writer_that_cannot_write_fails_the_map(s3: Any) -> None:
                  "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "no-such-bucket"}}},
                 {"xs": [1]})
     assert r.error == "States.ResultWriterFailed" and "(Service: S3, Status Code: 404" in (r.cause or "")
+
+
+def _loop_child(execution_type: str) -> dict[str, Any]:
+    """A child whose history passes 25,000 events (6,300 loops of 4 events)."""
+    return {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type}, "StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 6300, "Next": "P"}], "Default": "D"},
+        "P": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "C"},
+        "D": {"Type": "Succeed"}}}
+
+
+def test_a_childs_history_limit_fails_that_child_not_the_parent() -> None:
+    """Each child is an execution with a history of its own: a STANDARD child past 25,000 events fails (and the Map's
+    tolerance counts it); an EXPRESS child has no history limit."""
+    state = {"ItemsPath": "$.xs", "ToleratedFailurePercentage": 100, "ItemProcessor": _loop_child("STANDARD")}
+    r = run_map(state, {"xs": [{"n": 0}, {"n": 6299}]})
+    assert r.status == "SUCCEEDED", r.cause
+    assert r.output_value == [None, {"n": 6300}]
+    r = run_map({"ItemsPath": "$.xs", "ItemProcessor": _loop_child("STANDARD")}, {"xs": [{"n": 0}]})
+    assert (r.status, r.error) == ("FAILED", "States.Runtime")
+    assert (r.cause or "").endswith("The execution reached the maximum number of history events (25000).")
+    assert [e["type"] for e in r.history][-3:] == ["MapRunFailed", "MapStateFailed", "ExecutionFailed"]
+    r = run_map({"ItemsPath": "$.xs", "ItemProcessor": _loop_child("EXPRESS")}, {"xs": [{"n": 0}]})
+    assert r.status == "SUCCEEDED" and r.output_value == [{"n": 6300}]
+
+
+def test_a_writer_or_batcher_failure_ends_the_map_run(s3: Any) -> None:
+    r = run_map({"ItemsPath": "$.xs", "ItemProcessor": processor(),
+                 "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "no-such-bucket"}}},
+                {"xs": [1]})
+    types = [e["type"] for e in r.history]
+    assert types[-4:] == ["MapRunStarted", "MapRunFailed", "MapStateFailed", "ExecutionFailed"]
+    failed = next(e for e in r.history if e["type"] == "MapRunFailed")["mapRunFailedEventDetails"]
+    assert failed["error"] == "States.ResultWriterFailed"
+    r = run_map({"ItemsPath": "$.xs", "ItemProcessor": processor(), "ItemBatcher": {"MaxInputBytesPerBatch": 20}},
+                {"xs": ["x" * 50]})
+    assert [e["type"] for e in r.history][-4:] == ["MapRunStarted", "MapRunFailed", "MapStateFailed", "ExecutionFailed"]
+
+
+def test_unreadable_objects_are_reader_failures(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asl.runtime.distributed as distributed
+
+    s3.put_object(Bucket=BUCKET, Key="wide.csv", Body=b"a\n" + b"x" * 200_000 + b"\n")
+    r = read(get("wide.csv", "CSV"))
+    assert r.error == "States.ItemReaderFailed" and "field larger than field limit" in (r.cause or "")
+    s3.put_object(Bucket=BUCKET, Key="inv/1.csv.gz", Body=b"not gzip")
+    s3.put_object(Bucket=BUCKET, Key="inv/manifest.json", Body=json.dumps({
+        "destinationBucket": f"arn:aws:s3:::{BUCKET}", "fileSchema": "Bucket, Key", "files": [{"key": "inv/1.csv.gz"}]}))
+    r = read(get("inv/manifest.json", "MANIFEST"))
+    assert r.error == "States.ItemReaderFailed" and "BadGzipFile" in (r.cause or "")
+    monkeypatch.setattr(distributed, "MAX_LINE", 1000)
+    s3.put_object(Bucket=BUCKET, Key="long.jsonl", Body=b'"short"\n"' + b"y" * 5000 + b'"\n')
+    r = read(get("long.jsonl", "JSONL"))
+    assert (r.error, r.cause) == ("States.ItemReaderFailed", "Line 2 of the object is longer than 1000 bytes")
+    monkeypatch.setattr(distributed, "MAX_JSON_OBJECT", 10)
+    s3.put_object(Bucket=BUCKET, Key="big.json", Body=b"[1, 2, 3, 4, 5, 6]")
+    r = read(get("big.json", "JSON"))
+    assert r.error == "States.ItemReaderFailed" and "at most 10 bytes" in (r.cause or "")
+
+
+def test_jsonl_lines_across_chunks(s3: Any) -> None:
+    lines = [json.dumps({"i": i, "pad": "z" * (i * 997 % 3000)}) for i in range(2000)]  # ~3 MiB: several 1 MiB chunks
+    s3.put_object(Bucket=BUCKET, Key="many.jsonl", Body=("\n".join(lines)).encode())  # no final newline
+    r = read(get("many.jsonl", "JSONL"), {"ItemSelector": {"i.$": "$$.Map.Item.Value.i"}})  # a small result
+    assert r.status == "SUCCEEDED", r.cause
+    assert [o["i"] for o in r.output_value] == list(range(2000))
+
+
+def test_writer_config_keeps_failed_children_in_their_place() -> None:
+    state = {"ItemsPath": "$.xs", "ToleratedFailureCount": 5,
+             "ItemProcessor": processor({"P": {"Type": "Choice", "Choices": [
+                 {"Variable": "$", "NumericEquals": 2, "Next": "F"}], "Default": "S"},
+                 "F": {"Type": "Fail", "Error": "Two"}, "S": {"Type": "Succeed"}}),
+             "ResultWriter": {"WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}}
+    out = run_map(state, {"xs": [1, 2, 3]}).output_value
+    assert out[0] == 1 and out[2] == 3 and out[1]["Status"] == "FAILED" and out[1]["Error"] == "Two"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BranchEnded, NoRecovery, PathNotFound, StateError
+from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, PathNotFound, StateError
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, State
@@ -401,10 +401,7 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
             values = [_item_value(ex, st, eff, i, item, frame, sctx) for i, item in enumerate(items)]
             inputs = batch_items(ex, st, st.batcher, values, eff, frame, sctx)
     except StateError as err:
-        if err.error == "States.ItemReaderFailed":  # the Map Run fails, saying why
-            frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails",
-                                 {"error": err.error, "cause": err.cause})
-            err.final_event = ("MapStateFailed", frame.cursor)
+        _map_run_failed(h, frame, err)  # the Map Run fails, saying why
         raise
     tolerance = _Tolerance(len(items if inputs is None else inputs), *tolerated_failures)
     limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
@@ -413,17 +410,21 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
     children: list[ChildRun] = []
     results: list[Any] = [None] * count
     errors: dict[int, StateError] = {}
+    config = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {})
+    express_children = config.get("ExecutionType") == "EXPRESS"
 
     def child_run(index: int) -> tuple[Child | None, Frame]:
         value = _item_value(ex, st, eff, index, items[index], frame, sctx) if inputs is None else inputs[index]
         sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
+        if express_children:
+            sub.history.limit = None  # AWS keeps no history of an Express child, so none bounds it
         children.append(ChildRun(value, sub, frame.uuid4()))
         if at_once:
             return _spawn(ex, proc, value, sub), sub
         try:
             results[index] = ex.run_block(proc, value, sub)
-        except (BranchEnded, StateError) as exc:
-            errors[index] = _branch_error(exc)
+        except (BranchEnded, StateError, HistoryLimitReached) as exc:
+            errors[index] = _child_error(exc)
         return None, sub
 
     running: dict[int, Child] = {}
@@ -448,8 +449,9 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
         run = MapRun(run_arn, label, run_id, children, results, errors)
         try:
             output = write_results(ex, st, st.writer, eff, frame, sctx, run)
-        except StateError:
+        except StateError as err:
             if failed is None:
+                _map_run_failed(h, frame, err)
                 raise
     if failed is not None:
         frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
@@ -458,6 +460,22 @@ def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
     frame.cursor = h.add("MapRunSucceeded", frame.cursor)
     h.add("MapStateSucceeded", frame.cursor)
     return output
+
+
+def _child_error(exc: BaseException) -> StateError:
+    """How a Distributed Map child failed: its own error, or its history's limit (which fails that child, not the
+    parent: each child is an execution with a history of its own)."""
+    if isinstance(exc, HistoryLimitReached):
+        return StateError(HistoryLimitReached.ERROR, HistoryLimitReached.CAUSE)
+    assert isinstance(exc, BranchEnded | StateError)
+    return _branch_error(exc)
+
+
+def _map_run_failed(h: History, frame: Frame, err: StateError) -> None:
+    """A failure of the Map Run itself (its reader, its batcher, its writer): MapRunFailed with the error and cause,
+    then the state's MapStateFailed."""
+    frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {"error": err.error, "cause": err.cause})
+    err.final_event = ("MapStateFailed", frame.cursor)
 
 
 def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: dict[int, StateError]) -> None:
@@ -473,6 +491,6 @@ def _collect_children(ex: Execution, running: dict[int, Child], results: list[An
         if child.error is None:
             results[index] = child.result
         else:
-            if not isinstance(child.error, BranchEnded | StateError):
+            if not isinstance(child.error, BranchEnded | StateError | HistoryLimitReached):
                 raise child.error
-            errors[index] = _branch_error(child.error)
+            errors[index] = _child_error(child.error)

@@ -30,6 +30,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -113,6 +114,8 @@ def _limit(ex: Execution, st: State, name: str, value: Any, path: Any, eff: Any,
 
 # -- ItemReader ------------------------------------------------------------------------------------------------------
 MAX_READER_ITEMS = 100_000_000  # ReaderConfig.MaxItems' largest value
+MAX_JSON_OBJECT = 64 << 20  # asl's own bound on a JSON object read whole (about 1 GiB of memory parsed)
+MAX_LINE = 8 << 20  # asl's own bound on a JSON Lines line
 _DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t", "SPACE": " "}
 
 
@@ -156,8 +159,11 @@ def read_items(ex: Execution, st: State, call: ReaderCall, eff: Any, frame: Fram
         else:
             raise reader_failed(f"The ItemReader resource '{reader.resource}' is not supported: use "
                                 "arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2")
-    except (ClientError, BotoCoreError, ValueError) as exc:  # ValueError: botocore's own, for a bad parameter
+    except (ClientError, BotoCoreError, ValueError) as exc:  # ValueError: botocore's own, and text that is not UTF-8
         raise reader_failed(s3_cause(exc)) from None
+    except (csv.Error, OSError, EOFError, zlib.error) as exc:  # a CSV field too long, a gzip file that is not one
+        raise reader_failed(f"The object cannot be read as {reader.config.get('InputType')}: "
+                            f"{type(exc).__name__}: {exc}") from None
     return items
 
 
@@ -229,8 +235,13 @@ def _object_items(client: Any, params: dict[str, Any], config: Any, max_items: i
     input_type = config.get("InputType")
     if input_type == "MANIFEST":
         return _manifest_items(client, params, max_items)
-    body = client.get_object(**params)["Body"]
+    response = client.get_object(**params)
+    body = response["Body"]
     if input_type == "JSON":
+        size = int(response.get("ContentLength") or 0)
+        if size > MAX_JSON_OBJECT:  # parsed whole, it would take about 16 times its size in memory
+            raise reader_failed(f"The JSON object is {size} bytes; asl reads JSON objects of at most {MAX_JSON_OBJECT} "
+                                "bytes (use InputType JSONL or CSV for more: they are read a line at a time)")
         try:
             data = loads(body.read().decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -248,12 +259,33 @@ def _object_items(client: Any, params: dict[str, Any], config: Any, max_items: i
 
 
 def _jsonl(body: Any) -> Iterator[Any]:
-    for number, line in enumerate(body.iter_lines(), 1):
-        if line.strip():
-            try:
-                yield loads(line.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise reader_failed(f"Line {number} of the object is not valid JSON: {exc}") from None
+    """The values of a JSON Lines object, a line at a time (in chunks of 1 MiB, each line at most MAX_LINE bytes)."""
+    pending = bytearray()
+    number = 0
+
+    def value(line: bytes) -> Any:
+        try:
+            return loads(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise reader_failed(f"Line {number} of the object is not valid JSON: {exc}") from None
+
+    while chunk := body.read(1 << 20):
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            number += 1
+            if end - start > MAX_LINE:
+                raise reader_failed(f"Line {number} of the object is longer than {MAX_LINE} bytes")
+            line = bytes(pending[start:end])
+            start = end + 1
+            if line.strip():
+                yield value(line)
+        del pending[:start]
+        if len(pending) > MAX_LINE:
+            raise reader_failed(f"Line {number + 1} of the object is longer than {MAX_LINE} bytes")
+    if pending.strip():
+        number += 1
+        yield value(bytes(pending))
 
 
 def _csv_rows(text: Any, config: Any) -> Iterator[dict[str, str]]:
@@ -404,8 +436,18 @@ def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, fram
     transformation = config.get("Transformation", "NONE" if exporting else "COMPACT")
     output_type = config.get("OutputType", "JSON")
     succeeded, failed = _transformed(ex, run, transformation)
-    if not exporting:
-        return succeeded + failed if transformation != "NONE" else [_record(ex, run, i) for i in range(len(run.results))]
+    if not exporting:  # the state's result: the children in order, a failed one as its record
+        if transformation == "NONE":
+            return [_record(ex, run, i) for i in range(len(run.results))]
+        shaped: list[Any] = []
+        for index, result in enumerate(run.results):
+            if index in run.errors:
+                shaped.append(_record(ex, run, index))
+            elif transformation == "FLATTEN" and isinstance(result, list):
+                shaped.extend(result)
+            else:
+                shaped.append(result)
+        return shaped
     if not str(writer.resource).endswith(":s3:putObject"):
         raise writer_failed(f"The ResultWriter resource '{writer.resource}' is not supported: use "
                             "arn:aws:states:::s3:putObject")

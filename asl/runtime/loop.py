@@ -204,6 +204,9 @@ class Execution(DataFlow):
                 raise runtime_error(state, ctx_state.entered, NoRecovery("States.Runtime", TOO_DEEP)) from None
             except StateError as err:
                 if not err.catchable or isinstance(err, NoRecovery):
+                    if err.final_event is not None:  # a Map or Parallel that fails this way still ends with it
+                        frame.cursor = frame.history.add(err.final_event[0], err.final_event[1])
+                        err.final_event = None
                     raise runtime_error(state, ctx_state.entered, err) from None
                 if retry_counts is None:
                     retry_counts = [0] * len(state.retry)
