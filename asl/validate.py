@@ -666,9 +666,39 @@ class _Checker:
                                                                          "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath")):
             self.err(pointer_join(ptr, "ItemBatcher"), "ItemBatcher needs at least one of MaxItemsPerBatch, "
                                                        "MaxItemsPerBatchPath, MaxInputBytesPerBatch, MaxInputBytesPerBatchPath")
+        self.distributed_io(st, ptr)
         for f in ("ItemReader", "ItemBatcher", "ResultWriter"):
             if f in st and mode != "DISTRIBUTED":
                 self.err(pointer_join(ptr, f), f"The field '{f}' is supported only by a Map state in DISTRIBUTED mode")
+
+    def distributed_io(self, st: dict[str, Any], ptr: str) -> None:
+        """What the developer guide requires of ItemReader, ItemBatcher and ResultWriter beyond their shapes."""
+        batcher = st.get("ItemBatcher")
+        if isinstance(batcher, dict):
+            for name in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+                if name in batcher and f"{name}Path" in batcher:
+                    self.err(pointer_join(ptr, "ItemBatcher"), f"Use either {name} or {name}Path, not both")
+        reader = st.get("ItemReader")
+        config = reader.get("ReaderConfig") if isinstance(reader, dict) else None
+        if isinstance(config, dict):
+            rp = pointer_join(ptr, "ItemReader", "ReaderConfig")
+            if "MaxItems" in config and "MaxItemsPath" in config:
+                self.err(rp, "Use either MaxItems or MaxItemsPath, not both")
+            items = config.get("MaxItems")
+            if isinstance(items, int) and not isinstance(items, bool) and items > 100_000_000:
+                self.err(pointer_join(rp, "MaxItems"), "MaxItems must be at most 100000000")
+            if config.get("CSVHeaderLocation") == "GIVEN" and not config.get("CSVHeaders"):
+                self.err(rp, "CSVHeaders must be given when CSVHeaderLocation is GIVEN")
+        writer = st.get("ResultWriter")
+        if isinstance(writer, dict):
+            wp = pointer_join(ptr, "ResultWriter")
+            has_target = "Parameters" in writer or "Arguments" in writer
+            if not writer:
+                self.err(wp, "ResultWriter cannot be empty: give Resource and Parameters, WriterConfig, or all three")
+            elif ("Resource" in writer) != has_target:
+                self.err(wp, "ResultWriter needs Resource and Parameters (Arguments in JSONata) together")
+            elif "Resource" not in writer and "WriterConfig" not in writer:
+                self.err(wp, "ResultWriter needs Resource and Parameters, or WriterConfig")
 
     # -- errors ---------------------------------------------------------------------------------------------
     def error_equals(self, names: Any, ptr: str, index: int, count: int, what: str) -> None:

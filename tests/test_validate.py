@@ -299,3 +299,25 @@ def test_recorded_invalid_definitions_are_rejected(path: Any) -> None:
     defn = case.get("definition_text") or case.get("definition")
     diags = validate(copy.deepcopy(defn), machine_type=req.get("type") or case.get("state_machine_type") or "STANDARD")
     assert any(x.severity is Severity.ERROR for x in diags), json.dumps(case["expected"])[:300]
+
+
+def test_distributed_map_reader_batcher_and_writer_rules() -> None:
+    """The developer guide's rules for ItemReader, ItemBatcher and ResultWriter beyond their JSON shapes."""
+    def errors(**fields: Any) -> list[tuple[str, str]]:
+        definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, **fields, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}}
+        return [(x.location, x.message) for x in validate(definition) if x.severity.name == "ERROR"]
+
+    assert errors(ResultWriter={}) == [("/States/M/ResultWriter", "ResultWriter cannot be empty: give Resource and "
+                                                                  "Parameters, WriterConfig, or all three")]
+    assert errors(ResultWriter={"Parameters": {"Bucket": "b"}})[0][1].startswith("ResultWriter needs Resource and Parameters")
+    assert errors(ResultWriter={"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}) == []
+    assert errors(ResultWriter={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}) == []
+    assert errors(ItemBatcher={"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"}) == \
+        [("/States/M/ItemBatcher", "Use either MaxItemsPerBatch or MaxItemsPerBatchPath, not both")]
+    reader = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}
+    assert errors(ItemReader={**reader, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN"}}) == \
+        [("/States/M/ItemReader/ReaderConfig", "CSVHeaders must be given when CSVHeaderLocation is GIVEN")]
+    assert errors(ItemReader={**reader, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_001}}) == \
+        [("/States/M/ItemReader/ReaderConfig/MaxItems", "MaxItems must be at most 100000000")]
+    assert errors(ItemReader={**reader, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_000}}) == []
