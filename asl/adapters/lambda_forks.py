@@ -62,7 +62,8 @@ class ForkedProcess:
     def usable(self) -> bool:
         """Running, and still the server's (a process orphaned by the server's end is retired, not reused)."""
         self._check()
-        return not self.ended and not self.server.dead
+        # the server's process is asked too: its reader thread may not have seen the socket close yet
+        return not self.ended and not self.server.dead and self.server.proc.poll() is None
 
     def kill(self) -> None:
         self._check()
