@@ -493,6 +493,16 @@ def wait_for(pred: Any, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def kill_at_random(wp: WorkerProcess, rnd: Any, kills: int, low: float, high: float) -> None:
+    """Start the worker and SIGKILL it after a random while (between ``low`` and ``high`` seconds), ``kills`` times,
+    then start it once more to finish."""
+    for _ in range(kills):
+        wp.start()
+        time.sleep(rnd.uniform(low, high))
+        wp.kill()
+    wp.start()
+
+
 def lines(log: Path) -> list[str]:
     return log.read_text().splitlines()
 
@@ -590,12 +600,7 @@ def test_kill_at_random_moments(kill_env: tuple[StepFunctions, WorkerProcess, Pa
 
     sfn, wp, log = kill_env
     arn = sfn.start_execution(stateMachineArn=machine(sfn, chain(12, 0.05)), input='{"n": 0}')["executionArn"]
-    rnd = random.Random(7)
-    for _ in range(5):
-        wp.start()
-        time.sleep(rnd.uniform(0.3, 0.8))
-        wp.kill()
-    wp.start()
+    kill_at_random(wp, random.Random(7), 5, 0.3, 0.8)
     wait_for(lambda: finished(sfn, arn), timeout=30)
     assert json.loads(sfn.describe_execution(executionArn=arn)["output"])["n"] == 12
     events = sfn.get_execution_history(executionArn=arn)["events"]

@@ -19,7 +19,18 @@ from asl.service import StepFunctions
 from asl.store import MemoryStore, SQLiteStore
 
 from .conftest import ROOT
-from .test_durable import TASK, WorkerProcess, check_log, finished, kill_env, lines, machine, types, wait_for  # noqa: F401 - kill_env is a fixture
+from .test_durable import (  # noqa: F401 - kill_env is a fixture
+    TASK,
+    WorkerProcess,
+    check_log,
+    finished,
+    kill_at_random,
+    kill_env,
+    lines,
+    machine,
+    types,
+    wait_for,
+)
 
 FLAKY = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 
@@ -108,7 +119,6 @@ def test_a_store_locked_too_long_is_retried_with_backoff_and_logged_once(tmp_pat
                                                                           caplog: pytest.LogCaptureFixture) -> None:
     import sqlite3
     import threading
-    import time
 
     path = tmp_path / "store.db"
     sfn = StepFunctions(SQLiteStore(path))
@@ -133,7 +143,6 @@ def test_a_store_locked_too_long_is_retried_with_backoff_and_logged_once(tmp_pat
 
 
 def test_a_worker_on_a_full_disk_recovers_by_itself_when_space_returns(tmp_path: Path) -> None:
-    import time
 
     from .test_store_files import tmpfs
 
@@ -244,12 +253,7 @@ def test_kill_at_random_moments_during_branches_that_run_at_once(
     sfn, wp, log = kill_env
     value = {"n": 0, "items": [{"i": i, "sleep": 0.2} for i in range(6)]}
     arn = sfn.start_execution(stateMachineArn=machine(sfn, CONCURRENT), input=json.dumps(value))["executionArn"]
-    rnd = random.Random(11)
-    for _ in range(6):
-        wp.start()
-        time.sleep(rnd.uniform(0.2, 0.9))
-        wp.kill()
-    wp.start()
+    kill_at_random(wp, random.Random(11), 6, 0.2, 0.9)
     wait_for(lambda: finished(sfn, arn), timeout=60)
     out = json.loads(sfn.describe_execution(executionArn=arn)["output"])
     assert out["branches"] == [{"sleep": 0.2, "n": 2}] * 3 and [x["i"] for x in out["mapped"]] == list(range(6))
