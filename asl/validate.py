@@ -699,6 +699,10 @@ class _Checker:
                 self.err(wp, "ResultWriter needs Resource and Parameters (Arguments in JSONata) together")
             elif "Resource" not in writer and "WriterConfig" not in writer:
                 self.err(wp, "ResultWriter needs Resource and Parameters, or WriterConfig")
+            config = writer.get("WriterConfig")
+            if "Resource" not in writer and isinstance(config, dict) and config.get("OutputType") == "JSONL":
+                self.warn(d.SCHEMA_VALIDATION_FAILED, pointer_join(wp, "WriterConfig", "OutputType"),
+                          "OutputType JSONL shapes only files written to S3; the state's result is a JSON array")
 
     # -- errors ---------------------------------------------------------------------------------------------
     def error_equals(self, names: Any, ptr: str, index: int, count: int, what: str) -> None:

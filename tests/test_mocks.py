@@ -149,3 +149,10 @@ def test_a_mocked_distributed_map_takes_its_items_from_the_mock_and_writes_nothi
     assert details["Bucket"] == "out" and details["Key"].startswith("runs/") and details["Key"].endswith("/manifest.json")
     r = _run(definition, {"R": {"0": {"Throw": {"Error": "States.ItemReaderFailed", "Cause": "no such key"}}}}, {"Map": "R"})
     assert (r.error, r.cause) == ("States.ItemReaderFailed", "no such key")
+
+
+def test_mocking_a_map_without_an_item_reader_is_an_error_not_ignored() -> None:
+    definition = {"StartAt": "Map", "States": {"Map": {"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}}
+    r = _run(definition, {"R": {"0": {"Return": [1]}}}, {"Map": "R"})
+    assert r.error == "States.Runtime" and "mocks the Map state 'Map', which has no ItemReader" in (r.cause or "")

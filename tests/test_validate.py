@@ -313,6 +313,11 @@ def test_distributed_map_reader_batcher_and_writer_rules() -> None:
     assert errors(ResultWriter={"Parameters": {"Bucket": "b"}})[0][1].startswith("ResultWriter needs Resource and Parameters")
     assert errors(ResultWriter={"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}}) == []
     assert errors(ResultWriter={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}) == []
+    jsonl = {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ResultWriter": {"WriterConfig": {
+        "Transformation": "COMPACT", "OutputType": "JSONL"}}, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}}
+    assert [(x.severity.name, x.location) for x in validate(jsonl)] == \
+        [("WARNING", "/States/M/ResultWriter/WriterConfig/OutputType")]
     assert errors(ItemBatcher={"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"}) == \
         [("/States/M/ItemBatcher", "Use either MaxItemsPerBatch or MaxItemsPerBatchPath, not both")]
     reader = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"}}

@@ -203,6 +203,9 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
     def work(eff: Any) -> Any:
         # An ItemReader's items are read once the Map Run has started (ItemsPath is not applied to them), and AWS
         # reports their length as 0; its MaxItems is checked to be a number before.
+        if st.reader is None and ex.opts.mocks is not None and ex.opts.mocks.mocks(st.name):
+            raise StateError("States.Runtime", f"The test case mocks the Map state '{st.name}', which has no ItemReader: "
+                                               "a Map's mocked response gives the items its ItemReader reads")
         reading = None if st.reader is None else ReaderCall(st.reader, max_items(ex, st, st.reader, eff, frame, sctx))
         items = map_items(ex, st, eff, frame, sctx) if reading is None else []
         concurrency = number_field(ex, st, "MaxConcurrency", eff, frame, sctx, "integer")
