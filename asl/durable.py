@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,8 +36,9 @@ from .model import StateMachine, load
 from .processes import pid_alive
 from .runtime import DurableClock, Execution, ExecutionOptions, ExecutionResult, TaskFunction
 from .runtime.history import ReplayHistory
-from .runtime.journal import HEARTBEAT_TIMED_OUT, TIMED_OUT_TOKEN, TokenState
+from .runtime.journal import HEARTBEAT_TIMED_OUT, TIMED_OUT_TOKEN, ChildStart, MapRunState, TokenState
 from .store.base import (
+    ABORTED,
     FAILED,
     PENDING,
     RUNNING,
@@ -43,6 +46,7 @@ from .store.base import (
     Commit,
     ExecutionRecord,
     Finish,
+    MapRunRecord,
     Store,
     StoreError,
     TokenRecord,
@@ -102,8 +106,11 @@ def sync_description(rec: ExecutionRecord, status: str, stop: datetime, output: 
 def parent_outcome(rec: ExecutionRecord, status: str, stop: datetime, output: str | None, error: str | None,
                    cause: str | None) -> tuple[str, str, str | None, str | None, str | None]:
     """How a child execution's end closes its parent's token: success with the description, or the parent task
-    fails with States.TaskFailed and the description as its cause."""
+    fails with States.TaskFailed and the description as its cause. A Map Run's child gives its description in
+    either case, with its own error and cause (its parent's Map Run reads them)."""
     text = json.dumps(sync_description(rec, status, stop, output, error, cause), separators=(",", ":"))
+    if rec.map_run_arn is not None:
+        return (rec.parent_token or "", SUCCEEDED if status == SUCCEEDED else FAILED, text, error, cause)
     if status == SUCCEEDED:
         return (rec.parent_token or "", SUCCEEDED, text, None, None)
     return (rec.parent_token or "", FAILED, None, "States.TaskFailed", text)
@@ -138,6 +145,10 @@ class _Backoff:
             self.seen.clear()
 
 
+def _token_state(t: TokenRecord) -> TokenState:
+    return TokenState(t.status, t.output, t.error, t.cause, t.heartbeat_at, t.started_at, t.worker_name)
+
+
 class _StoreJournal:
     """The interpreter's :class:`~asl.interpreter.Journal` over a store, for one claimed execution."""
 
@@ -147,17 +158,23 @@ class _StoreJournal:
         self.record = record
         self.history: ReplayHistory | None = None
         self.tokens: list[TokenRecord] = []
+        self.map_runs: dict[str, MapRunState] = {}  # Map Runs to write with the next commit
+        self.children: list[tuple[ExecutionRecord, dict[str, Any]]] = []  # child executions to start with it
         self.thread = threading.get_ident()  # the worker's thread: the only one that writes the history
 
     def _commit(self, **kw: Any) -> None:
         h = self.history
         assert h is not None
         events = h.pending()
-        c = Commit(events=events, tokens=self.tokens, seen_signal=self.record.signal, **kw)
+        runs = [MapRunRecord(**{f.name: getattr(r, f.name) for f in fields(MapRunState)}) for r in self.map_runs.values()]
+        c = Commit(events=events, tokens=self.tokens, seen_signal=self.record.signal, map_runs=runs,
+                   children=self.children, **kw)
         if not self.store.commit(self.record.arn, self.worker.owner, c):
             raise Fenced
         h.flushed = max(h.flushed, len(h.events))  # while replaying, fewer events than the history holds are taken
         self.tokens = []
+        self.map_runs = {}
+        self.children = []
 
     def flush(self) -> None:
         self._commit(lease_until=self.worker.lease_deadline())
@@ -170,7 +187,7 @@ class _StoreJournal:
             # after its timeout while the worker goes on: it must not commit the worker's events
             return
         h = self.history
-        if h is not None and (self.tokens or h.flushed < len(h.events)):
+        if h is not None and (self.tokens or self.map_runs or h.flushed < len(h.events)):
             self.flush()
 
     def park(self, wake_at: datetime | None) -> None:
@@ -183,6 +200,40 @@ class _StoreJournal:
             parent = parent_outcome(rec, result.status, stop, result.output, result.error, result.cause)
         self._commit(finish=Finish(result.status, stop, result.output, result.error, result.cause), close_parent=parent)
 
+    # -- Map Runs (asl.runtime.maprun) --------------------------------------------------------------------------
+    def map_run(self, arn: str) -> MapRunState | None:
+        pending = self.map_runs.get(arn)
+        if pending is not None:
+            return pending
+        rec = self.store.get_map_run(arn)
+        return None if rec is None else MapRunState(**{f.name: getattr(rec, f.name) for f in fields(MapRunState)})
+
+    def save_map_run(self, run: MapRunState) -> None:
+        self.map_runs[run.arn] = run
+
+    def start_children(self, children: list[ChildStart]) -> None:
+        rec = self.record
+        now = datetime.now(UTC)
+        for c in children:
+            self.tokens.append(TokenRecord(c.token, rec.arn, now))
+            seed = hashlib.sha256(f"{rec.seed}:{c.arn}".encode()).hexdigest()[:32]
+            child = ExecutionRecord(c.arn, c.state_machine_arn, c.name, RUNNING, c.input, c.definition, c.type,
+                                    rec.role_arn, seed, now, wake_at=now, parent_token=c.token, map_run_arn=c.map_run_arn)
+            started = {"id": 1, "previousEventId": 0, "timestamp": now, "type": "ExecutionStarted",
+                       "executionStartedEventDetails": {"input": c.input, "inputDetails": {"truncated": False},
+                                                        "roleArn": rec.role_arn}}
+            self.children.append((child, started))
+
+    def tokens_of_execution(self) -> dict[str, TokenState]:
+        return {t.token: _token_state(t) for t in self.store.tokens_of(self.record.arn)}
+
+    def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
+        now = datetime.now(UTC)
+        for c in children:
+            rec = self.store.get_execution(c.arn)
+            if rec is not None and rec.status == RUNNING:
+                self.store.stop_execution(c.arn, error, cause, now, parent_outcome(rec, ABORTED, now, None, error, cause))
+
     def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
         if self.store.get_token(token) is None:  # rebuilt executions register the same token again
             self.tokens.append(TokenRecord(token, self.record.arn, datetime.now(UTC), activity_arn, input_text))
@@ -192,7 +243,7 @@ class _StoreJournal:
         if t is None:
             pending = next((x for x in self.tokens if x.token == token), None)
             return None if pending is None else TokenState(PENDING)
-        return TokenState(t.status, t.output, t.error, t.cause, t.heartbeat_at, t.started_at, t.worker_name)
+        return _token_state(t)
 
     def expire_token(self, token: str, missed_heartbeat: bool) -> bool:
         status = HEARTBEAT_TIMED_OUT if missed_heartbeat else TIMED_OUT_TOKEN

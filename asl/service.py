@@ -25,16 +25,29 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from . import jsontext
 from .api import RequestError, check_request, method_name
+from .apiargs import (
+    MAX_TAGS,
+    arn_kind,
+    check_arn,
+    check_json,
+    check_kind,
+    check_name,
+    paged,
+    put,
+    revision_id,
+    tag_dict,
+    unqualified_arn,
+    version_arn,
+)
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
 from .errors import ServiceError
 from .jsontext import dumps_checked
-from .parse import jackson_message
+from .mapruns import MapRunOperations
 from .parse import loads as parse_text
 from .runtime.history import BRANCH
-from .runtime.options import MAX_PAYLOAD, TaskFunction
+from .runtime.options import TaskFunction
 from .store.base import (
     ABORTED,
     FAILED,
@@ -53,105 +66,9 @@ from .store.base import (
 from .validate import validate
 
 T = TypeVar("T")
-_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff]")
-MAX_TAGS = 50
 
 
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= 80 or _BAD_NAME.search(name):
-        raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
-    return name
-
-
-def _check_arn(arn: Any) -> str:
-    if not isinstance(arn, str) or not arn.startswith("arn:"):
-        raise ServiceError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
-    return arn
-
-
-def _unqualified_arn(arn: str) -> bool:
-    """A state machine ARN without a version or alias after its name."""
-    return len(arn.split(":")) == 7
-
-
-def _version_arn(arn: str) -> bool:
-    """A state machine version ARN (``…:stateMachine:<name>:<number>``)."""
-    parts = arn.split(":")
-    return len(parts) == 8 and parts[7].isdigit()
-
-
-def _arn_kind(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[5] if len(parts) > 6 else ""
-
-
-def _check_kind(arn: Any, *kinds: str) -> str:
-    """An ARN of one of these resource types (``stateMachine``, ``execution``, ...), or InvalidArn as AWS words it."""
-    arn = _check_arn(arn)
-    kind = _arn_kind(arn)
-    if kind not in kinds:
-        raise ServiceError("InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {kind or arn}'")
-    return arn
-
-
-def _check_json(text: Any, code: str, what: str) -> str:
-    if not isinstance(text, str):
-        raise ServiceError(code, f"Invalid {what}: expected a JSON text")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD:
-        raise ServiceError(code, f"Invalid {what}: 'larger than {MAX_PAYLOAD} bytes'")
-    try:
-        jsontext.loads(text, "The JSON text")
-    except jsontext.JsonLimitError as exc:
-        raise ServiceError(code, f"Invalid {what}: '{exc.message}'") from None
-    except ValueError:
-        raise ServiceError(code, f"Invalid {what}: '{jackson_message(text)}'") from None
-    return text
-
-
-def revision_id(arn: str, revision: int) -> str:
-    """The revisionId of a state machine's revision: stable, and different for each revision."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{arn}#{revision}"))
-
-
-def _page(items: list[T], kind: str, max_results: int | None, next_token: str | None, default: int = 100
-          ) -> tuple[list[T], str | None]:
-    """One page of ``items`` and the token of the next. Tokens are opaque to clients and tied to ``kind`` (the
-    listing they came from); a token that is not one of ours is InvalidToken."""
-    start = 0
-    if next_token is not None:
-        try:
-            k, _, n = base64.urlsafe_b64decode(next_token.encode()).decode().rpartition(":")
-            if k != kind or not n.isdigit():
-                raise ValueError(next_token)
-            start = int(n)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise ServiceError("InvalidToken", "Invalid Token: 'Invalid token'") from None
-    size = max_results if max_results else default
-    page = items[start:start + size]
-    more = start + size < len(items)
-    token = base64.urlsafe_b64encode(f"{kind}:{start + size}".encode()).decode() if more else None
-    return page, token
-
-
-def _paged(key: str, items: list[Any], kind: str, max_results: int | None, next_token: str | None,
-           default: int = 100) -> dict[str, Any]:
-    page, token = _page(items, kind, max_results, next_token, default)
-    out: dict[str, Any] = {key: page}
-    if token is not None:
-        out["nextToken"] = token
-    return out
-
-
-def _put(out: dict[str, Any], **members: Any) -> None:
-    """Add the members that have a value (AWS leaves absent members out of its answers)."""
-    out.update((k, v) for k, v in members.items() if v is not None)
-
-
-def _tag_dict(tags: Any) -> dict[str, str]:
-    return {t["key"]: t.get("value", "") for t in tags or ()}
-
-
-class StepFunctions:
+class StepFunctions(MapRunOperations):
     """The Step Functions API over ``store``, for one account and region.
 
     ``tasks`` and ``adapters`` serve the Task states of executions this service runs itself (StartSyncExecution)
@@ -237,13 +154,13 @@ class StepFunctions:
     def _lookup(arn: Any, get: Callable[[str], T | None], missing: str) -> T:
         """The record an ARN names: InvalidArn for something that is not an ARN, ``missing`` (AWS's
         ``…DoesNotExist`` code; its message splits the name into words) when there is none."""
-        rec = get(_check_arn(arn))
+        rec = get(check_arn(arn))
         if rec is None:
             raise ServiceError(missing, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", missing) + f": '{arn}'")
         return rec
 
     def _machine(self, arn: Any) -> StateMachineRecord:
-        return self._lookup(_check_kind(arn, "stateMachine"), self.store.get_state_machine, "StateMachineDoesNotExist")
+        return self._lookup(check_kind(arn, "stateMachine"), self.store.get_state_machine, "StateMachineDoesNotExist")
 
     @staticmethod
     def _unqualified(arn: str) -> str:
@@ -252,14 +169,14 @@ class StepFunctions:
     def _target(self, arn: Any) -> tuple[StateMachineRecord, VersionRecord | None, AliasRecord | None]:
         """What a state machine ARN names: the state machine, with the version (a version ARN, or the one an
         alias ARN routed to) and the alias."""
-        arn = _check_kind(arn, "stateMachine")
-        if _unqualified_arn(arn):
+        arn = check_kind(arn, "stateMachine")
+        if unqualified_arn(arn):
             return self._machine(arn), None, None
         parts = arn.split(":")
         if len(parts) != 8 or not parts[7]:
             raise ServiceError("InvalidArn", f"Invalid Arn: '{arn}'")
         sm = self._machine(self._unqualified(arn))
-        if _version_arn(arn):
+        if version_arn(arn):
             return sm, self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist"), None
         alias = self.store.get_alias(arn)
         if alias is None:
@@ -271,7 +188,7 @@ class StepFunctions:
                              type: str = "STANDARD", tags: Any = None, publish: bool = False,  # noqa: A002
                              versionDescription: str | None = None, loggingConfiguration: Any = None,  # noqa: N803
                              **_: Any) -> dict[str, Any]:
-        _check_name(name)
+        check_name(name)
         if type not in ("STANDARD", "EXPRESS"):
             raise ServiceError("ValidationException", f"Value '{type}' at 'type' failed to satisfy constraint: "
                                                       "Member must satisfy enum value set: [STANDARD, EXPRESS]")
@@ -293,7 +210,7 @@ class StepFunctions:
         else:
             if tags:
                 self._check_tags(tags, arn, existing={})
-                self.store.set_tags(arn, _tag_dict(tags))
+                self.store.set_tags(arn, tag_dict(tags))
         out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": rec.created}
         if publish:
             version = self.store.publish_version(arn, versionDescription, datetime.now(UTC))
@@ -334,8 +251,8 @@ class StepFunctions:
 
     def describe_state_machine(self, stateMachineArn: str, includedData: str = "ALL_DATA",  # noqa: N803
                                **_: Any) -> dict[str, Any]:
-        arn = _check_kind(stateMachineArn, "stateMachine")
-        if _version_arn(arn):
+        arn = check_kind(stateMachineArn, "stateMachine")
+        if version_arn(arn):
             sm = self._machine(self._unqualified(arn))
             v = self._lookup(arn, self.store.get_version, "StateMachineDoesNotExist")
             out = self._describe(v.arn, sm.name, v.definition, v.role_arn, v.type, v.created,
@@ -359,7 +276,7 @@ class StepFunctions:
     def list_state_machines(self, maxResults: int = 0, nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         items = [{"stateMachineArn": sm.arn, "name": sm.name, "type": sm.type, "creationDate": sm.created}
                  for sm in self.store.list_state_machines()]
-        return _paged("stateMachines", items, "stateMachines", maxResults, nextToken)
+        return paged("stateMachines", items, "stateMachines", maxResults, nextToken)
 
     def update_state_machine(self, stateMachineArn: str, definition: str | None = None,  # noqa: N803
                              roleArn: str | None = None, loggingConfiguration: Any = None,  # noqa: N803
@@ -387,8 +304,8 @@ class StepFunctions:
         return out
 
     def delete_state_machine(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        arn = _check_kind(stateMachineArn, "stateMachine")
-        if not _unqualified_arn(arn):
+        arn = check_kind(stateMachineArn, "stateMachine")
+        if not unqualified_arn(arn):
             raise ServiceError("ValidationException", "Delete the version or alias with DeleteStateMachineVersion or "
                                                       f"DeleteStateMachineAlias: '{arn}'")
         self.store.delete_state_machine(arn)
@@ -411,11 +328,11 @@ class StepFunctions:
                                     nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         sm = self._machine(stateMachineArn)
         items = [{"stateMachineVersionArn": v.arn, "creationDate": v.created} for v in self.store.list_versions(sm.arn)]
-        return _paged("stateMachineVersions", items, "versions:" + sm.arn, maxResults, nextToken)
+        return paged("stateMachineVersions", items, "versions:" + sm.arn, maxResults, nextToken)
 
     def delete_state_machine_version(self, stateMachineVersionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        arn = _check_kind(stateMachineVersionArn, "stateMachine")
-        if not _version_arn(arn):
+        arn = check_kind(stateMachineVersionArn, "stateMachine")
+        if not version_arn(arn):
             raise ServiceError("ValidationException", f"Invalid version ARN: '{arn}'")
         using = [a.arn for a in self.store.list_aliases(self._unqualified(arn)) if any(v == arn for v, _ in a.routing)]
         if using:
@@ -427,7 +344,7 @@ class StepFunctions:
     def _check_routing(self, routing: Any) -> tuple[tuple[str, int], ...]:
         arns = [r["stateMachineVersionArn"] for r in routing]
         shown = "[" + ", ".join(arns) + "]"
-        if any(not _version_arn(a) or _arn_kind(a) != "stateMachine" for a in arns):
+        if any(not version_arn(a) or arn_kind(a) != "stateMachine" for a in arns):
             raise ServiceError("ValidationException", f"Routing configuration must contain state machine version ARNs. "
                                                       f"Received: {shown}")
         if len(set(arns)) != len(arns):
@@ -462,7 +379,7 @@ class StepFunctions:
         return {"stateMachineAliasArn": arn, "creationDate": now}
 
     def _alias(self, arn: Any) -> AliasRecord:
-        arn = _check_kind(arn, "stateMachine")
+        arn = check_kind(arn, "stateMachine")
         alias = self.store.get_alias(arn)
         if alias is None:
             raise ServiceError("ResourceNotFound", "Request references a resource that does not exist.")
@@ -492,7 +409,7 @@ class StepFunctions:
         return {"updateDate": now}
 
     def delete_state_machine_alias(self, stateMachineAliasArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        arn = _check_kind(stateMachineAliasArn, "stateMachine")
+        arn = check_kind(stateMachineAliasArn, "stateMachine")
         if self.store.get_alias(arn) is None:
             raise ServiceError("ResourceNotFound", "Request references a resource that does not exist.")
         self.store.delete_alias(arn)
@@ -502,25 +419,25 @@ class StepFunctions:
                                    nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         sm = self._machine(stateMachineArn)
         items = [{"stateMachineAliasArn": a.arn, "creationDate": a.created} for a in self.store.list_aliases(sm.arn)]
-        return _paged("stateMachineAliases", items, "aliases:" + sm.arn, maxResults, nextToken)
+        return paged("stateMachineAliases", items, "aliases:" + sm.arn, maxResults, nextToken)
 
     # -- tags --------------------------------------------------------------------------------------------------
     def _taggable(self, arn: Any) -> str:
-        arn = _check_kind(arn, "stateMachine", "activity")
-        exists = (self.store.get_activity(arn) if _arn_kind(arn) == "activity"
-                  else self.store.get_state_machine(arn) if _unqualified_arn(arn) else None)
+        arn = check_kind(arn, "stateMachine", "activity")
+        exists = (self.store.get_activity(arn) if arn_kind(arn) == "activity"
+                  else self.store.get_state_machine(arn) if unqualified_arn(arn) else None)
         if exists is None:
             raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
         return arn
 
     def _check_tags(self, tags: Any, arn: str, existing: dict[str, str]) -> None:
-        if len(set(existing) | set(_tag_dict(tags))) > MAX_TAGS:
+        if len(set(existing) | set(tag_dict(tags))) > MAX_TAGS:
             raise ServiceError("TooManyTags", f"Too many tags: a resource has at most {MAX_TAGS} tags: '{arn}'")
 
     def tag_resource(self, resourceArn: str, tags: Any, **_: Any) -> dict[str, Any]:  # noqa: N803
         arn = self._taggable(resourceArn)
         self._check_tags(tags, arn, self.store.tags(arn))
-        self.store.set_tags(arn, _tag_dict(tags))
+        self.store.set_tags(arn, tag_dict(tags))
         return {}
 
     def untag_resource(self, resourceArn: str, tagKeys: Any, **_: Any) -> dict[str, Any]:  # noqa: N803
@@ -545,12 +462,12 @@ class StepFunctions:
 
     def _start(self, stateMachineArn: Any, name: Any, input: Any) -> tuple[Any, ...]:  # noqa: A002, N803
         """What StartExecution and StartSyncExecution check alike: the target, the test case, name and input."""
-        arn, _, case = _check_arn(stateMachineArn).partition("#")
+        arn, _, case = check_arn(stateMachineArn).partition("#")
         sm, version, alias = self._target(arn)
         mocks = self._test_case(sm, case) if case else None
         if name is not None:
-            _check_name(name)
-        text = "{}" if input is None else _check_json(input, "InvalidExecutionInput", "State Machine Execution Input")
+            check_name(name)
+        text = "{}" if input is None else check_json(input, "InvalidExecutionInput", "State Machine Execution Input")
         return sm, version, alias, case or None, mocks, text
 
     def start_execution(self, stateMachineArn: str, name: str | None = None, input: str | None = None,  # noqa: A002, N803
@@ -613,13 +530,13 @@ class StepFunctions:
             if result.output is not None:
                 out["output"] = result.output
                 out["outputDetails"] = {"included": True}
-        _put(out, error=result.error, cause=result.cause)
+        put(out, error=result.error, cause=result.cause)
         millis = max(100, -(-int((stop - start).total_seconds() * 1000) // 100) * 100)
         out["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": millis}
         return out
 
     def _execution(self, arn: Any) -> ExecutionRecord:
-        return self._lookup(_check_kind(arn, "execution"), self.store.get_execution, "ExecutionDoesNotExist")
+        return self._lookup(check_kind(arn, "execution"), self.store.get_execution, "ExecutionDoesNotExist")
 
     def describe_execution(self, executionArn: str, includedData: str = "ALL_DATA", **_: Any) -> dict[str, Any]:  # noqa: N803
         ex = self._execution(executionArn)
@@ -633,7 +550,8 @@ class StepFunctions:
             if ex.status == SUCCEEDED:
                 out["output"] = ex.output
                 out["outputDetails"] = {"included": True}
-        _put(out, error=ex.error, cause=ex.cause, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
+        put(out, error=ex.error, cause=ex.cause, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn,
+            mapRunArn=ex.map_run_arn)
         out["redriveCount"] = 0
         out["redriveStatus"] = "NOT_REDRIVABLE"
         if ex.status != RUNNING:
@@ -663,11 +581,14 @@ class StepFunctions:
                         maxResults: int = 0, nextToken: str | None = None, mapRunArn: str | None = None,  # noqa: N803
                         **_: Any) -> dict[str, Any]:
         if mapRunArn is not None:
-            raise ServiceError("ResourceNotFound", f"Resource not found: '{mapRunArn}' (asl keeps no Map Runs)")
+            if stateMachineArn is not None:
+                raise ServiceError("ValidationException", "Must provide a StateMachine ARN or a MapRun ARN, not both")
+            return paged("executions", self._map_run_children(mapRunArn, statusFilter), "executions:" + mapRunArn,
+                         maxResults, nextToken)
         if stateMachineArn is None:
             raise ServiceError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
-        arn = _check_kind(stateMachineArn, "stateMachine")
-        qualified = not _unqualified_arn(arn)
+        arn = check_kind(stateMachineArn, "stateMachine")
+        qualified = not unqualified_arn(arn)
         sm = self._machine(self._unqualified(arn))
         items = []
         for ex in self.store.list_executions(sm.arn, statusFilter):
@@ -675,10 +596,10 @@ class StepFunctions:
                 continue
             item: dict[str, Any] = {"executionArn": ex.arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
                                     "status": ex.status, "startDate": ex.start}
-            _put(item, stopDate=ex.stop, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
+            put(item, stopDate=ex.stop, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
             item["redriveCount"] = 0
             items.append(item)
-        return _paged("executions", items, "executions:" + arn, maxResults, nextToken)
+        return paged("executions", items, "executions:" + arn, maxResults, nextToken)
 
     def get_execution_history(self, executionArn: str, reverseOrder: bool = False,  # noqa: N803
                               includeExecutionData: bool = True, maxResults: int = 0, nextToken: str | None = None,  # noqa: N803
@@ -714,6 +635,8 @@ class StepFunctions:
         parent = parent_outcome(before, ABORTED, now, None, error, cause) if before.parent_token else None
         ex = self.store.stop_execution(before.arn, error, cause, now, parent)
         assert ex is not None
+        if before.status == RUNNING:
+            self._abort_map_runs(before.arn, now)
         return {"stopDate": ex.stop or now}
 
     # -- callbacks ---------------------------------------------------------------------------------------------
@@ -730,7 +653,7 @@ class StepFunctions:
         return {}
 
     def send_task_success(self, taskToken: str, output: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        text = _check_json(output, "InvalidOutput", "output")
+        text = check_json(output, "InvalidOutput", "output")
         return self._on_token(taskToken, lambda t, now: self.store.close_token(t, SUCCEEDED, now, output=text))
 
     def send_task_failure(self, taskToken: str, error: str | None = None, cause: str | None = None,  # noqa: N803
@@ -746,7 +669,7 @@ class StepFunctions:
 
     # -- activities ------------------------------------------------------------------------------------------
     def create_activity(self, name: str, tags: Any = None, **_: Any) -> dict[str, Any]:
-        _check_name(name)
+        check_name(name)
         arn = self._arn("activity", name)
         created = self.store.get_activity(arn) is None
         self.store.put_activity(ActivityRecord(arn, name, datetime.now(UTC)))
@@ -754,11 +677,11 @@ class StepFunctions:
         assert act is not None
         if tags and created:
             self._check_tags(tags, arn, existing={})
-            self.store.set_tags(arn, _tag_dict(tags))
+            self.store.set_tags(arn, tag_dict(tags))
         return {"activityArn": arn, "creationDate": act.created}
 
     def _activity(self, arn: Any) -> ActivityRecord:
-        return self._lookup(_check_kind(arn, "activity"), self.store.get_activity, "ActivityDoesNotExist")
+        return self._lookup(check_kind(arn, "activity"), self.store.get_activity, "ActivityDoesNotExist")
 
     def describe_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         act = self._activity(activityArn)
@@ -766,10 +689,10 @@ class StepFunctions:
 
     def list_activities(self, maxResults: int = 0, nextToken: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         items = [{"activityArn": a.arn, "name": a.name, "creationDate": a.created} for a in self.store.list_activities()]
-        return _paged("activities", items, "activities", maxResults, nextToken)
+        return paged("activities", items, "activities", maxResults, nextToken)
 
     def delete_activity(self, activityArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.store.delete_activity(_check_kind(activityArn, "activity"))
+        self.store.delete_activity(check_kind(activityArn, "activity"))
         return {}
 
     def get_activity_task(self, activityArn: str, workerName: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803

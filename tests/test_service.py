@@ -96,7 +96,7 @@ def test_request_checks_collect_every_problem() -> None:
     assert info.value.code == "SerializationException"
     with pytest.raises(ServiceError) as info:
         sfn.call("DescribeMapRun", {"mapRunArn": "arn:aws:states:us-east-1:1:mapRun:m/l:x"})
-    assert info.value.code == "UnknownOperationException" and "DescribeMapRun" in info.value.message
+    assert info.value.code == "ResourceNotFound" and "mapRun:m/l:x" in info.value.message
 
 
 def test_pagination_tokens(store: Store) -> None:
@@ -221,7 +221,8 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     assert sfn.describe_state_machine(stateMachineArn="arn:aws:states:us-east-1:1:stateMachine:m")["definition"] == PASS
     v = sfn.publish_state_machine_version(stateMachineArn="arn:aws:states:us-east-1:1:stateMachine:m")
     assert v["stateMachineVersionArn"].endswith(":m:1")
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
+    assert sfn.store.list_map_runs("arn:aws:states:us-east-1:1:execution:m:x") == []  # schema 4: map_runs
 
 
 def test_a_schema_2_store_keeps_its_one_event_rows_and_adds_runs(tmp_path: Path) -> None:
@@ -241,12 +242,14 @@ def test_a_schema_2_store_keeps_its_one_event_rows_and_adds_runs(tmp_path: Path)
     events = [e for (b,) in rows for e in (json.loads(b) if b.startswith("[") else [json.loads(b)])]
     conn.execute("DELETE FROM events WHERE execution_arn=?", (ex,))
     conn.executemany("INSERT INTO events VALUES (?,?,?)", [(ex, e["id"], json.dumps(e)) for e in events])
+    conn.executescript("DROP TABLE map_runs; DROP INDEX executions_by_map_run; "  # what schema 4 added
+                       "ALTER TABLE executions DROP COLUMN map_run_arn")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
 
     sfn = StepFunctions(SQLiteStore(path))
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
     assert [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]] == \
         ["ExecutionStarted", "WaitStateEntered"]
     time.sleep(1.1)  # the Wait is over

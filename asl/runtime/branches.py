@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, PathNotFound, StateError
+from ..errors import BranchEnded, NoRecovery, PathNotFound, StateError
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, State
 from ..validate import JSONATA
 from .dataflow import number_field
 from .decisions import ABORTABLE, tolerated
-from .distributed import ChildRun, MapRun, ReaderCall, batch_items, max_items, read_items, write_results
+from .distributed import ReaderCall, max_items
 from .frame import Frame, StateCtx
 from .history import History
 from .scheduler import Aborted, Child
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from .loop import Execution
 
 INLINE_MAP_LIMIT = 40  # iterations of an inline Map that run at once on AWS, whatever MaxConcurrency says
-DISTRIBUTED_LIMIT = 10_000  # child executions of a Distributed Map at once
 
 
 # -- running branches -------------------------------------------------------------------------------------------------
@@ -222,7 +221,9 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
                 raise ex.query_error(frame, sctx, bad[0], bad[1])
             raise StateError("States.Runtime", bad[1])
         if distributed:
-            return _distributed(ex, st, items, eff, frame, sctx, (tol_count, tol_pct), concurrency, reading)
+            from .maprun import distributed_map
+
+            return distributed_map(ex, st, items, eff, frame, sctx, (tol_count, tol_pct), concurrency, reading)
         tolerance = _Tolerance(len(items), tol_count, tol_pct)
         limit = min(concurrency or INLINE_MAP_LIMIT, INLINE_MAP_LIMIT)
         if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1:
@@ -379,121 +380,3 @@ class _Iterations:
                 continue
             _iteration(self.h, "MapIterationAborted", prev, index, self.st)
             _stop(self.ex, self.h, child, prev)
-
-
-def _distributed(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tolerated_failures: tuple[int | None, float | None], concurrency: int | None,
-                 reading: ReaderCall | None) -> Any:
-    """A Distributed Map: each item runs as a child run with its own history (and no access to the parent's
-    variables), up to MaxConcurrency at once; the parent records the Map Run. With ``reading``, the items are read
-    (ItemReader) once the Map Run has started; with an ItemBatcher the children's inputs are batches of items. The
-    result is the children's outputs in order, or with a ResultWriter what it makes of them."""
-    h = frame.history
-    proc = st.processor
-    assert proc is not None
-    o = ex.opts
-    label = st.raw.get("Label") or frame.uuid4()
-    run_id = frame.uuid4()
-    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{run_id}"
-    frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
-    try:
-        if reading is not None:
-            items = read_items(ex, st, reading, eff, frame, sctx)
-        inputs = None
-        if st.batcher is not None:  # each child takes a batch of items (after ItemSelector) as its input
-            values = [_item_value(ex, st, eff, i, item, frame, sctx) for i, item in enumerate(items)]
-            inputs = batch_items(ex, st, st.batcher, values, eff, frame, sctx)
-    except StateError as err:
-        _map_run_failed(h, frame, err)  # the Map Run fails, saying why
-        raise
-    tolerance = _Tolerance(len(items if inputs is None else inputs), *tolerated_failures)
-    limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
-    count = len(items if inputs is None else inputs)
-    at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and count > 1
-    children: list[ChildRun] = []
-    results: list[Any] = [None] * count
-    errors: dict[int, StateError] = {}
-    config = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {})
-    express_children = config.get("ExecutionType") == "EXPRESS"
-
-    def child_run(index: int) -> tuple[Child | None, Frame]:
-        value = _item_value(ex, st, eff, index, items[index], frame, sctx) if inputs is None else inputs[index]
-        sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
-        if express_children:
-            sub.history.limit = None  # AWS keeps no history of an Express child, so none bounds it
-        children.append(ChildRun(value, sub, frame.uuid4()))
-        if at_once:
-            return _spawn(ex, proc, value, sub), sub
-        try:
-            results[index] = ex.run_block(proc, value, sub)
-        except (BranchEnded, StateError, HistoryLimitReached) as exc:
-            errors[index] = _child_error(exc)
-        return None, sub
-
-    running: dict[int, Child] = {}
-    try:
-        for index in range(count):
-            child, sub = child_run(index)
-            if child is None:
-                continue
-            running[index] = child
-            while len(running) >= limit or (index == count - 1 and running):
-                _collect_children(ex, running, results, errors)
-    except StateError as exc:  # the Map itself failed (its ItemSelector): the children still running stop first
-        if not isinstance(exc, NoRecovery):
-            for child in running.values():
-                _stop(ex, History(ex.clock), child, len(h.events))  # their events go to their own histories
-        raise
-    failed = None
-    for index in sorted(errors):
-        failed = tolerance.fail(errors[index]) or failed
-    output: Any = results
-    if st.writer is not None:
-        run = MapRun(run_arn, label, run_id, children, results, errors)
-        try:
-            output = write_results(ex, st, st.writer, eff, frame, sctx, run)
-        except StateError as err:
-            if failed is None:
-                _map_run_failed(h, frame, err)
-                raise
-    if failed is not None:
-        frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
-        failed.final_event = ("MapStateFailed", frame.cursor)
-        raise failed
-    frame.cursor = h.add("MapRunSucceeded", frame.cursor)
-    h.add("MapStateSucceeded", frame.cursor)
-    return output
-
-
-def _child_error(exc: BaseException) -> StateError:
-    """How a Distributed Map child failed: its own error, or its history's limit (which fails that child, not the
-    parent: each child is an execution with a history of its own)."""
-    if isinstance(exc, HistoryLimitReached):
-        return StateError(HistoryLimitReached.ERROR, HistoryLimitReached.CAUSE)
-    assert isinstance(exc, BranchEnded | StateError)
-    return _branch_error(exc)
-
-
-def _map_run_failed(h: History, frame: Frame, err: StateError) -> None:
-    """A failure of the Map Run itself (its reader, its batcher, its writer): MapRunFailed with the error and cause,
-    then the state's MapStateFailed."""
-    frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {"error": err.error, "cause": err.cause})
-    err.final_event = ("MapStateFailed", frame.cursor)
-
-
-def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: dict[int, StateError]) -> None:
-    """Wait for some of a Distributed Map's running children to end, and take their results."""
-    try:
-        ex.scheduler.wait_any(list(running.values()))
-    except Aborted as stop:
-        for child in running.values():
-            _stop(ex, History(ex.clock), child, stop.prev)  # their events go to their own histories
-        raise
-    for index in sorted(i for i, c in running.items() if c.done):
-        child = running.pop(index)
-        if child.error is None:
-            results[index] = child.result
-        else:
-            if not isinstance(child.error, BranchEnded | StateError | HistoryLimitReached):
-                raise child.error
-            errors[index] = _child_error(child.error)

@@ -360,11 +360,14 @@ def _listed_objects(client: Any, params: dict[str, Any], max_items: int | None) 
 # -- ResultWriter ----------------------------------------------------------------------------------------------------
 @dataclass
 class ChildRun:
-    """One child of a Map Run: its input, its frame (whose history gives its start and stop) and its name."""
+    """One child of a Map Run: its input, its name, and when it started and stopped (a child run in the parent's
+    process has its frame, whose history says it)."""
 
     input: Any
-    frame: Frame
     name: str
+    frame: Frame | None = None
+    start: datetime | None = None
+    stop: datetime | None = None
 
 
 @dataclass
@@ -393,9 +396,11 @@ def _record(ex: Execution, run: MapRun, index: int) -> dict[str, Any]:
     o = ex.opts
     child = run.children[index]
     machine = f"{ex.context_sm['Name']}/{run.label}"
-    events = child.frame.history.events  # compact tuples: (id, previous id, timestamp, type, ...)
-    start = events[0][2] if events else None
-    stop = events[-1][2] if events else None
+    start, stop = child.start, child.stop
+    if child.frame is not None:
+        events = child.frame.history.events  # compact tuples: (id, previous id, timestamp, type, ...)
+        start = events[0][2] if events else None
+        stop = events[-1][2] if events else None
     err = run.errors.get(index)
     record: dict[str, Any] = {
         "ExecutionArn": f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:{child.name}",

@@ -39,3 +39,55 @@ class Journal(Protocol):
     def expire_token(self, token: str, missed_heartbeat: bool) -> bool:
         """Close a PENDING token as timed out (TIMED_OUT, or HEARTBEAT_TIMED_OUT); False if a callback closed it
         first."""
+
+
+@dataclass(frozen=True)
+class MapRunState:
+    """A Distributed Map's Map Run as the journal keeps it (the fields of the store's Map Run record): the
+    children's inputs (``inputs``, JSON text of an array), its limits, and how it ended."""
+
+    arn: str
+    execution_arn: str
+    status: str
+    start: datetime
+    max_concurrency: int
+    tolerated_failure_count: int | None  # None: not given
+    tolerated_failure_percentage: float | None
+    inputs: str
+    batched: bool = False
+    stop: datetime | None = None
+    outcomes: str | None = None
+    results_written: int = 0
+    redrive_count: int = 0
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    """A child execution of a Map Run to start: its end closes ``token``, a token of the parent."""
+
+    arn: str
+    name: str
+    state_machine_arn: str
+    definition: str
+    type: str
+    input: str
+    token: str
+    map_run_arn: str
+
+
+class MapRunJournal(Protocol):
+    """What a journal adds for Distributed Maps whose children are executions of their own."""
+
+    def map_run(self, arn: str) -> MapRunState | None: ...
+
+    def save_map_run(self, run: MapRunState) -> None:
+        """Write the Map Run with the next commit (inserted, or overwritten whole)."""
+
+    def start_children(self, children: list[ChildStart]) -> None:
+        """Start these child executions, and register their tokens, with the next commit."""
+
+    def tokens_of_execution(self) -> dict[str, TokenState]:
+        """Every token of this execution (one read, however many there are)."""
+
+    def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
+        """Abort these child executions now (each closes its token)."""

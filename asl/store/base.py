@@ -72,6 +72,30 @@ class ExecutionRecord:
     test_case: str | None = None  # the mock configuration's test case it runs (``<stateMachineArn>#<TestCase>``)
     version_arn: str | None = None  # started through a version ARN, or an alias that routed to one
     alias_arn: str | None = None  # started through an alias ARN
+    map_run_arn: str | None = None  # a child execution of this Distributed Map Run
+
+
+@dataclass(frozen=True)
+class MapRunRecord:
+    """A Distributed Map's Map Run. ``inputs`` is the JSON text of the array of its children's inputs (each child
+    execution takes one, in order; with ItemBatcher each is a batch ``{"Items": [...]}``), kept so that a resumed
+    parent starts the children not started yet without reading its items again. Its children are the executions
+    whose ``map_run_arn`` is its ARN; ``outcomes`` (JSON text, one status a child) is for children run inside the
+    parent's process (EXPRESS), which are not kept as executions."""
+
+    arn: str
+    execution_arn: str
+    status: str
+    start: datetime
+    max_concurrency: int
+    tolerated_failure_count: int | None  # None: not given
+    tolerated_failure_percentage: float | None
+    inputs: str
+    batched: bool = False
+    stop: datetime | None = None
+    outcomes: str | None = None
+    results_written: int = 0
+    redrive_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,10 @@ class Commit:
     finish: Finish | None = None
     # with ``finish``: close the parent's token (status, output, error, cause) in the same transaction
     close_parent: ParentClose | None = None
+    # Map Runs to write (inserted, or overwritten whole), and child executions to start with their first event,
+    # in the same transaction as the tokens that wait for them
+    map_runs: Sequence[MapRunRecord] = ()
+    children: Sequence[tuple[ExecutionRecord, Event]] = ()
 
 
 class Store(Protocol):
@@ -220,8 +248,9 @@ class Store(Protocol):
 
     def get_execution(self, arn: str) -> ExecutionRecord | None: ...
 
-    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
-        """Newest first."""
+    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None,
+                        map_run_arn: str | None = None) -> list[ExecutionRecord]:
+        """Newest first; with ``map_run_arn``, that Map Run's child executions."""
 
     def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
                reverse: bool = False) -> list[Event]:
@@ -234,6 +263,20 @@ class Store(Protocol):
         """Abort a RUNNING execution: status ABORTED, an ExecutionAborted event, its pending tokens closed, and
         ``close_parent`` applied, all in one step. A worker still running it finds out at its next commit. None if
         it does not exist; unchanged if it ended."""
+
+    # -- Map Runs ----------------------------------------------------------------------------------------------
+    def get_map_run(self, arn: str) -> MapRunRecord | None: ...
+
+    def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """The Map Runs an execution started, newest first."""
+
+    def update_map_run(self, arn: str, **fields: Any) -> MapRunRecord | None:
+        """Change fields of a RUNNING Map Run (UpdateMapRun: ``max_concurrency`` and the tolerances, or its end) and
+        wake its execution, which reads them. Returns the record as it was before (None: no such Map Run);
+        unchanged if it has ended."""
+
+    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
+        """Every task token of an execution, pending and closed."""
 
     # -- workers -----------------------------------------------------------------------------------------------
     def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:

@@ -19,6 +19,7 @@ from .base import (
     AliasRecord,
     Event,
     ExecutionRecord,
+    MapRunRecord,
     StateMachineRecord,
     TokenRecord,
     VersionRecord,
@@ -64,6 +65,7 @@ class _Tables:
         self.executions: dict[str, ExecutionRecord] = {}
         self.logs: dict[str, list[Event]] = {}
         self.tokens: dict[str, TokenRecord] = {}
+        self.map_runs: dict[str, MapRunRecord] = {}
 
     # -- reads --------------------------------------------------------------------------------------------------
     def get_state_machine(self, arn: str) -> StateMachineRecord | None:
@@ -96,11 +98,22 @@ class _Tables:
     def get_execution(self, arn: str) -> ExecutionRecord | None:
         return self.executions.get(arn)
 
-    def list_executions(self, state_machine_arn: str | None, status: str | None) -> list[ExecutionRecord]:
+    def list_executions(self, state_machine_arn: str | None, status: str | None,
+                        map_run_arn: str | None = None) -> list[ExecutionRecord]:
         found = [e for e in self.executions.values()
                  if (state_machine_arn is None or e.state_machine_arn == state_machine_arn)
-                 and (status is None or e.status == status)]
+                 and (status is None or e.status == status) and (map_run_arn is None or e.map_run_arn == map_run_arn)]
         return sorted(found, key=lambda e: (-e.start.timestamp(), e.arn))
+
+    def get_map_run(self, arn: str) -> MapRunRecord | None:
+        return self.map_runs.get(arn)
+
+    def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        found = [r for r in self.map_runs.values() if r.execution_arn == execution_arn]
+        return sorted(found, key=lambda r: (-r.start.timestamp(), r.arn))
+
+    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
+        return [t for t in self.tokens.values() if t.execution_arn == execution_arn]
 
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         log = self.logs.get(arn, [])
@@ -226,6 +239,9 @@ class _Tables:
 
     def update_token(self, token: str, **fields: Any) -> None:
         self.tokens[token] = replace(self.tokens[token], **fields)
+
+    def save_map_run(self, run: MapRunRecord) -> None:
+        self.map_runs[run.arn] = run
 
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:
         for key, tok in list(self.tokens.items()):

@@ -36,7 +36,7 @@ from .base import Conflict, StoreError, StoreUnavailable
 from .rules import RuleStore, Transaction
 from .sql import Dialect, SQLTransaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SCHEMA = "asl"
 _LOCK_KEY = 0x41534C31  # advisory lock held while the schema is created or upgraded ("ASL1")
 
@@ -73,6 +73,18 @@ CREATE TABLE {s}.aliases (
     created timestamptz NOT NULL, description text, updated timestamptz);
 CREATE TABLE {s}.tags (resource_arn text NOT NULL, key text COLLATE "C" NOT NULL, value text NOT NULL,
     PRIMARY KEY (resource_arn, key));
+"""
+
+# Version 2: Distributed Map Runs, and their child executions marked as such.
+_TABLES_2 = """
+ALTER TABLE {s}.executions ADD COLUMN map_run_arn text;
+CREATE INDEX executions_by_map_run ON {s}.executions (map_run_arn, start);
+CREATE TABLE {s}.map_runs (
+    arn text COLLATE "C" PRIMARY KEY, execution_arn text NOT NULL, status text NOT NULL, start timestamptz NOT NULL,
+    max_concurrency integer NOT NULL, tolerated_failure_count integer,
+    tolerated_failure_percentage double precision, inputs text NOT NULL, batched boolean NOT NULL,
+    stop timestamptz, outcomes text, results_written integer NOT NULL, redrive_count integer NOT NULL);
+CREATE INDEX map_runs_by_execution ON {s}.map_runs (execution_arn, start);
 """
 
 # SQLSTATE classes of errors that may pass: connection trouble (08), too many connections and the like (53),
@@ -177,7 +189,7 @@ class PostgresStore(RuleStore):
                     raise StoreError(f"{where}: no asl store there")
                 if not exists:
                     conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(s))
-                for statement in _TABLES.split(";"):
+                for statement in (_TABLES + _TABLES_2).split(";"):
                     if statement.strip():
                         conn.execute(pgsql.SQL(statement.replace("{s}", "{}")).format(s))
                 conn.execute(pgsql.SQL("INSERT INTO {}.meta VALUES ('schema_version', %s)").format(s),
@@ -193,6 +205,12 @@ class PostgresStore(RuleStore):
                                  f"to {SCHEMA_VERSION}); it was left unchanged")
             if version < 1:
                 raise StoreError(f"{where}: not an asl store (no schema version); it was left unchanged")
+            if version < 2:  # brought up to date in place, under the advisory lock, in this transaction
+                for statement in _TABLES_2.split(";"):
+                    if statement.strip():
+                        conn.execute(pgsql.SQL(statement.replace("{s}", "{}")).format(s))
+                conn.execute(pgsql.SQL("UPDATE {}.meta SET value=%s WHERE key='schema_version'").format(s),
+                             (str(SCHEMA_VERSION),))
 
     @contextmanager
     def _errors(self, write: bool) -> Iterator[None]:

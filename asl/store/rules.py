@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from .base import (
     Conflict,
     Event,
     ExecutionRecord,
+    MapRunRecord,
     ParentClose,
     StateMachineRecord,
     TokenRecord,
@@ -78,8 +79,13 @@ class Transaction(Protocol):
     def list_activities(self) -> list[ActivityRecord]:
         """Oldest first."""
     def get_execution(self, arn: str) -> ExecutionRecord | None: ...
-    def list_executions(self, state_machine_arn: str | None, status: str | None) -> list[ExecutionRecord]:
+    def list_executions(self, state_machine_arn: str | None, status: str | None,
+                        map_run_arn: str | None = None) -> list[ExecutionRecord]:
         """Newest first, then by ARN."""
+    def get_map_run(self, arn: str) -> MapRunRecord | None: ...
+    def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """Newest first, then by ARN."""
+    def tokens_of(self, execution_arn: str) -> list[TokenRecord]: ...
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         """As :meth:`asl.store.base.Store.events` (``limit`` is not negative)."""
     def next_wake(self) -> datetime | None:
@@ -134,6 +140,8 @@ class Transaction(Protocol):
         """Insert, leaving any that exist as they are."""
     def update_token(self, token: str, **fields: Any) -> None:
         """Set fields of the token: names of :class:`~asl.store.base.TokenRecord`."""
+    def save_map_run(self, run: MapRunRecord) -> None:
+        """Insert or overwrite."""
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:
         """Give every PENDING token of the execution ``status``, closed at ``now``."""
     def notify_due(self) -> None:
@@ -271,9 +279,10 @@ class RuleStore:
         with self.reading() as tx:
             return tx.get_execution(arn)
 
-    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None) -> list[ExecutionRecord]:
+    def list_executions(self, state_machine_arn: str | None = None, status: str | None = None,
+                        map_run_arn: str | None = None) -> list[ExecutionRecord]:
         with self.reading() as tx:
-            return tx.list_executions(state_machine_arn, status)
+            return tx.list_executions(state_machine_arn, status, map_run_arn)
 
     def events(self, arn: str, after_id: int | None = None, limit: int | None = None,
                reverse: bool = False) -> list[Event]:
@@ -298,6 +307,31 @@ class RuleStore:
                 tx.close_pending_tokens(arn, ABORTED, now)
                 self._close_parent(tx, close_parent, now)
             return tx.get_execution(arn)
+
+    # -- Map Runs ----------------------------------------------------------------------------------------------
+    def get_map_run(self, arn: str) -> MapRunRecord | None:
+        with self.reading() as tx:
+            return tx.get_map_run(arn)
+
+    def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        with self.reading() as tx:
+            return tx.list_map_runs(execution_arn)
+
+    def update_map_run(self, arn: str, **fields: Any) -> MapRunRecord | None:
+        with self.transaction() as tx:
+            seen = tx.get_map_run(arn)
+            if seen is None:
+                return None
+            tx.lock_execution(seen.execution_arn)  # its execution writes it too: the execution's lock comes first
+            before = tx.get_map_run(arn)
+            if before is not None and before.status == RUNNING:
+                tx.save_map_run(replace(before, **fields))
+                self._wake(tx, before.execution_arn, datetime.now(UTC))
+            return before
+
+    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
+        with self.reading() as tx:
+            return tx.tokens_of(execution_arn)
 
     # -- workers -----------------------------------------------------------------------------------------------
     def claim(self, owner: str, now: datetime, lease_until: datetime,
@@ -336,6 +370,13 @@ class RuleStore:
                 next_event = commit.events[-1]["id"] + 1
             if commit.tokens:
                 tx.insert_tokens(commit.tokens)
+            for run in commit.map_runs:
+                tx.save_map_run(run)
+            for child, started in commit.children:  # new rows: no lock to wait for, whatever the lock order
+                if tx.insert_execution(child, started["id"] + 1):
+                    tx.append_events(child.arn, [started])
+            if commit.children:
+                tx.notify_due()
             f = commit.finish
             if f is not None:
                 tx.update_execution(arn, status=f.status, stop=f.stop, output=f.output, error=f.error, cause=f.cause,

@@ -20,6 +20,7 @@ from .base import (
     AliasRecord,
     Event,
     ExecutionRecord,
+    MapRunRecord,
     StateMachineRecord,
     TokenRecord,
     VersionRecord,
@@ -32,12 +33,15 @@ from .rules import ExecutionState
 RUN = 100
 
 EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
-             "error, cause, wake_at, lease_owner, lease_until, signal, parent_token, test_case, version_arn, alias_arn")
+             "error, cause, wake_at, lease_owner, lease_until, signal, parent_token, test_case, version_arn, alias_arn, "
+             "map_run_arn")
 TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, output, error, cause, heartbeat_at, "
               "started_at, worker_name, closed_at")
 MACHINE_COLS = "arn, name, definition, role_arn, type, created, revision"
 VERSION_COLS = "arn, state_machine_arn, number, definition, role_arn, type, revision, created, description"
 ALIAS_COLS = "arn, state_machine_arn, name, routing, created, description, updated"
+MAP_RUN_COLS = ("arn, execution_arn, status, start, max_concurrency, tolerated_failure_count, "
+                "tolerated_failure_percentage, inputs, batched, stop, outcomes, results_written, redrive_count")
 STATE_COLS = "arn, status, lease_owner, lease_until, wake_at, signal, next_event"
 # record fields whose values are times
 TIMES = frozenset({"start", "stop", "wake_at", "lease_until", "created", "heartbeat_at", "started_at", "closed_at",
@@ -113,7 +117,11 @@ class SQLTransaction:
     def _execution(self, r: Sequence[Any]) -> ExecutionRecord:
         f = self.d.from_db
         return ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], self._time(r[9]), f(r[10]), r[11],
-                               r[12], r[13], f(r[14]), r[15], f(r[16]), r[17], r[18], r[19], r[20], r[21])
+                               r[12], r[13], f(r[14]), r[15], f(r[16]), r[17], r[18], r[19], r[20], r[21], r[22])
+
+    def _map_run(self, r: Sequence[Any]) -> MapRunRecord:
+        return MapRunRecord(r[0], r[1], r[2], self._time(r[3]), r[4], r[5], r[6], r[7], bool(r[8]), self.d.from_db(r[9]),
+                            r[10], r[11], r[12])
 
     def _token(self, r: Sequence[Any]) -> TokenRecord:
         f = self.d.from_db
@@ -176,16 +184,27 @@ class SQLTransaction:
         r = self._one(f"SELECT {EXEC_COLS} FROM {{t}}executions WHERE arn=?", (arn,))
         return None if r is None else self._execution(r)
 
-    def list_executions(self, state_machine_arn: str | None, status: str | None) -> list[ExecutionRecord]:
+    def list_executions(self, state_machine_arn: str | None, status: str | None,
+                        map_run_arn: str | None = None) -> list[ExecutionRecord]:
         where, args = [], []
-        if state_machine_arn is not None:
-            where.append("state_machine_arn=?")
-            args.append(state_machine_arn)
-        if status is not None:
-            where.append("status=?")
-            args.append(status)
+        for column, value in (("state_machine_arn", state_machine_arn), ("status", status), ("map_run_arn", map_run_arn)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
         sql = f"SELECT {EXEC_COLS} FROM {{t}}executions" + (" WHERE " + " AND ".join(where) if where else "")
         return [self._execution(r) for r in self._all(sql + " ORDER BY start DESC, arn", args)]
+
+    def get_map_run(self, arn: str) -> MapRunRecord | None:
+        r = self._one(f"SELECT {MAP_RUN_COLS} FROM {{t}}map_runs WHERE arn=?", (arn,))
+        return None if r is None else self._map_run(r)
+
+    def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        return [self._map_run(r) for r in self._all(f"SELECT {MAP_RUN_COLS} FROM {{t}}map_runs WHERE execution_arn=? "
+                                                    "ORDER BY start DESC, arn", (execution_arn,))]
+
+    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
+        return [self._token(r) for r in self._all(f"SELECT {TOKEN_COLS} FROM {{t}}task_tokens WHERE execution_arn=?",
+                                                  (execution_arn,))]
 
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         # A row holds the run of events from its id on, so the rows that overlap the range are: forwards, the one
@@ -310,11 +329,11 @@ class SQLTransaction:
     def insert_execution(self, e: ExecutionRecord, next_event: int) -> bool:
         t = self.d.to_db
         return self._changed(
-            f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 23)}) "
+            f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 24)}) "
             "ON CONFLICT (arn) DO NOTHING",
             (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
              t(e.start), t(e.stop), e.output, e.error, e.cause, t(e.wake_at), e.lease_owner, t(e.lease_until),
-             e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, next_event))
+             e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, e.map_run_arn, next_event))
 
     def append_events(self, arn: str, events: Sequence[Event]) -> None:
         rows = [(arn, events[i]["id"], dump_events(events[i:i + RUN])) for i in range(0, len(events), RUN)]
@@ -341,6 +360,18 @@ class SQLTransaction:
     def update_token(self, token: str, **fields: Any) -> None:
         sets, args = self._assignments(fields)
         self._run(f"UPDATE {{t}}task_tokens SET {sets} WHERE token=?", (*args, token))
+
+    def save_map_run(self, m: MapRunRecord) -> None:
+        t = self.d.to_db
+        self._run(f"INSERT INTO {{t}}map_runs ({MAP_RUN_COLS}) VALUES ({','.join('?' * 13)}) ON CONFLICT (arn) DO UPDATE "
+                  "SET status=excluded.status, max_concurrency=excluded.max_concurrency, "
+                  "tolerated_failure_count=excluded.tolerated_failure_count, "
+                  "tolerated_failure_percentage=excluded.tolerated_failure_percentage, inputs=excluded.inputs, "
+                  "batched=excluded.batched, stop=excluded.stop, outcomes=excluded.outcomes, "
+                  "results_written=excluded.results_written, redrive_count=excluded.redrive_count",
+                  (m.arn, m.execution_arn, m.status, t(m.start), m.max_concurrency, m.tolerated_failure_count,
+                   m.tolerated_failure_percentage, m.inputs, m.batched, t(m.stop), m.outcomes, m.results_written,
+                   m.redrive_count))
 
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:
         self._run("UPDATE {t}task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",

@@ -41,7 +41,7 @@ from .sqlfile import (
     writes,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE state_machines (
@@ -90,6 +90,18 @@ CREATE TABLE tags (
 # Version 3: a row of `events` may hold the run of events one commit wrote, as a JSON array whose first event has
 # the row's id (one row instead of one per event: the inserts were a third of a commit). Rows written before hold one
 # event object each and read the same, so the upgrade only sets the version.
+
+# Version 4: Distributed Map Runs, and their child executions marked as such.
+_SCHEMA_4 = """
+ALTER TABLE executions ADD COLUMN map_run_arn TEXT;
+CREATE INDEX executions_by_map_run ON executions(map_run_arn, start);
+CREATE TABLE map_runs (
+    arn TEXT PRIMARY KEY, execution_arn TEXT NOT NULL, status TEXT NOT NULL, start REAL NOT NULL,
+    max_concurrency INTEGER NOT NULL, tolerated_failure_count INTEGER,
+    tolerated_failure_percentage REAL, inputs TEXT NOT NULL, batched INTEGER NOT NULL, stop REAL,
+    outcomes TEXT, results_written INTEGER NOT NULL, redrive_count INTEGER NOT NULL);
+CREATE INDEX map_runs_by_execution ON map_runs(execution_arn, start);
+"""
 
 
 class SQLiteStore(RuleStore):
@@ -143,7 +155,7 @@ class SQLiteStore(RuleStore):
             with self._tx() as c:
                 header = read_header(c)
                 if header.fresh:  # nobody made it meanwhile
-                    for statement in (_SCHEMA + _SCHEMA_2).split(";"):
+                    for statement in (_SCHEMA + _SCHEMA_2 + _SCHEMA_4).split(";"):
                         if statement.strip():
                             c.execute(statement)
                     c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -163,7 +175,11 @@ class SQLiteStore(RuleStore):
                     for statement in _SCHEMA_2.split(";"):
                         if statement.strip():
                             c.execute(statement)
-                if current < SCHEMA_VERSION:  # 2 → 3 changes no table
+                if 1 <= current < 4:  # 2 → 3 changes no table
+                    for statement in _SCHEMA_4.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                if current < SCHEMA_VERSION:
                     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _probe(self) -> Header:

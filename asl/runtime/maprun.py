@@ -1,0 +1,374 @@
+"""A Distributed Map's children as executions of their own, under the durable engine: each child is a STANDARD
+execution in the store, with its own history, claimed and run by any worker like any other execution, listed by
+``ListExecutions(mapRunArn=...)``; the parent keeps a Map Run record (its children's inputs, MaxConcurrency and
+tolerance, which UpdateMapRun may change while it runs) and waits, parked, while its children run.
+
+The parent starts children in order, up to MaxConcurrency running at once, each with a task token of the parent
+that the child's end closes (in the same transaction as the child's last event), which wakes the parent. A parent
+rebuilt after a restart finds its Map Run and the tokens in the store: the children that ended are not run again,
+those running go on, and the rest start as room frees up; its items are not read again (their inputs are in the
+Map Run record). Child names and tokens are derived from the Map Run's id and the child's index, so a rebuilt
+parent names them as it did.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, Parked, StateError
+from ..jsontext import dumps
+from .branches import _branch_error, _item_value, _spawn, _stop, _Tolerance
+from .decisions import tolerated
+from .distributed import ChildRun, MapRun, ReaderCall, batch_items, read_items, write_results
+from .frame import Frame, StateCtx
+from .history import History
+from .journal import ChildStart, MapRunJournal, MapRunState, TokenState
+from .scheduler import Aborted, Child
+
+if TYPE_CHECKING:
+    from ..model import State
+    from .loop import Execution
+
+RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+
+
+def child_name(run_id: str, index: int) -> str:
+    """The name of a Map Run's child: a UUID made from the Map Run's id and the child's index."""
+    return str(uuid.uuid5(uuid.UUID(run_id), f"child-{index}"))
+
+
+def child_definition(ex: Execution, st: State) -> str:
+    """A child's state machine: the Map's ItemProcessor on its own, in the parent's query language."""
+    processor = st.raw.get("ItemProcessor", st.raw.get("Iterator", {}))
+    definition = {"QueryLanguage": ex.machine.query_language,
+                  **{k: v for k, v in processor.items() if k != "ProcessorConfig"}}
+    return dumps(definition)
+
+
+def as_journal(ex: Execution) -> MapRunJournal | None:
+    """The execution's journal when it can keep Map Runs (the durable engine's), else None."""
+    journal = ex.journal
+    return journal if journal is not None and hasattr(journal, "start_children") else None  # type: ignore[return-value]
+
+
+@dataclass
+class ChildOutcome:
+    """How a child execution ended, as its token says: its DescribeExecution record."""
+
+    index: int
+    record: dict[str, Any]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.record.get("Status") == SUCCEEDED
+
+
+def _outcome(index: int, token: TokenState) -> ChildOutcome:
+    try:
+        record = json.loads(token.output or "")
+    except ValueError:
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    if token.status != SUCCEEDED:  # a token timed out or closed without the child's record: a failure
+        record.setdefault("Status", FAILED)
+        record.setdefault("Error", token.error or "States.Runtime")
+        if token.cause is not None:
+            record.setdefault("Cause", token.cause)
+    return ChildOutcome(index, record)
+
+
+class ChildExecutions:
+    """The children of one Map Run, run as executions: :meth:`run` returns when they have all ended, or when the
+    Map Run fails (its tolerance exceeded: the children still running are aborted)."""
+
+    def __init__(self, ex: Execution, st: State, journal: MapRunJournal, run: MapRunState, run_id: str, label: str):
+        self.ex, self.st, self.journal, self.run_id = ex, st, journal, run_id
+        self.state = run
+        self.inputs: list[Any] = json.loads(run.inputs)
+        self.definition = child_definition(ex, st)
+        o = ex.opts
+        machine = f"{ex.context_sm['Name']}/{label}"
+        self.machine_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{machine}"
+        self.execution_prefix = f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:"
+        self.ended: dict[int, ChildOutcome] = {}
+        self.started = 0
+
+    def child(self, index: int) -> ChildStart:
+        name = child_name(self.run_id, index)
+        token = str(uuid.uuid5(uuid.UUID(self.run_id), f"token-{index}"))
+        return ChildStart(self.execution_prefix + name, name, self.machine_arn, self.definition, "STANDARD",
+                          dumps(self.inputs[index]), token, self.state.arn)
+
+    def run(self) -> tuple[list[ChildOutcome], StateError | None]:
+        """Run the children to their end: their outcomes in order, and the error the Map Run fails with (None if
+        the failures are tolerated)."""
+        total = len(self.inputs)
+        tokens = self.journal.tokens_of_execution()
+        while self.started < total and self.child(self.started).token in tokens:  # started before a restart
+            self.started += 1
+        while True:
+            stored = self.journal.map_run(self.state.arn)
+            if stored is not None:  # UpdateMapRun may have changed its limits
+                self.state = replace(self.state, max_concurrency=stored.max_concurrency,
+                                     tolerated_failure_count=stored.tolerated_failure_count,
+                                     tolerated_failure_percentage=stored.tolerated_failure_percentage)
+            for index in range(self.started):
+                if index not in self.ended:
+                    token = tokens.get(self.child(index).token)
+                    if token is not None and token.status != "PENDING":
+                        self.ended[index] = _outcome(index, token)
+            failed = self._failure(total)
+            if failed is not None:
+                self._stop_running(failed.error or "States.Runtime",
+                                   "The Map Run failed, and stopped the child executions still running")
+                return self._outcomes(), failed
+            if len(self.ended) == total:
+                return self._outcomes(), None
+            limit = self.state.max_concurrency or total
+            room = min(total - self.started, limit - (self.started - len(self.ended)))
+            if room > 0:
+                children = [self.child(i) for i in range(self.started, self.started + room)]
+                self.journal.start_children(children)
+                self.ex.journal.flush()  # type: ignore[union-attr]  # the children start: a side effect
+                self.started += room
+            try:
+                self._wait()
+            except Aborted:  # the Map's own branch is stopped (a sibling failed): so are its children
+                self._stop_running("States.Aborted", "The parent execution's Map Run was aborted")
+                self.journal.save_map_run(replace(self.state, status=ABORTED, stop=_wall(self.ex)))
+                raise
+            tokens = self.journal.tokens_of_execution()
+
+    def _wait(self) -> None:
+        """Wait for a child to end: the parent parks (its workers go on with other executions) and is run again
+        when a child's end closes its token, or UpdateMapRun changes its limits."""
+        if not self.ex.scheduler.live:
+            raise Parked(None)
+        self.ex.scheduler.wait_callback(None)
+
+    def _has_tolerance(self) -> bool:
+        return self.state.tolerated_failure_count is not None or self.state.tolerated_failure_percentage is not None
+
+    def _failure(self, total: int) -> StateError | None:
+        failures = [o for o in self.ended.values() if not o.succeeded]
+        if not failures:
+            return None
+        if tolerated(len(failures), total, self.state.tolerated_failure_count, self.state.tolerated_failure_percentage):
+            return None
+        if self._has_tolerance():
+            return StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
+        first = min(failures, key=lambda o: o.index).record
+        return StateError(first.get("Error") or "States.Runtime", first.get("Cause"))
+
+    def _stop_running(self, error: str, cause: str) -> None:
+        running = [self.child(i) for i in range(self.started) if i not in self.ended]
+        if running:
+            self.journal.stop_children(running, error, cause)
+
+    def _outcomes(self) -> list[ChildOutcome]:
+        return [self.ended[i] for i in sorted(self.ended)]
+
+
+def new_map_run(ex: Execution, arn: str, inputs: list[Any], batched: bool, limit: int,
+                tolerated_failures: tuple[int | None, float | None], start: datetime) -> MapRunState:
+    """A Map Run's record as it starts."""
+    count, pct = tolerated_failures
+    return MapRunState(arn, ex.opts.execution_arn or "", RUNNING, start, limit, count, pct, dumps(inputs), batched)
+
+
+def children_are_executions(ex: Execution, st: State) -> MapRunJournal | None:
+    """The journal to run a Distributed Map's children as executions with: under the durable engine, for STANDARD
+    children, when no mocked test case runs (its mocked responses are counted within one execution)."""
+    config = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {})
+    if config.get("ExecutionType", "STANDARD") != "STANDARD" or ex.opts.mocks is not None:
+        return None
+    return as_journal(ex)
+
+
+# -- the Distributed Map state ---------------------------------------------------------------------------------------
+DISTRIBUTED_LIMIT = 10_000  # child executions of a Distributed Map at once
+
+
+def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
+                    tolerated_failures: tuple[int | None, float | None], concurrency: int | None,
+                    reading: ReaderCall | None) -> Any:
+    """A Distributed Map: each item (or batch of items) runs as a child with its own history (and no access to the
+    parent's variables), up to MaxConcurrency at once; the parent records the Map Run. With ``reading``, the items
+    are read (ItemReader) once the Map Run has started. The result is the children's outputs in order, or with a
+    ResultWriter what it makes of them.
+
+    Under the durable engine STANDARD children are executions of their own (:class:`ChildExecutions`); otherwise
+    (``asl run``, tests, EXPRESS children) each child runs inside the parent's process, as a branch with a history of
+    its own."""
+    h = frame.history
+    o = ex.opts
+    label = st.raw.get("Label") or frame.uuid4()
+    run_id = frame.uuid4()
+    run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{run_id}"
+    frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+    limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
+    journal = children_are_executions(ex, st)
+    stored = None if journal is None else journal.map_run(run_arn)
+    inputs: list[Any] | None = None
+    if stored is None:  # a resumed Map Run has its children's inputs: its items are not read again
+        # the items' own random stream: a resumed parent that skips this draws the same values after it
+        where = frame if journal is None else frame.child(frame.cursor, f"{frame.cursor}:items")
+        try:
+            if reading is not None:
+                items = read_items(ex, st, reading, eff, where, sctx)
+            if st.batcher is not None:  # each child takes a batch of items (after ItemSelector) as its input
+                values = [_item_value(ex, st, eff, i, item, where, sctx) for i, item in enumerate(items)]
+                inputs = batch_items(ex, st, st.batcher, values, eff, where, sctx)
+            elif journal is not None:  # kept in the Map Run record
+                inputs = [_item_value(ex, st, eff, i, item, where, sctx) for i, item in enumerate(items)]
+        except StateError as err:
+            _map_run_failed(h, frame, err)  # the Map Run fails, saying why
+            raise
+    if journal is not None:
+        run = stored or new_map_run(ex, run_arn, inputs or [], st.batcher is not None, limit, tolerated_failures,
+                                    _wall(ex))
+        if stored is None:
+            journal.save_map_run(run)  # committed with the first children
+        runner = ChildExecutions(ex, st, journal, run, run_id, label)
+        outcomes, failed = runner.run()
+        children = [ChildRun(json.loads(c.record.get("Input") or "null"), c.record.get("Name") or "",
+                             start=_millis(c.record.get("StartDate")), stop=_millis(c.record.get("StopDate")))
+                    for c in outcomes]
+        results = [json.loads(c.record["Output"]) if c.succeeded else None for c in outcomes]
+        errors = {c.index: StateError(c.record.get("Error") or "States.Runtime", c.record.get("Cause"))
+                  for c in outcomes if not c.succeeded}
+        record: MapRunState | None = runner.state
+    else:
+        started = _wall(ex)
+        children, results, errors = _in_process(ex, st, items, inputs, eff, frame, sctx, limit)
+        failed = None
+        tolerance = _Tolerance(len(children), *tolerated_failures)
+        for index in sorted(errors):
+            failed = tolerance.fail(errors[index]) or failed
+        record = None
+        journal = as_journal(ex)
+        if journal is not None:  # a durable parent keeps the Map Run of children it ran itself, with how each ended
+            ended = dumps([FAILED if i in errors else SUCCEEDED for i in range(len(children))])
+            record = replace(new_map_run(ex, run_arn, [], st.batcher is not None, limit, tolerated_failures, started),
+                             outcomes=ended)
+    output: Any = results
+    written = 0
+    if st.writer is not None:
+        report = MapRun(run_arn, label, run_id, children, results, errors)
+        try:
+            output = write_results(ex, st, st.writer, eff, frame, sctx, report)
+            written = len(children) if st.writer.resource is not None else 0
+        except StateError as err:
+            if failed is None:
+                _end_record(ex, journal, record, FAILED, written)
+                _map_run_failed(h, frame, err)
+                raise
+    _end_record(ex, journal, record, SUCCEEDED if failed is None else FAILED, written)
+    if failed is not None:
+        frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {})
+        failed.final_event = ("MapStateFailed", frame.cursor)
+        raise failed
+    frame.cursor = h.add("MapRunSucceeded", frame.cursor)
+    h.add("MapStateSucceeded", frame.cursor)
+    return output
+
+
+def _wall(ex: Execution) -> datetime:
+    """The time now for a Map Run record: the wall clock's under the durable engine (whose ``now`` stays at the
+    latest event while an execution is rebuilt), the execution's clock's otherwise."""
+    wall = getattr(ex.clock, "wall", None)
+    return wall() if wall is not None else ex.clock.now()
+
+
+def _millis(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, UTC) if isinstance(value, int | float) else None
+
+
+def _end_record(ex: Execution, journal: MapRunJournal | None, record: MapRunState | None, status: str,
+                written: int) -> None:
+    """The Map Run record's end, written with the parent's next commit."""
+    if journal is not None and record is not None:
+        journal.save_map_run(replace(record, status=status, stop=_wall(ex), results_written=written))
+
+
+def _in_process(ex: Execution, st: State, items: list[Any], inputs: list[Any] | None, eff: Any, frame: Frame,
+                sctx: StateCtx, limit: int) -> tuple[list[ChildRun], list[Any], dict[int, StateError]]:
+    """The children run inside the parent's process, each a branch with a history of its own, up to ``limit`` at
+    once (when they can wait): their runs, results and errors."""
+    h = frame.history
+    proc = st.processor
+    assert proc is not None
+    count = len(items if inputs is None else inputs)
+    at_once = limit > 1 and ex.scheduler.enabled and proc.may_block and count > 1
+    children: list[ChildRun] = []
+    results: list[Any] = [None] * count
+    errors: dict[int, StateError] = {}
+    config = st.raw.get("ItemProcessor", st.raw.get("Iterator", {})).get("ProcessorConfig", {})
+    express_children = config.get("ExecutionType") == "EXPRESS"
+
+    def child_run(index: int) -> Child | None:
+        value = _item_value(ex, st, eff, index, items[index], frame, sctx) if inputs is None else inputs[index]
+        sub = Frame(0, {}, None, None, History(ex.clock), f"{frame.path}/{frame.cursor}#{index}", frame.draws)
+        if express_children:
+            sub.history.limit = None  # AWS keeps no history of an Express child, so none bounds it
+        children.append(ChildRun(value, frame.uuid4(), sub))
+        if at_once:
+            return _spawn(ex, proc, value, sub)
+        try:
+            results[index] = ex.run_block(proc, value, sub)
+        except (BranchEnded, StateError, HistoryLimitReached) as exc:
+            errors[index] = _child_error(exc)
+        return None
+
+    running: dict[int, Child] = {}
+    try:
+        for index in range(count):
+            child = child_run(index)
+            if child is None:
+                continue
+            running[index] = child
+            while len(running) >= limit or (index == count - 1 and running):
+                _collect_children(ex, running, results, errors)
+    except StateError as exc:  # the Map itself failed (its ItemSelector): the children still running stop first
+        if not isinstance(exc, NoRecovery):
+            for child in running.values():
+                _stop(ex, History(ex.clock), child, len(h.events))  # their events go to their own histories
+        raise
+    return children, results, errors
+def _child_error(exc: BaseException) -> StateError:
+    """How a Distributed Map child failed: its own error, or its history's limit (which fails that child, not the
+    parent: each child is an execution with a history of its own)."""
+    if isinstance(exc, HistoryLimitReached):
+        return StateError(HistoryLimitReached.ERROR, HistoryLimitReached.CAUSE)
+    assert isinstance(exc, BranchEnded | StateError)
+    return _branch_error(exc)
+
+
+def _map_run_failed(h: History, frame: Frame, err: StateError) -> None:
+    """A failure of the Map Run itself (its reader, its batcher, its writer): MapRunFailed with the error and cause,
+    then the state's MapStateFailed."""
+    frame.cursor = h.add("MapRunFailed", frame.cursor, "mapRunFailedEventDetails", {"error": err.error, "cause": err.cause})
+    err.final_event = ("MapStateFailed", frame.cursor)
+
+
+def _collect_children(ex: Execution, running: dict[int, Child], results: list[Any], errors: dict[int, StateError]) -> None:
+    """Wait for some of a Distributed Map's running children to end, and take their results."""
+    try:
+        ex.scheduler.wait_any(list(running.values()))
+    except Aborted as stop:
+        for child in running.values():
+            _stop(ex, History(ex.clock), child, stop.prev)  # their events go to their own histories
+        raise
+    for index in sorted(i for i, c in running.items() if c.done):
+        child = running.pop(index)
+        if child.error is None:
+            results[index] = child.result
+        else:
+            if not isinstance(child.error, BranchEnded | StateError | HistoryLimitReached):
+                raise child.error
+            errors[index] = _child_error(child.error)
