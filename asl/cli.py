@@ -644,12 +644,54 @@ def executions() -> None:
 @executions.command("list")
 @store_option
 @click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]))
-def executions_list(store_path: str | None, status: str | None) -> None:
+@click.option("--map-run", "map_run", metavar="MAP_RUN_ARN", help="The child executions of this Distributed Map Run.")
+def executions_list(store_path: str | None, status: str | None, map_run: str | None) -> None:
     """One line per execution, newest first: status, start time, ARN."""
     sfn = _service(store_path, create=False)
+    if map_run is not None:
+        _call(sfn.describe_map_run, mapRunArn=map_run)  # says so when there is no such Map Run
     with _store_errors():
-        for e in sfn.store.list_executions(status=status):
+        for e in sfn.store.list_executions(status=status, map_run_arn=map_run):
             click.echo(f"{e.status:<10} {e.start.isoformat(timespec='seconds')} {e.arn}")
+
+
+@main.group("map-runs")
+def map_runs() -> None:
+    """The Map Runs of Distributed Map states: list, describe, update."""
+
+
+@map_runs.command("list")
+@click.argument("execution")
+@store_option
+def map_runs_list(execution: str, store_path: str | None) -> None:
+    """One line per Map Run of EXECUTION (its ARN or name), newest first: status, counts of children, ARN."""
+    sfn = _service(store_path, create=False)
+    for run in _call(sfn.list_map_runs, executionArn=_execution_arn(sfn, execution), maxResults=1000)["mapRuns"]:
+        d = _call(sfn.describe_map_run, mapRunArn=run["mapRunArn"])
+        counts = d["executionCounts"]
+        done = counts["succeeded"] + counts["failed"] + counts["timedOut"] + counts["aborted"]
+        click.echo(f"{d['status']:<10} {done}/{counts['total']} children ended, {counts['failed']} failed  {d['mapRunArn']}")
+
+
+@map_runs.command("describe")
+@click.argument("map_run")
+@store_option
+def map_runs_describe(map_run: str, store_path: str | None) -> None:
+    """DescribeMapRun of MAP_RUN (its ARN), as JSON."""
+    _show(_call(_service(store_path, create=False).describe_map_run, mapRunArn=map_run))
+
+
+@map_runs.command("update")
+@click.argument("map_run")
+@store_option
+@click.option("--max-concurrency", type=click.IntRange(min=0), help="Children at once (0: as many as allowed).")
+@click.option("--tolerated-failure-count", type=click.IntRange(min=0))
+@click.option("--tolerated-failure-percentage", type=click.FloatRange(0, 100))
+def map_runs_update(map_run: str, store_path: str | None, max_concurrency: int | None,
+                    tolerated_failure_count: int | None, tolerated_failure_percentage: float | None) -> None:
+    """UpdateMapRun: change a running Map Run's MaxConcurrency or tolerated failures."""
+    _call(_service(store_path, create=False).update_map_run, mapRunArn=map_run, maxConcurrency=max_concurrency,
+          toleratedFailureCount=tolerated_failure_count, toleratedFailurePercentage=tolerated_failure_percentage)
 
 
 @executions.command("describe")
