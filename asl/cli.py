@@ -764,6 +764,16 @@ def stop(execution: str, store_path: str | None, error: str | None, cause: str |
     _show(_call(sfn.stop_execution, executionArn=_execution_arn(sfn, execution), error=error, cause=cause))
 
 
+@main.command()
+@click.argument("execution")
+@store_option
+def redrive(execution: str, store_path: str | None) -> None:
+    """Redrive EXECUTION (its ARN or name): a FAILED, ABORTED or TIMED_OUT execution goes on from the state it did
+    not finish (a worker runs it); a Distributed Map there reruns only its children that did not succeed."""
+    sfn = _service(store_path, create=False)
+    _show(_call(sfn.redrive_execution, executionArn=_execution_arn(sfn, execution)))
+
+
 @main.group()
 def task() -> None:
     """Complete a task that waits for a callback (.waitForTaskToken or an activity) by its task token."""

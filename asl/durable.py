@@ -234,6 +234,13 @@ class _StoreJournal:
             if rec is not None and rec.status == RUNNING:
                 self.store.stop_execution(c.arn, error, cause, now, parent_outcome(rec, ABORTED, now, None, error, cause))
 
+    def redrive_children(self, children: list[ChildStart], attempt: int) -> None:
+        now = datetime.now(UTC)
+        for c in children:
+            rec = self.store.get_execution(c.arn)
+            if rec is not None and rec.status not in (RUNNING, SUCCEEDED) and rec.redrive_count < attempt:
+                self.store.redrive_execution(c.arn, now, reopen_token=c.token)
+
     def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
         if self.store.get_token(token) is None:  # rebuilt executions register the same token again
             self.tokens.append(TokenRecord(token, self.record.arn, datetime.now(UTC), activity_arn, input_text))

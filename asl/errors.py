@@ -183,6 +183,12 @@ class Parked(BaseException):  # noqa: N818 - not an error: the execution stops h
         self.wake_at = wake_at
 
 
+class RedriveRestart(BaseException):  # noqa: N818 - control flow: the rebuild reached a redrive
+    """Raised through the runtime while a redriven execution is rebuilt, when the replay reaches the point where the
+    attempt before the redrive ended (its failure, abort or time-out, then ExecutionRedriven): the top-level state
+    that did not finish runs again from there."""
+
+
 class Fenced(BaseException):  # noqa: N818 - control flow: the worker lost the execution
     """The store refused a commit: the execution was stopped or another worker took it over."""
 

@@ -136,7 +136,8 @@ class MapRunOperations:
                                     "status": ex.status, "startDate": ex.start}
             put(item, stopDate=ex.stop)
             item.update({"mapRunArn": run.arn, "itemCount": sizes[index_of[ex.name]] if ex.name in index_of else 1,
-                         "redriveCount": 0})
+                         "redriveCount": ex.redrive_count})
+            put(item, redriveDate=ex.redrive_date)
             items.append(item)
         return items
 

@@ -46,6 +46,7 @@ from .errors import ServiceError
 from .jsontext import dumps_checked
 from .mapruns import MapRunOperations
 from .parse import loads as parse_text
+from .redrive import RedriveOperations, redrive_fields
 from .runtime.history import BRANCH
 from .runtime.options import TaskFunction
 from .store.base import (
@@ -68,7 +69,7 @@ from .validate import validate
 T = TypeVar("T")
 
 
-class StepFunctions(MapRunOperations):
+class StepFunctions(MapRunOperations, RedriveOperations):
     """The Step Functions API over ``store``, for one account and region.
 
     ``tasks`` and ``adapters`` serve the Task states of executions this service runs itself (StartSyncExecution)
@@ -552,10 +553,7 @@ class StepFunctions(MapRunOperations):
                 out["outputDetails"] = {"included": True}
         put(out, error=ex.error, cause=ex.cause, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn,
             mapRunArn=ex.map_run_arn)
-        out["redriveCount"] = 0
-        out["redriveStatus"] = "NOT_REDRIVABLE"
-        if ex.status != RUNNING:
-            out["redriveStatusReason"] = f"Execution is {ex.status} and cannot be redriven"
+        out.update(redrive_fields(ex, datetime.now(UTC)))
         return out
 
     def describe_state_machine_for_execution(self, executionArn: str, includedData: str = "ALL_DATA",  # noqa: N803
@@ -579,7 +577,7 @@ class StepFunctions(MapRunOperations):
 
     def list_executions(self, stateMachineArn: str | None = None, statusFilter: str | None = None,  # noqa: N803
                         maxResults: int = 0, nextToken: str | None = None, mapRunArn: str | None = None,  # noqa: N803
-                        **_: Any) -> dict[str, Any]:
+                        redriveFilter: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
         if mapRunArn is not None:
             if stateMachineArn is not None:
                 raise ServiceError("ValidationException", "Must provide a StateMachine ARN or a MapRun ARN, not both")
@@ -594,10 +592,13 @@ class StepFunctions(MapRunOperations):
         for ex in self.store.list_executions(sm.arn, statusFilter):
             if qualified and arn not in (ex.version_arn, ex.alias_arn):
                 continue
+            if redriveFilter is not None and (redriveFilter == "REDRIVEN") != (ex.redrive_count > 0):
+                continue
             item: dict[str, Any] = {"executionArn": ex.arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name,
                                     "status": ex.status, "startDate": ex.start}
             put(item, stopDate=ex.stop, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn)
-            item["redriveCount"] = 0
+            item["redriveCount"] = ex.redrive_count
+            put(item, redriveDate=ex.redrive_date)
             items.append(item)
         return paged("executions", items, "executions:" + arn, maxResults, nextToken)
 

@@ -243,7 +243,8 @@ def test_a_schema_2_store_keeps_its_one_event_rows_and_adds_runs(tmp_path: Path)
     conn.execute("DELETE FROM events WHERE execution_arn=?", (ex,))
     conn.executemany("INSERT INTO events VALUES (?,?,?)", [(ex, e["id"], json.dumps(e)) for e in events])
     conn.executescript("DROP TABLE map_runs; DROP INDEX executions_by_map_run; "  # what schema 4 added
-                       "ALTER TABLE executions DROP COLUMN map_run_arn")
+                       "ALTER TABLE executions DROP COLUMN map_run_arn; ALTER TABLE executions DROP COLUMN redrive_count; "
+                       "ALTER TABLE executions DROP COLUMN redrive_date")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()

@@ -320,12 +320,14 @@ def _every_store_method(store: Store, execution: ExecutionRecord, started: dict[
         "list_map_runs": lambda: store.list_map_runs(execution.arn),
         "update_map_run": lambda: store.update_map_run("arn:run", max_concurrency=3),
         "tokens_of": lambda: store.tokens_of(execution.arn),
+        "redrive_execution": lambda: store.redrive_execution(execution.arn, NOW),
     }
 
 
 WRITES = {"put_state_machine", "delete_state_machine", "publish_version", "delete_version", "put_alias", "delete_alias",
           "set_tags", "put_activity", "delete_activity", "create_execution", "stop_execution", "claim", "commit", "renew",
-          "close_token", "heartbeat", "take_activity_task", "update_map_run"}
+          "close_token", "heartbeat", "take_activity_task", "update_map_run",
+          "redrive_execution"}
 
 
 def test_every_store_method_of_a_locked_store_raises_store_unavailable(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import HistoryLimitReached, ReplayMismatch
+from ..errors import HistoryLimitReached, RedriveRestart, ReplayMismatch
 from .clock import Clock, DurableClock
 
 
@@ -80,6 +80,33 @@ class ReplayHistory(History):
         self.turn: Callable[[int], None] | None = None
         self.taken: Callable[[int], None] = lambda index: None  # told when the index-th event is next
         clock.replaying = self.replaying
+        # Where earlier attempts ended before a redrive: the index of each end event (ExecutionFailed, -Aborted or
+        # -TimedOut) that ExecutionRedriven follows. The attempt's unfinished state runs again from there.
+        self.redrives = deque(i for i in range(len(recorded) - 1)
+                              if recorded[i]["type"] in ENDS and recorded[i + 1]["type"] == "ExecutionRedriven")
+
+    def _redrive_pending(self, index: int | None) -> bool:
+        """Whether a branch whose next recorded event is ``index`` (None: it has none left) has reached the end of an
+        attempt that was redriven: the replay is not past that end, and the branch is at it or has nothing before."""
+        if not self.redrives:
+            return False
+        end = self.redrives[0]
+        return self.next <= end and (index is None or index >= end)
+
+    def redriven(self) -> dict[str, Any]:
+        """Take the end of the attempt and its ExecutionRedriven event (the rebuilt execution goes on after them);
+        the ExecutionRedriven event."""
+        end = self.redrives.popleft()
+        # the attempt's events the rebuild did not take (the rest of the state it ended in), its end, the redrive:
+        # all of them are the history's, and none is taken again
+        self.events.extend(self.recorded[self.next:end + 2])
+        for left in self.of_branch.values():  # what the attempt's branches did not take is dropped with it
+            while left and left[0] < end + 2:
+                left.popleft()
+        self.next = end + 2
+        self.dclock.t = self.recorded[end + 1]["timestamp"]
+        self.taken(self.next)
+        return dict(self.recorded[end + 1])
 
     def replaying(self) -> bool:
         return self.next < len(self.recorded)
@@ -87,6 +114,8 @@ class ReplayHistory(History):
     def peek(self) -> dict[str, Any] | None:
         """The calling branch's next recorded event, if it has one left."""
         left = self.of_branch.get(self.branch())
+        if self._redrive_pending(left[0] if left else None):
+            raise RedriveRestart
         return self.recorded[left[0]] if left else None
 
     def _wait(self, index: int) -> None:
@@ -98,6 +127,8 @@ class ReplayHistory(History):
     def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
         branch = self.branch()
         left = self.of_branch.get(branch)
+        if self._redrive_pending(left[0] if left else None):
+            raise RedriveRestart  # the attempt ended here (its failure, an abort, a time-out): the redrive goes on
         if left:
             index = left[0]
             while index != self.next:

@@ -91,3 +91,7 @@ class MapRunJournal(Protocol):
 
     def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
         """Abort these child executions now (each closes its token)."""
+
+    def redrive_children(self, children: list[ChildStart], attempt: int) -> None:
+        """Redrive these child executions now, each with its token open again, unless it was redriven ``attempt``
+        times already or cannot be (it runs, or succeeded)."""

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from .. import jsontext
-from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, StateError
+from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, RedriveRestart, StateError
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, Catcher, State, StateMachine
@@ -72,11 +72,10 @@ class Execution(DataFlow):
         self.start_time = self.clock.now()
         self.draws = Draws(o.rng, o.uuid4)
         self.intrinsic_env = self.draws.intrinsic_env
-        self.scheduler = Scheduler(self.clock)
-        if isinstance(self.history, ReplayHistory):  # each branch takes its own recorded events, in turn
-            self.history.branch = self.scheduler.branch_key
-            self.history.turn = self.scheduler.wait_turn
-            self.history.taken = self.scheduler.taken
+        self.scheduler = self._new_scheduler()
+        # the top-level state running, its input and (while a redrive lies ahead in the replay) the random state
+        # before it: a redriven execution runs the state its earlier attempt did not finish again from there
+        self._top: tuple[State, Any, Any] | None = None
         self.spawn_context = contextvars.copy_context()  # replaced by run(), with the execution's clock and environment
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
                                   "Name": name, "RoleArn": self.role_arn}
@@ -84,6 +83,14 @@ class Execution(DataFlow):
             self.context_execution["RedriveCount"] = 0
         self.context_sm = {"Id": self.sm_arn, "Name": sm_name}
         self.deadline = (self.start_time + timedelta(seconds=machine.timeout_seconds)) if machine.timeout_seconds else None
+
+    def _new_scheduler(self) -> Scheduler:
+        scheduler = Scheduler(self.clock)
+        if isinstance(self.history, ReplayHistory):  # each branch takes its own recorded events, in turn
+            self.history.branch = scheduler.branch_key
+            self.history.turn = scheduler.wait_turn
+            self.history.taken = scheduler.taken
+        return scheduler
 
     # -- the run ----------------------------------------------------------------------------------------------
     def run(self) -> ExecutionResult:
@@ -108,9 +115,58 @@ class Execution(DataFlow):
             ENVIRONMENT.reset(token)
 
     def _run_top(self, frame: Frame) -> ExecutionResult:
+        resume: tuple[State, Any] | None = None
+        while True:
+            try:
+                return self._attempt(frame, resume)
+            except RedriveRestart:
+                resume = self._redriven(frame)
+
+    def _redriven(self, frame: Frame) -> tuple[State, Any]:
+        """The rebuild reached the end of an attempt that was redriven: take its end and ExecutionRedriven events,
+        and run the top-level state it did not finish again, with the input it had (and, so that its ids and random
+        numbers are the same as they were, the random state before it), on a fresh scheduler (the attempt's
+        branches are dropped). RedriveCount and RedriveTime in the context object; a TimeoutSeconds counts again
+        from the redrive."""
+        h = self.history
+        assert isinstance(h, ReplayHistory) and self._top is not None
+        ev = h.redriven()
+        frame.cursor = int(ev["id"])
+        details = ev.get("executionRedrivenEventDetails") or {}
+        self.context_execution["RedriveCount"] = int(details.get("redriveCount", 1))
+        self.context_execution["RedriveTime"] = iso(ev["timestamp"])
+        if self.machine.timeout_seconds:
+            self.deadline = ev["timestamp"] + timedelta(seconds=self.machine.timeout_seconds)
+        self.scheduler = self._new_scheduler()
+        state, value, random_state = self._top
+        if random_state is not None:
+            self.draws.rng.setstate(random_state)
+        return state, value
+
+    def _run_top_block(self, value: Any, frame: Frame, resume: tuple[State, Any] | None) -> Any:
+        """The top-level block, remembering the state running; with ``resume``, from that state (run again after a
+        redrive, without a new StateEntered event)."""
+        h = self.history
+        states = self.machine.top.states
+        name: str | None = self.machine.top.start_at
+        again = None
+        if resume is not None:
+            again, value = resume
+            name = again.name
+        while name is not None:
+            if self.deadline is not None:
+                self._check_deadline()
+            state = states[name]
+            pending = isinstance(h, ReplayHistory) and bool(h.redrives)
+            self._top = (state, value, self.draws.rng.getstate() if pending else None)
+            value, name = self._run_state(state, value, frame, frame.cursor if state is again else None)
+            again = None
+        return value
+
+    def _attempt(self, frame: Frame, resume: tuple[State, Any] | None) -> ExecutionResult:
         h = self.history
         try:
-            output = self.run_block(self.machine.top, self.input, frame)
+            output = self._run_top_block(self.input, frame, resume)
         except BranchEnded as end:
             return self._fail(end.err, frame.cursor, "ExecutionFailed", "FAILED")
         except StateError as err:
@@ -150,12 +206,17 @@ class Execution(DataFlow):
         if self.deadline is not None and self.clock.now() >= self.deadline:
             raise StateError("States.Timeout", None)
 
-    def _run_state(self, state: State, raw_input: Any, frame: Frame) -> tuple[Any, str | None]:
+    def _run_state(self, state: State, raw_input: Any, frame: Frame, again: int | None = None) -> tuple[Any, str | None]:
+        """Run one state: its StateEntered event (``again``: the id of the event after which a redriven state runs
+        again, without one), its handler, its StateExited event; its output and the next state's name."""
         h = frame.history
         entered_prev = frame.cursor
         carry, frame.carry, frame.out_text = frame.carry, None, None
         text = carry[1] if carry is not None and carry[0] is raw_input else dumps(raw_input)
-        entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails", (state.name, text))
+        if again is None:
+            entered = h.add(_ENTERED[state.type], frame.cursor, "stateEnteredEventDetails", (state.name, text))
+        else:
+            entered = again
         frame.cursor = entered
         if self.opts.coverage is not None:
             cover(self, state.pointer)

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, Parked, StateError
+from ..errors import BranchEnded, HistoryLimitReached, NoRecovery, Parked, RedriveRestart, StateError
 from ..jsontext import dumps
 from .branches import _branch_error, _item_value, _spawn, _stop, _Tolerance
 from .decisions import tolerated
 from .distributed import ChildRun, MapRun, ReaderCall, batch_items, read_items, write_results
 from .frame import Frame, StateCtx
-from .history import History
+from .history import History, ReplayHistory
 from .journal import ChildStart, MapRunJournal, MapRunState, TokenState
 from .scheduler import Aborted, Child
 
@@ -103,6 +103,21 @@ class ChildExecutions:
         token = str(uuid.uuid5(uuid.UUID(self.run_id), f"token-{index}"))
         return ChildStart(self.execution_prefix + name, name, self.machine_arn, self.definition, "STANDARD",
                           dumps(self.inputs[index]), token, self.state.arn)
+
+    def redrive(self, attempt: int) -> None:
+        """The Map Run is redriven (its ``attempt``-th redrive): the children that ended without succeeding are
+        redriven (each resumes from the state it did not finish, and its token is open again); the others keep
+        their results. Done again when the parent is rebuilt: a child redriven for this attempt already is not."""
+        self.ex.journal.flush()  # type: ignore[union-attr]  # MapRunRedriven and the record, before the children
+        tokens = self.journal.tokens_of_execution()
+        again = []
+        for index in range(len(self.inputs)):
+            child = self.child(index)
+            token = tokens.get(child.token)
+            if token is not None and token.status != "PENDING" and not _outcome(index, token).succeeded:
+                again.append(child)
+        if again:
+            self.journal.redrive_children(again, attempt)
 
     def run(self) -> tuple[list[ChildOutcome], StateError | None]:
         """Run the children to their end: their outcomes in order, and the error the Map Run fails with (None if
@@ -210,10 +225,18 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
     label = st.raw.get("Label") or frame.uuid4()
     run_id = frame.uuid4()
     run_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:mapRun:{ex.context_sm['Name']}/{label}:{run_id}"
-    frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
     limit = min(concurrency or DISTRIBUTED_LIMIT, DISTRIBUTED_LIMIT)
     journal = children_are_executions(ex, st)
     stored = None if journal is None else journal.map_run(run_arn)
+    attempt = _attempt(h, stored)
+    if attempt == 0:
+        frame.cursor = h.add("MapRunStarted", frame.cursor, "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+    else:  # the execution was redriven in this Map Run: its children that did not succeed run again
+        frame.cursor = h.add("MapRunRedriven", frame.cursor, "mapRunRedrivenEventDetails",
+                             {"mapRunArn": run_arn, "redriveCount": attempt})
+    if stored is not None and stored.redrive_count > attempt and isinstance(h, ReplayHistory) and h.redrives:
+        # rebuilding an attempt that ended in this Map Run, which a later redrive took up: go on from there
+        raise RedriveRestart
     inputs: list[Any] | None = None
     if stored is None:  # a resumed Map Run has its children's inputs: its items are not read again
         # the items' own random stream: a resumed parent that skips this draws the same values after it
@@ -234,7 +257,12 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
                                     _wall(ex))
         if stored is None:
             journal.save_map_run(run)  # committed with the first children
+        elif attempt > run.redrive_count:
+            run = replace(run, status=RUNNING, stop=None, redrive_count=attempt)
+            journal.save_map_run(run)
         runner = ChildExecutions(ex, st, journal, run, run_id, label)
+        if attempt:
+            runner.redrive(attempt)
         outcomes, failed = runner.run()
         children = [ChildRun(json.loads(c.record.get("Input") or "null"), c.record.get("Name") or "",
                              start=_millis(c.record.get("StartDate")), stop=_millis(c.record.get("StopDate")))
@@ -276,6 +304,18 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
     frame.cursor = h.add("MapRunSucceeded", frame.cursor)
     h.add("MapStateSucceeded", frame.cursor)
     return output
+
+
+def _attempt(h: History, stored: MapRunState | None) -> int:
+    """Which attempt of a Map Run this is: 0 for its start, n for its n-th redrive. Rebuilding, the history says
+    (MapRunStarted or MapRunRedriven); live, a Map Run that ended is being redriven."""
+    if isinstance(h, ReplayHistory):
+        ahead = h.peek()
+        if ahead is not None and ahead["type"] in ("MapRunStarted", "MapRunRedriven"):
+            return int((ahead.get("mapRunRedrivenEventDetails") or {}).get("redriveCount", 0))
+    if stored is not None and stored.status != RUNNING:
+        return stored.redrive_count + 1
+    return stored.redrive_count if stored is not None else 0
 
 
 def _wall(ex: Execution) -> datetime:

@@ -73,6 +73,8 @@ class ExecutionRecord:
     version_arn: str | None = None  # started through a version ARN, or an alias that routed to one
     alias_arn: str | None = None  # started through an alias ARN
     map_run_arn: str | None = None  # a child execution of this Distributed Map Run
+    redrive_count: int = 0  # RedriveExecution: how many times it was redriven, and when last
+    redrive_date: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,12 @@ class Store(Protocol):
 
     def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
         """Every task token of an execution, pending and closed."""
+
+    def redrive_execution(self, arn: str, now: datetime, reopen_token: str | None = None) -> ExecutionRecord | None:
+        """RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution gets an ExecutionRedriven event and RUNNING
+        again, due now, its redrive count one more, all in one step; with ``reopen_token`` (a Map Run's child) its
+        parent's token that its end closed is PENDING again, in the same step. None if it does not exist; unchanged
+        if it has another status (the caller tells by the status of the record returned)."""
 
     # -- workers -----------------------------------------------------------------------------------------------
     def claim(self, owner: str, now: datetime, lease_until: datetime, owner_dead: Callable[[str], bool]) -> ExecutionRecord | None:

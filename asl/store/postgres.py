@@ -75,9 +75,11 @@ CREATE TABLE {s}.tags (resource_arn text NOT NULL, key text COLLATE "C" NOT NULL
     PRIMARY KEY (resource_arn, key));
 """
 
-# Version 2: Distributed Map Runs, and their child executions marked as such.
+# Version 2: Distributed Map Runs, their child executions marked as such, and redrives.
 _TABLES_2 = """
 ALTER TABLE {s}.executions ADD COLUMN map_run_arn text;
+ALTER TABLE {s}.executions ADD COLUMN redrive_count integer NOT NULL DEFAULT 0;
+ALTER TABLE {s}.executions ADD COLUMN redrive_date timestamptz;
 CREATE INDEX executions_by_map_run ON {s}.executions (map_run_arn, start);
 CREATE TABLE {s}.map_runs (
     arn text COLLATE "C" PRIMARY KEY, execution_arn text NOT NULL, status text NOT NULL, start timestamptz NOT NULL,

@@ -26,8 +26,10 @@ from typing import Any, Protocol
 from .base import (
     ABORTED,
     CLOSED,
+    FAILED,
     PENDING,
     RUNNING,
+    TIMED_OUT,
     ActivityRecord,
     AliasRecord,
     Commit,
@@ -306,6 +308,27 @@ class RuleStore:
                                     lease_owner=None, lease_until=None, next_event=eid + 1)
                 tx.close_pending_tokens(arn, ABORTED, now)
                 self._close_parent(tx, close_parent, now)
+            return tx.get_execution(arn)
+
+    def redrive_execution(self, arn: str, now: datetime, reopen_token: str | None = None) -> ExecutionRecord | None:
+        with self.transaction() as tx:
+            state = tx.lock_execution(arn)
+            if state is None:
+                return None
+            if state.status in (FAILED, ABORTED, TIMED_OUT):
+                before = tx.get_execution(arn)
+                assert before is not None
+                count = before.redrive_count + 1
+                eid = state.next_event
+                tx.append_events(arn, [{"id": eid, "previousEventId": eid - 1, "timestamp": now,
+                                        "type": "ExecutionRedriven",
+                                        "executionRedrivenEventDetails": {"redriveCount": count}}])
+                tx.update_execution(arn, status=RUNNING, stop=None, output=None, error=None, cause=None, wake_at=now,
+                                    lease_owner=None, lease_until=None, next_event=eid + 1, redrive_count=count,
+                                    redrive_date=now)
+                if reopen_token is not None and self._lock_token(tx, reopen_token) is not None:  # child, then parent
+                    tx.update_token(reopen_token, status=PENDING, output=None, error=None, cause=None, closed_at=None)
+                tx.notify_due()
             return tx.get_execution(arn)
 
     # -- Map Runs ----------------------------------------------------------------------------------------------

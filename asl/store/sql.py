@@ -34,7 +34,7 @@ RUN = 100
 
 EXEC_COLS = ("arn, state_machine_arn, name, status, input, definition, type, role_arn, seed, start, stop, output, "
              "error, cause, wake_at, lease_owner, lease_until, signal, parent_token, test_case, version_arn, alias_arn, "
-             "map_run_arn")
+             "map_run_arn, redrive_count, redrive_date")
 TOKEN_COLS = ("token, execution_arn, created, activity_arn, input, status, output, error, cause, heartbeat_at, "
               "started_at, worker_name, closed_at")
 MACHINE_COLS = "arn, name, definition, role_arn, type, created, revision"
@@ -45,7 +45,7 @@ MAP_RUN_COLS = ("arn, execution_arn, status, start, max_concurrency, tolerated_f
 STATE_COLS = "arn, status, lease_owner, lease_until, wake_at, signal, next_event"
 # record fields whose values are times
 TIMES = frozenset({"start", "stop", "wake_at", "lease_until", "created", "heartbeat_at", "started_at", "closed_at",
-                   "updated"})
+                   "updated", "redrive_date"})
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class SQLTransaction:
     def _execution(self, r: Sequence[Any]) -> ExecutionRecord:
         f = self.d.from_db
         return ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], self._time(r[9]), f(r[10]), r[11],
-                               r[12], r[13], f(r[14]), r[15], f(r[16]), r[17], r[18], r[19], r[20], r[21], r[22])
+                               r[12], r[13], f(r[14]), r[15], f(r[16]), r[17], r[18], r[19], r[20], r[21], r[22],
+                               r[23], f(r[24]))
 
     def _map_run(self, r: Sequence[Any]) -> MapRunRecord:
         return MapRunRecord(r[0], r[1], r[2], self._time(r[3]), r[4], r[5], r[6], r[7], bool(r[8]), self.d.from_db(r[9]),
@@ -329,11 +330,12 @@ class SQLTransaction:
     def insert_execution(self, e: ExecutionRecord, next_event: int) -> bool:
         t = self.d.to_db
         return self._changed(
-            f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 24)}) "
+            f"INSERT INTO {{t}}executions ({EXEC_COLS}, next_event) VALUES ({','.join('?' * 26)}) "
             "ON CONFLICT (arn) DO NOTHING",
             (e.arn, e.state_machine_arn, e.name, e.status, e.input, e.definition, e.type, e.role_arn, e.seed,
              t(e.start), t(e.stop), e.output, e.error, e.cause, t(e.wake_at), e.lease_owner, t(e.lease_until),
-             e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, e.map_run_arn, next_event))
+             e.signal, e.parent_token, e.test_case, e.version_arn, e.alias_arn, e.map_run_arn, e.redrive_count,
+             t(e.redrive_date), next_event))
 
     def append_events(self, arn: str, events: Sequence[Event]) -> None:
         rows = [(arn, events[i]["id"], dump_events(events[i:i + RUN])) for i in range(0, len(events), RUN)]

@@ -91,9 +91,11 @@ CREATE TABLE tags (
 # the row's id (one row instead of one per event: the inserts were a third of a commit). Rows written before hold one
 # event object each and read the same, so the upgrade only sets the version.
 
-# Version 4: Distributed Map Runs, and their child executions marked as such.
+# Version 4: Distributed Map Runs, their child executions marked as such, and redrives.
 _SCHEMA_4 = """
 ALTER TABLE executions ADD COLUMN map_run_arn TEXT;
+ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN redrive_date REAL;
 CREATE INDEX executions_by_map_run ON executions(map_run_arn, start);
 CREATE TABLE map_runs (
     arn TEXT PRIMARY KEY, execution_arn TEXT NOT NULL, status TEXT NOT NULL, start REAL NOT NULL,
