@@ -108,9 +108,12 @@ def parent_outcome(rec: ExecutionRecord, status: str, stop: datetime, output: st
     """How a child execution's end closes its parent's token: success with the description, or the parent task
     fails with States.TaskFailed and the description as its cause. A Map Run's child gives its description in
     either case, with its own error and cause (its parent's Map Run reads them)."""
-    text = json.dumps(sync_description(rec, status, stop, output, error, cause), separators=(",", ":"))
-    if rec.map_run_arn is not None:
+    description = sync_description(rec, status, stop, output, error, cause)
+    if rec.map_run_arn is not None:  # without its input, which the Map Run has
+        del description["Input"], description["InputDetails"]
+        text = json.dumps(description, separators=(",", ":"))
         return (rec.parent_token or "", SUCCEEDED if status == SUCCEEDED else FAILED, text, error, cause)
+    text = json.dumps(description, separators=(",", ":"))
     if status == SUCCEEDED:
         return (rec.parent_token or "", SUCCEEDED, text, None, None)
     return (rec.parent_token or "", FAILED, None, "States.TaskFailed", text)
@@ -201,11 +204,11 @@ class _StoreJournal:
         self._commit(finish=Finish(result.status, stop, result.output, result.error, result.cause), close_parent=parent)
 
     # -- Map Runs (asl.runtime.maprun) --------------------------------------------------------------------------
-    def map_run(self, arn: str) -> MapRunState | None:
+    def map_run(self, arn: str, inputs: bool = True) -> MapRunState | None:
         pending = self.map_runs.get(arn)
         if pending is not None:
             return pending
-        rec = self.store.get_map_run(arn)
+        rec = self.store.get_map_run(arn, inputs)
         return None if rec is None else MapRunState(**{f.name: getattr(rec, f.name) for f in fields(MapRunState)})
 
     def save_map_run(self, run: MapRunState) -> None:
@@ -224,8 +227,8 @@ class _StoreJournal:
                                                         "roleArn": rec.role_arn}}
             self.children.append((child, started))
 
-    def tokens_of_execution(self) -> dict[str, TokenState]:
-        return {t.token: _token_state(t) for t in self.store.tokens_of(self.record.arn)}
+    def tokens_of_execution(self, outputs: bool = True) -> dict[str, TokenState]:
+        return {t.token: _token_state(t) for t in self.store.tokens_of(self.record.arn, outputs)}
 
     def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
         now = datetime.now(UTC)

@@ -30,10 +30,10 @@ def map_run_machine_arn(map_run_arn: str) -> str:
 
 def _sizes(run: MapRunRecord) -> list[int]:
     """How many items each child takes: one, or its batch's."""
-    inputs = json.loads(run.inputs)
+    lines = run.inputs.split("\n") if run.inputs else []
     if not run.batched:
-        return [1] * len(inputs)
-    return [len(i.get("Items", [])) if isinstance(i, dict) else 1 for i in inputs]
+        return [1] * len(lines)
+    return [len(i.get("Items", [])) if isinstance(i := json.loads(line), dict) else 1 for line in lines]
 
 
 def _child_statuses(store: Store, run: MapRunRecord) -> tuple[list[str | None], dict[str, ExecutionRecord]]:
@@ -42,7 +42,7 @@ def _child_statuses(store: Store, run: MapRunRecord) -> tuple[list[str | None], 
         return list(json.loads(run.outcomes)), {}
     children = {e.name: e for e in store.list_executions(map_run_arn=run.arn)}
     run_id = run.arn.rpartition(":")[2]
-    count = len(json.loads(run.inputs))
+    count = run.inputs.count("\n") + 1 if run.inputs else 0
     return [children[n].status if (n := child_name(run_id, i)) in children else None for i in range(count)], children
 
 

@@ -44,7 +44,7 @@ class Journal(Protocol):
 @dataclass(frozen=True)
 class MapRunState:
     """A Distributed Map's Map Run as the journal keeps it (the fields of the store's Map Run record): the
-    children's inputs (``inputs``, JSON text of an array), its limits, and how it ended."""
+    children's inputs (``inputs``, JSON Lines: a child's input a line), its limits, and how it ended."""
 
     arn: str
     execution_arn: str
@@ -78,7 +78,8 @@ class ChildStart:
 class MapRunJournal(Protocol):
     """What a journal adds for Distributed Maps whose children are executions of their own."""
 
-    def map_run(self, arn: str) -> MapRunState | None: ...
+    def map_run(self, arn: str, inputs: bool = True) -> MapRunState | None:
+        """The Map Run as stored (with ``inputs`` False, its ``inputs`` left empty: they can be large)."""
 
     def save_map_run(self, run: MapRunState) -> None:
         """Write the Map Run with the next commit (inserted, or overwritten whole)."""
@@ -86,8 +87,9 @@ class MapRunJournal(Protocol):
     def start_children(self, children: list[ChildStart]) -> None:
         """Start these child executions, and register their tokens, with the next commit."""
 
-    def tokens_of_execution(self) -> dict[str, TokenState]:
-        """Every token of this execution (one read, however many there are)."""
+    def tokens_of_execution(self, outputs: bool = True) -> dict[str, TokenState]:
+        """Every token of this execution (one read, however many there are); without ``outputs``, their statuses,
+        errors and causes only."""
 
     def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
         """Abort these child executions now (each closes its token)."""

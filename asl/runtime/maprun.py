@@ -89,32 +89,32 @@ class ChildExecutions:
     def __init__(self, ex: Execution, st: State, journal: MapRunJournal, run: MapRunState, run_id: str, label: str):
         self.ex, self.st, self.journal, self.run_id = ex, st, journal, run_id
         self.state = run
-        self.inputs: list[Any] = json.loads(run.inputs)
+        self.inputs: list[str] = run.inputs.split("\n") if run.inputs else []  # each child's input, JSON text
         self.definition = child_definition(ex, st)
         o = ex.opts
         machine = f"{ex.context_sm['Name']}/{label}"
         self.machine_arn = f"arn:{o.partition}:states:{o.region}:{o.account}:stateMachine:{machine}"
         self.execution_prefix = f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:"
-        self.ended: dict[int, ChildOutcome] = {}
+        self.ended: dict[int, TokenState] = {}  # a child's token once closed (without its output: read at the end)
         self.started = 0
 
     def child(self, index: int) -> ChildStart:
         name = child_name(self.run_id, index)
         token = str(uuid.uuid5(uuid.UUID(self.run_id), f"token-{index}"))
         return ChildStart(self.execution_prefix + name, name, self.machine_arn, self.definition, "STANDARD",
-                          dumps(self.inputs[index]), token, self.state.arn)
+                          self.inputs[index], token, self.state.arn)
 
     def redrive(self, attempt: int) -> None:
         """The Map Run is redriven (its ``attempt``-th redrive): the children that ended without succeeding are
         redriven (each resumes from the state it did not finish, and its token is open again); the others keep
         their results. Done again when the parent is rebuilt: a child redriven for this attempt already is not."""
         self.ex.journal.flush()  # type: ignore[union-attr]  # MapRunRedriven and the record, before the children
-        tokens = self.journal.tokens_of_execution()
+        tokens = self.journal.tokens_of_execution(outputs=False)
         again = []
         for index in range(len(self.inputs)):
             child = self.child(index)
             token = tokens.get(child.token)
-            if token is not None and token.status != "PENDING" and not _outcome(index, token).succeeded:
+            if token is not None and token.status not in ("PENDING", SUCCEEDED):
                 again.append(child)
         if again:
             self.journal.redrive_children(again, attempt)
@@ -123,11 +123,11 @@ class ChildExecutions:
         """Run the children to their end: their outcomes in order, and the error the Map Run fails with (None if
         the failures are tolerated)."""
         total = len(self.inputs)
-        tokens = self.journal.tokens_of_execution()
+        tokens = self.journal.tokens_of_execution(outputs=False)
         while self.started < total and self.child(self.started).token in tokens:  # started before a restart
             self.started += 1
         while True:
-            stored = self.journal.map_run(self.state.arn)
+            stored = self.journal.map_run(self.state.arn, inputs=False)
             if stored is not None:  # UpdateMapRun may have changed its limits
                 self.state = replace(self.state, max_concurrency=stored.max_concurrency,
                                      tolerated_failure_count=stored.tolerated_failure_count,
@@ -136,7 +136,7 @@ class ChildExecutions:
                 if index not in self.ended:
                     token = tokens.get(self.child(index).token)
                     if token is not None and token.status != "PENDING":
-                        self.ended[index] = _outcome(index, token)
+                        self.ended[index] = token
             failed = self._failure(total)
             if failed is not None:
                 self._stop_running(failed.error or "States.Runtime",
@@ -157,7 +157,7 @@ class ChildExecutions:
                 self._stop_running("States.Aborted", "The parent execution's Map Run was aborted")
                 self.journal.save_map_run(replace(self.state, status=ABORTED, stop=_wall(self.ex)))
                 raise
-            tokens = self.journal.tokens_of_execution()
+            tokens = self.journal.tokens_of_execution(outputs=False)
 
     def _wait(self) -> None:
         """Wait for a child to end: the parent parks (its workers go on with other executions) and is run again
@@ -170,15 +170,15 @@ class ChildExecutions:
         return self.state.tolerated_failure_count is not None or self.state.tolerated_failure_percentage is not None
 
     def _failure(self, total: int) -> StateError | None:
-        failures = [o for o in self.ended.values() if not o.succeeded]
+        failures = sorted(i for i, token in self.ended.items() if token.status != SUCCEEDED)
         if not failures:
             return None
         if tolerated(len(failures), total, self.state.tolerated_failure_count, self.state.tolerated_failure_percentage):
             return None
         if self._has_tolerance():
             return StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
-        first = min(failures, key=lambda o: o.index).record
-        return StateError(first.get("Error") or "States.Runtime", first.get("Cause"))
+        first = self.ended[failures[0]]
+        return StateError(first.error or "States.Runtime", first.cause)
 
     def _stop_running(self, error: str, cause: str) -> None:
         running = [self.child(i) for i in range(self.started) if i not in self.ended]
@@ -186,14 +186,21 @@ class ChildExecutions:
             self.journal.stop_children(running, error, cause)
 
     def _outcomes(self) -> list[ChildOutcome]:
-        return [self.ended[i] for i in sorted(self.ended)]
+        """The ended children's records, read once (with their outputs) as the Map Run ends."""
+        tokens = self.journal.tokens_of_execution(outputs=True)
+        out = []
+        for index in sorted(self.ended):
+            token = tokens.get(self.child(index).token, self.ended[index])
+            out.append(_outcome(index, token))
+        return out
 
 
 def new_map_run(ex: Execution, arn: str, inputs: list[Any], batched: bool, limit: int,
                 tolerated_failures: tuple[int | None, float | None], start: datetime) -> MapRunState:
     """A Map Run's record as it starts."""
     count, pct = tolerated_failures
-    return MapRunState(arn, ex.opts.execution_arn or "", RUNNING, start, limit, count, pct, dumps(inputs), batched)
+    return MapRunState(arn, ex.opts.execution_arn or "", RUNNING, start, limit, count, pct,
+                       "\n".join(dumps(i) for i in inputs), batched)
 
 
 def children_are_executions(ex: Execution, st: State) -> MapRunJournal | None:
@@ -264,7 +271,7 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
         if attempt:
             runner.redrive(attempt)
         outcomes, failed = runner.run()
-        children = [ChildRun(json.loads(c.record.get("Input") or "null"), c.record.get("Name") or "",
+        children = [ChildRun(json.loads(runner.inputs[c.index]), c.record.get("Name") or child_name(run_id, c.index),
                              start=_millis(c.record.get("StartDate")), stop=_millis(c.record.get("StopDate")))
                     for c in outcomes]
         results = [json.loads(c.record["Output"]) if c.succeeded else None for c in outcomes]

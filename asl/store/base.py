@@ -79,8 +79,8 @@ class ExecutionRecord:
 
 @dataclass(frozen=True)
 class MapRunRecord:
-    """A Distributed Map's Map Run. ``inputs`` is the JSON text of the array of its children's inputs (each child
-    execution takes one, in order; with ItemBatcher each is a batch ``{"Items": [...]}``), kept so that a resumed
+    """A Distributed Map's Map Run. ``inputs`` holds its children's inputs as JSON Lines (each child execution takes
+    one, in order; with ItemBatcher each is a batch ``{"Items": [...]}``), kept so that a resumed
     parent starts the children not started yet without reading its items again. Its children are the executions
     whose ``map_run_arn`` is its ARN; ``outcomes`` (JSON text, one status a child) is for children run inside the
     parent's process (EXPRESS), which are not kept as executions."""
@@ -267,7 +267,9 @@ class Store(Protocol):
         it does not exist; unchanged if it ended."""
 
     # -- Map Runs ----------------------------------------------------------------------------------------------
-    def get_map_run(self, arn: str) -> MapRunRecord | None: ...
+    def get_map_run(self, arn: str, inputs: bool = True) -> MapRunRecord | None:
+        """The Map Run; with ``inputs`` False its ``inputs`` are left out (""), which a large Map Run's reader of its
+        limits or status need not read."""
 
     def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
         """The Map Runs an execution started, newest first."""
@@ -277,8 +279,9 @@ class Store(Protocol):
         wake its execution, which reads them. Returns the record as it was before (None: no such Map Run);
         unchanged if it has ended."""
 
-    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
-        """Every task token of an execution, pending and closed."""
+    def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]:
+        """Every task token of an execution, pending and closed; without ``outputs``, their ``output`` and
+        ``input`` are left out (None)."""
 
     def redrive_execution(self, arn: str, now: datetime, reopen_token: str | None = None) -> ExecutionRecord | None:
         """RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution gets an ExecutionRedriven event and RUNNING

@@ -105,15 +105,17 @@ class _Tables:
                  and (status is None or e.status == status) and (map_run_arn is None or e.map_run_arn == map_run_arn)]
         return sorted(found, key=lambda e: (-e.start.timestamp(), e.arn))
 
-    def get_map_run(self, arn: str) -> MapRunRecord | None:
-        return self.map_runs.get(arn)
+    def get_map_run(self, arn: str, inputs: bool = True) -> MapRunRecord | None:
+        run = self.map_runs.get(arn)
+        return run if run is None or inputs else replace(run, inputs="")
 
     def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
         found = [r for r in self.map_runs.values() if r.execution_arn == execution_arn]
         return sorted(found, key=lambda r: (-r.start.timestamp(), r.arn))
 
-    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
-        return [t for t in self.tokens.values() if t.execution_arn == execution_arn]
+    def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]:
+        found = [t for t in self.tokens.values() if t.execution_arn == execution_arn]
+        return found if outputs else [replace(t, input=None, output=None) for t in found]
 
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         log = self.logs.get(arn, [])

@@ -84,10 +84,10 @@ class Transaction(Protocol):
     def list_executions(self, state_machine_arn: str | None, status: str | None,
                         map_run_arn: str | None = None) -> list[ExecutionRecord]:
         """Newest first, then by ARN."""
-    def get_map_run(self, arn: str) -> MapRunRecord | None: ...
+    def get_map_run(self, arn: str, inputs: bool = True) -> MapRunRecord | None: ...
     def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
         """Newest first, then by ARN."""
-    def tokens_of(self, execution_arn: str) -> list[TokenRecord]: ...
+    def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]: ...
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
         """As :meth:`asl.store.base.Store.events` (``limit`` is not negative)."""
     def next_wake(self) -> datetime | None:
@@ -332,9 +332,9 @@ class RuleStore:
             return tx.get_execution(arn)
 
     # -- Map Runs ----------------------------------------------------------------------------------------------
-    def get_map_run(self, arn: str) -> MapRunRecord | None:
+    def get_map_run(self, arn: str, inputs: bool = True) -> MapRunRecord | None:
         with self.reading() as tx:
-            return tx.get_map_run(arn)
+            return tx.get_map_run(arn, inputs)
 
     def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
         with self.reading() as tx:
@@ -352,9 +352,9 @@ class RuleStore:
                 self._wake(tx, before.execution_arn, datetime.now(UTC))
             return before
 
-    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
+    def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]:
         with self.reading() as tx:
-            return tx.tokens_of(execution_arn)
+            return tx.tokens_of(execution_arn, outputs)
 
     # -- workers -----------------------------------------------------------------------------------------------
     def claim(self, owner: str, now: datetime, lease_until: datetime,

@@ -195,16 +195,18 @@ class SQLTransaction:
         sql = f"SELECT {EXEC_COLS} FROM {{t}}executions" + (" WHERE " + " AND ".join(where) if where else "")
         return [self._execution(r) for r in self._all(sql + " ORDER BY start DESC, arn", args)]
 
-    def get_map_run(self, arn: str) -> MapRunRecord | None:
-        r = self._one(f"SELECT {MAP_RUN_COLS} FROM {{t}}map_runs WHERE arn=?", (arn,))
+    def get_map_run(self, arn: str, inputs: bool = True) -> MapRunRecord | None:
+        cols = MAP_RUN_COLS if inputs else MAP_RUN_COLS.replace(" inputs,", " '' AS inputs,")
+        r = self._one(f"SELECT {cols} FROM {{t}}map_runs WHERE arn=?", (arn,))
         return None if r is None else self._map_run(r)
 
     def list_map_runs(self, execution_arn: str) -> list[MapRunRecord]:
         return [self._map_run(r) for r in self._all(f"SELECT {MAP_RUN_COLS} FROM {{t}}map_runs WHERE execution_arn=? "
                                                     "ORDER BY start DESC, arn", (execution_arn,))]
 
-    def tokens_of(self, execution_arn: str) -> list[TokenRecord]:
-        return [self._token(r) for r in self._all(f"SELECT {TOKEN_COLS} FROM {{t}}task_tokens WHERE execution_arn=?",
+    def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]:
+        cols = TOKEN_COLS if outputs else TOKEN_COLS.replace(" input,", " NULL AS input,").replace(" output,", " NULL AS output,")
+        return [self._token(r) for r in self._all(f"SELECT {cols} FROM {{t}}task_tokens WHERE execution_arn=?",
                                                   (execution_arn,))]
 
     def events(self, arn: str, after_id: int | None, limit: int | None, reverse: bool) -> list[Event]:
