@@ -125,6 +125,8 @@ def _load_callable(spec: str) -> Any:
               help="Run a Python function for a Task resource ARN; repeatable. The function gets (input, context).")
 @click.option("--name", help="The execution name (default: a UUID).")
 @click.option("--history", is_flag=True, help="Print the execution history (JSON) to standard error.")
+@click.option("--child-histories", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the history of each Distributed Map child to DIR/<map run id>/<child name>.json.")
 @click.option("--real-time", is_flag=True, help="Really sleep in Wait and Retry (default: a virtual clock).")
 @click.option("--mock-config", type=click.Path(dir_okay=False),
               help="A Step Functions Local mock configuration; with --test-case, its mocked responses answer the Tasks it names.")
@@ -132,8 +134,8 @@ def _load_callable(spec: str) -> Any:
               help="The mock configuration's test case (the state machine defaults to the only one, else the file name).")
 @lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
-        history: bool, real_time: bool, mock_config: str | None, test_case: str | None, lambdas: tuple[str, ...],
-        config_path: str | None, aws_endpoint: str | None) -> None:
+        history: bool, child_histories: str | None, real_time: bool, mock_config: str | None, test_case: str | None,
+        lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
     """Run a state machine DEFINITION locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
@@ -167,7 +169,8 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     adapters = _adapters(config_path, lambdas, aws_endpoint)
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
                             adapters=adapters, mocks=mocks.start() if mocks else None,
-                            state_machine_name=mocks.state_machine if mocks else "StateMachine")
+                            state_machine_name=mocks.state_machine if mocks else "StateMachine",
+                            child_histories=[] if child_histories is not None or history else None)
     try:
         result = run_machine(machine, input_text, opts)
     finally:
@@ -177,12 +180,36 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         from .conformance import _json_history
 
         click.echo(json.dumps(_json_history(result.history), indent=1, ensure_ascii=False), err=True)
+    _child_histories(opts.child_histories or [], child_histories)
     if result.status == "SUCCEEDED":
         click.echo(result.output)
         sys.exit(0)
     click.echo(f"{result.status}: error: {result.error}", err=True)
     click.echo(f"cause: {result.cause}", err=True)
     sys.exit(1)
+
+
+def _child_histories(children: list[dict[str, Any]], folder: str | None) -> None:
+    """Write each Distributed Map child's history to its file under ``folder``; without one (``--history``), say how
+    many there are and how to get them."""
+    from .conformance import _json_history
+
+    if not children:
+        return
+    if folder is None:
+        click.echo(f"({len(children)} Distributed Map child execution(s) have histories of their own: "
+                   "--child-histories DIR writes them)", err=True)
+        return
+    try:
+        for child in children:
+            path = Path(folder) / child["mapRunArn"].rpartition(":")[2] / f"{child['name']}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**child, "history": _json_history(child["history"])}, indent=1,
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write the child histories: {exc.filename}: {exc.strerror}", err=True)
+        sys.exit(2)
+    click.echo(f"{len(children)} Distributed Map child history(ies) written to {folder}", err=True)
 
 
 def _check_input(text: str, option: str) -> None:

@@ -280,3 +280,30 @@ def test_the_cli_lists_describes_and_updates_map_runs(tmp_path: Path) -> None:
     assert all(line.startswith("SUCCEEDED") and ":execution:cli/Run:" in line for line in listed.output.splitlines())
     missing = cli.invoke(main, ["executions", "list", "--map-run", run + "x", "--store", where])
     assert missing.exit_code == 1 and "ResourceNotFound" in missing.output
+
+
+def test_asl_run_writes_the_child_histories_on_request(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from asl.cli import main
+
+    definition = tmp_path / "dm.asl.json"
+    definition.write_text(json.dumps(distributed(FAILS_ON_ODD, "C", ToleratedFailureCount=1)))
+    told = CliRunner().invoke(main, ["run", str(definition), "--input", json.dumps([{"x": i} for i in range(3)]),
+                                     "--history"])
+    assert told.exit_code == 0 and "3 Distributed Map child execution(s) have histories of their own" in told.output
+    folder = tmp_path / "children"
+    written = CliRunner().invoke(main, ["run", str(definition), "--input", json.dumps([{"x": i} for i in range(3)]),
+                                        "--child-histories", str(folder)])
+    assert written.exit_code == 0, written.output
+    files = sorted(folder.glob("*/*.json"))
+    assert len(files) == 3
+    children = [json.loads(f.read_text()) for f in files]
+    assert sorted(c["status"] for c in children) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    for child in children:
+        types = [e["type"] for e in child["history"]]
+        assert types[0] == "ExecutionStarted" and types[-1] in ("ExecutionSucceeded", "ExecutionFailed")
+        assert [e["id"] for e in child["history"]] == list(range(1, len(types) + 1))
+        assert child["executionArn"].endswith(":execution:StateMachine/Run:" + child["name"])
+    failed = next(c for c in children if c["status"] == "FAILED")
+    assert failed["history"][-1]["executionFailedEventDetails"] == {"error": "Odd", "cause": "an odd item"}

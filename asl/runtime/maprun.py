@@ -25,7 +25,7 @@ from .branches import _branch_error, _item_value, _spawn, _stop, _Tolerance
 from .decisions import tolerated
 from .distributed import ChildRun, MapRun, ReaderCall, batch_items, read_items, write_results
 from .frame import Frame, StateCtx
-from .history import History, ReplayHistory
+from .history import History, ReplayHistory, event_dict
 from .journal import ChildStart, MapRunJournal, MapRunState, TokenState
 from .scheduler import Aborted, Child
 
@@ -281,6 +281,8 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
     else:
         started = _wall(ex)
         children, results, errors = _in_process(ex, st, items, inputs, eff, frame, sctx, limit)
+        if ex.opts.child_histories is not None:
+            _keep_histories(ex, run_arn, label, children, results, errors)
         failed = None
         tolerance = _Tolerance(len(children), *tolerated_failures)
         for index in sorted(errors):
@@ -323,6 +325,33 @@ def _attempt(h: History, stored: MapRunState | None) -> int:
     if stored is not None and stored.status != RUNNING:
         return stored.redrive_count + 1
     return stored.redrive_count if stored is not None else 0
+
+
+def _keep_histories(ex: Execution, run_arn: str, label: str, children: list[ChildRun], results: list[Any],
+                    errors: dict[int, StateError]) -> None:
+    """Hand the histories of children run inside the parent to whoever asked for them (``asl run``), as their
+    executions' histories: ExecutionStarted, the child's events, its end."""
+    o = ex.opts
+    assert o.child_histories is not None
+    prefix = f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{ex.context_sm['Name']}/{label}:"
+    for index, child in enumerate(children):
+        inner = [] if child.frame is None else [event_dict(e) for e in child.frame.history.events]
+        start = inner[0]["timestamp"] if inner else ex.clock.now()
+        events = [{"id": 1, "previousEventId": 0, "timestamp": start, "type": "ExecutionStarted",
+                   "executionStartedEventDetails": {"input": dumps(child.input), "inputDetails": {"truncated": False},
+                                                    "roleArn": ex.role_arn}}]
+        events += [{**e, "id": e["id"] + 1, "previousEventId": e["previousEventId"] + 1} for e in inner]
+        end = {"id": len(events) + 1, "previousEventId": len(events), "timestamp": events[-1]["timestamp"]}
+        err = errors.get(index)
+        if err is None:
+            end.update(type="ExecutionSucceeded", executionSucceededEventDetails={
+                "output": dumps(results[index]), "outputDetails": {"truncated": False}})
+        else:
+            end.update(type="ExecutionFailed", executionFailedEventDetails={
+                k: v for k, v in (("error", err.error), ("cause", err.cause)) if v is not None})
+        events.append(end)
+        o.child_histories.append({"mapRunArn": run_arn, "executionArn": prefix + child.name, "name": child.name,
+                                  "status": SUCCEEDED if err is None else FAILED, "history": events})
 
 
 def _wall(ex: Execution) -> datetime:

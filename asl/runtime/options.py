@@ -46,6 +46,9 @@ class ExecutionOptions:
     recorded: Sequence[dict[str, Any]] | None = None  # the history to rebuild the execution from
     mocks: Any = None  # an asl.mocks.Mocks: mocked Task responses of a test case, counted for this execution
     coverage: Any = None  # an object with hit(pointer): told of each state, Choice rule, Retrier and Catcher used
+    # a list to receive the histories of Distributed Map children run inside this execution (not executions of their
+    # own): one dict each, {"mapRunArn", "executionArn", "name", "status", "history"}
+    child_histories: list[dict[str, Any]] | None = None
 
 
 @dataclass
