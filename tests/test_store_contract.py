@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from asl.store import (
     Store,
     TokenRecord,
 )
-from asl.store.base import CLOSED, AliasRecord
+from asl.store.base import CLOSED, AliasRecord, MapRunRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SM = "arn:aws:states:us-east-1:1:stateMachine:m"
@@ -372,3 +373,61 @@ def test_events_keep_their_fields_and_times(store: Store) -> None:
     assert store.events(rec.arn)[1] == ev
     with pytest.raises(ValueError):
         store.events(rec.arn, limit=-1)
+
+
+# -- Map Runs and redrives -------------------------------------------------------------------------------------------
+def map_run(execution_arn: str, **kw: Any) -> MapRunRecord:
+    fields: dict[str, Any] = {"arn": "arn:aws:states:us-east-1:1:mapRun:m/L:r1", "execution_arn": execution_arn,
+                              "status": RUNNING, "start": T0, "max_concurrency": 2, "tolerated_failure_count": None,
+                              "tolerated_failure_percentage": 5.5, "inputs": '{"a":1}\n[2]', "batched": True}
+    fields.update(kw)
+    return MapRunRecord(**fields)
+
+
+def test_a_commit_writes_map_runs_and_starts_children_with_their_tokens(store: Store) -> None:
+    parent = started(store)
+    assert claim(store) is not None
+    run = map_run(parent.arn)
+    child = execution(2, state_machine_arn=SM + "/L", map_run_arn=run.arn, parent_token="c1")
+    first = {"id": 1, "previousEventId": 0, "timestamp": T0, "type": "ExecutionStarted",
+             "executionStartedEventDetails": {"input": "{}"}}
+    assert store.commit(parent.arn, "w", Commit(events=[event(2)], tokens=[token(parent.arn, "c1")], map_runs=[run],
+                                                children=[(child, first)], lease_until=T0 + timedelta(seconds=30)))
+    assert store.get_map_run(run.arn) == run
+    assert store.get_map_run(run.arn, inputs=False) == MapRunRecord(**{**run.__dict__, "inputs": ""})
+    assert store.list_map_runs(parent.arn) == [run] and store.list_map_runs(child.arn) == []
+    assert [e.arn for e in store.list_executions(map_run_arn=run.arn)] == [child.arn]
+    assert [e["type"] for e in store.events(child.arn)] == ["ExecutionStarted"]
+    assert store.get_execution(child.arn) == child  # due at once, for any worker
+    # a commit that starts a child that exists (a parent rebuilt after a crash) leaves it as it is
+    assert store.commit(parent.arn, "w", Commit(children=[(replace(child, input="changed"), first)],
+                                                lease_until=T0 + timedelta(seconds=30)))
+    assert store.get_execution(child.arn) == child
+    full, bare = store.tokens_of(parent.arn), store.tokens_of(parent.arn, outputs=False)
+    assert [t.token for t in full] == [t.token for t in bare] == ["c1"]
+    # UpdateMapRun's step changes a running Map Run and wakes its execution; an ended one stays as it is
+    store.commit(parent.arn, "w", Commit(park=True, wake_at=None, seen_signal=0))
+    before = store.update_map_run(run.arn, max_concurrency=9)
+    assert before == run and store.get_map_run(run.arn).max_concurrency == 9  # type: ignore[union-attr]
+    assert store.get_execution(parent.arn).wake_at is not None  # type: ignore[union-attr]
+    assert store.update_map_run("arn:nope", max_concurrency=1) is None
+
+
+def test_a_redrive_appends_execution_redriven_and_reopens_a_childs_token(store: Store) -> None:
+    parent = started(store)
+    child = started(store, 2, parent_token="c1", map_run_arn="arn:aws:states:us-east-1:1:mapRun:m/L:r1")
+    assert store.redrive_execution(child.arn, T0) == store.get_execution(child.arn)  # RUNNING: unchanged
+    assert claim(store) is not None
+    store.commit(parent.arn, "w", Commit(tokens=[token(parent.arn, "c1")], park=True, seen_signal=0))
+    store.close_token("c1", "FAILED", T0, error="E", cause="C")
+    store.stop_execution(child.arn, "E", "C", T0)
+    when = T0 + timedelta(minutes=1)
+    after = store.redrive_execution(child.arn, when, reopen_token="c1")
+    assert after is not None and (after.status, after.redrive_count, after.redrive_date) == (RUNNING, 1, when)
+    assert (after.stop, after.error, after.cause, after.wake_at) == (None, None, None, when)
+    last = store.events(child.arn)[-2:]
+    assert [e["type"] for e in last] == ["ExecutionAborted", "ExecutionRedriven"]
+    assert last[1]["executionRedrivenEventDetails"] == {"redriveCount": 1} and last[1]["previousEventId"] == last[0]["id"]
+    tok = store.get_token("c1")
+    assert tok is not None and (tok.status, tok.error, tok.closed_at) == (PENDING, None, None)
+    assert store.redrive_execution("arn:nope", T0) is None
