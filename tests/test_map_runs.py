@@ -307,3 +307,22 @@ def test_asl_run_writes_the_child_histories_on_request(tmp_path: Path) -> None:
         assert child["executionArn"].endswith(":execution:StateMachine/Run:" + child["name"])
     failed = next(c for c in children if c["status"] == "FAILED")
     assert failed["history"][-1]["executionFailedEventDetails"] == {"error": "Odd", "cause": "an odd item"}
+
+
+def test_a_map_run_stopped_by_a_failing_sibling_branch_is_aborted_with_its_children(store: Store) -> None:
+    sfn = StepFunctions(store)
+    inner = distributed(WAITS, "W")["States"]["M"]
+    inner.pop("End")
+    definition = {"StartAt": "Par", "States": {"Par": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "M", "States": {"M": {**inner, "End": True}}},
+        {"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 0, "Next": "Boom"},
+                                        "Boom": {"Type": "Fail", "Error": "Boom"}}}]}}}
+    ex = start(sfn, definition, [{"x": i} for i in range(3)])
+    sfn.worker(inline_wait=0).run_until_idle()
+    d = sfn.describe_execution(executionArn=ex)
+    assert (d["status"], d["error"]) == ("FAILED", "Boom")
+    run = the_map_run(sfn, ex)
+    assert run["status"] == "ABORTED"
+    assert [k["status"] for k in children(sfn, run["mapRunArn"])] == ["ABORTED"] * 3
+    types = [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]]
+    assert types.index("MapRunStarted") < types.index("MapRunAborted") < types.index("MapStateAborted")

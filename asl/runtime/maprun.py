@@ -13,8 +13,10 @@ parent names them as it did.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -270,7 +272,8 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
         runner = ChildExecutions(ex, st, journal, run, run_id, label)
         if attempt:
             runner.redrive(attempt)
-        outcomes, failed = runner.run()
+        with _aborting(h, frame):
+            outcomes, failed = runner.run()
         children = [ChildRun(json.loads(runner.inputs[c.index]), c.record.get("Name") or child_name(run_id, c.index),
                              start=_millis(c.record.get("StartDate")), stop=_millis(c.record.get("StopDate")))
                     for c in outcomes]
@@ -280,7 +283,8 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
         record: MapRunState | None = runner.state
     else:
         started = _wall(ex)
-        children, results, errors = _in_process(ex, st, items, inputs, eff, frame, sctx, limit)
+        with _aborting(h, frame):
+            children, results, errors = _in_process(ex, st, items, inputs, eff, frame, sctx, limit)
         if ex.opts.child_histories is not None:
             _keep_histories(ex, run_arn, label, children, results, errors)
         failed = None
@@ -325,6 +329,17 @@ def _attempt(h: History, stored: MapRunState | None) -> int:
     if stored is not None and stored.status != RUNNING:
         return stored.redrive_count + 1
     return stored.redrive_count if stored is not None else 0
+
+
+@contextlib.contextmanager
+def _aborting(h: History, frame: Frame) -> Iterator[None]:
+    """A Map Run whose Map state is stopped (a sibling branch failed) ends with MapRunAborted, after its children
+    were stopped (and before the state's MapStateAborted)."""
+    try:
+        yield
+    except Aborted:
+        frame.cursor = h.add("MapRunAborted", frame.cursor)
+        raise
 
 
 def _keep_histories(ex: Execution, run_arn: str, label: str, children: list[ChildRun], results: list[Any],
