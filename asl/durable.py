@@ -119,6 +119,19 @@ def parent_outcome(rec: ExecutionRecord, status: str, stop: datetime, output: st
     return (rec.parent_token or "", FAILED, None, "States.TaskFailed", text)
 
 
+def abort_map_runs(store: Store, execution_arn: str, now: datetime) -> None:
+    """An execution that ended (stopped, failed inside asl) ends its Map Runs still running ABORTED, and aborts their
+    children still running, and theirs in turn: each child in a step of its own (a child before its parent, the
+    store's lock order)."""
+    for run in store.list_map_runs(execution_arn):
+        if run.status != RUNNING:
+            continue
+        store.update_map_run(run.arn, status=ABORTED, stop=now)
+        for child in store.list_executions(status=RUNNING, map_run_arn=run.arn):
+            store.stop_execution(child.arn, None, None, now)
+            abort_map_runs(store, child.arn, now)
+
+
 class _Backoff:
     """A worker's response to errors between executions: wait twice as long after each failure in a row (up to
     ``cap`` seconds), log each distinct error once per run of failures (a traceback only for errors that are not the
@@ -162,6 +175,7 @@ class _StoreJournal:
         self.history: ReplayHistory | None = None
         self.tokens: list[TokenRecord] = []
         self.map_runs: dict[str, MapRunState] = {}  # Map Runs to write with the next commit
+        self.secret = record.seed  # Map Run children's tokens are made from it
         self.children: list[tuple[ExecutionRecord, dict[str, Any]]] = []  # child executions to start with it
         self.thread = threading.get_ident()  # the worker's thread: the only one that writes the history
 
@@ -236,6 +250,7 @@ class _StoreJournal:
             rec = self.store.get_execution(c.arn)
             if rec is not None and rec.status == RUNNING:
                 self.store.stop_execution(c.arn, error, cause, now, parent_outcome(rec, ABORTED, now, None, error, cause))
+                abort_map_runs(self.store, c.arn, now)
 
     def redrive_children(self, children: list[ChildStart], attempt: int) -> None:
         now = datetime.now(UTC)
@@ -356,8 +371,9 @@ class Worker:
         ev = {"id": last + 1, "previousEventId": last, "timestamp": now, "type": "ExecutionFailed",
               "executionFailedEventDetails": {"error": error, "cause": cause}}
         parent = parent_outcome(rec, FAILED, now, None, error, cause) if rec.parent_token else None
-        self.store.commit(rec.arn, self.owner, Commit(events=[ev], finish=Finish(FAILED, now, None, error, cause),
-                                                      close_parent=parent))
+        if self.store.commit(rec.arn, self.owner, Commit(events=[ev], finish=Finish(FAILED, now, None, error, cause),
+                                                         close_parent=parent)):
+            abort_map_runs(self.store, rec.arn, now)
 
     def run_until_idle(self, timeout: float | None = None) -> int:
         """Run executions until none is due. With ``timeout``, keep polling for up to that many seconds while

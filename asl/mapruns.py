@@ -9,10 +9,11 @@ their statuses are the executions'; a child not started yet is pending. Children
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .apiargs import check_kind, paged, put
+from .durable import abort_map_runs
 from .errors import ServiceError
 from .runtime.maprun import child_name
 from .store.base import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, ExecutionRecord, MapRunRecord, Store
@@ -107,6 +108,14 @@ class MapRunOperations:
         """UpdateMapRun: a running Map Run's MaxConcurrency (0: as many as allowed) and tolerances; its parent is
         woken to apply them."""
         run = self._map_run(mapRunArn)
+        for name, value, low, high in (("maxConcurrency", maxConcurrency, 0, None),
+                                       ("toleratedFailureCount", toleratedFailureCount, 0, None),
+                                       ("toleratedFailurePercentage", toleratedFailurePercentage, 0, 100)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < low
+                                      or (high is not None and value > high)):
+                bound = f"greater than or equal to {low}" + ("" if high is None else f" and less than or equal to {high}")
+                raise ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{name}' "
+                                                          f"failed to satisfy constraint: Member must have value {bound}")
         if maxConcurrency is None and toleratedFailurePercentage is None and toleratedFailureCount is None:
             raise ServiceError("ValidationException", "At least one of maxConcurrency, toleratedFailurePercentage "
                                                       "or toleratedFailureCount must be given")
@@ -142,11 +151,5 @@ class MapRunOperations:
         return items
 
     def _abort_map_runs(self, execution_arn: str, now: datetime) -> None:
-        """An aborted execution's Map Runs still running end ABORTED, and so do their children."""
-        for run in self.store.list_map_runs(execution_arn):
-            if run.status != RUNNING:
-                continue
-            self.store.update_map_run(run.arn, status=ABORTED, stop=now)
-            for child in self.store.list_executions(status=RUNNING, map_run_arn=run.arn):
-                self.store.stop_execution(child.arn, None, None, datetime.now(UTC))
-                self._abort_map_runs(child.arn, now)
+        """An aborted execution's Map Runs still running end ABORTED, and so do their children, and theirs."""
+        abort_map_runs(self.store, execution_arn, now)

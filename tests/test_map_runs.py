@@ -326,3 +326,113 @@ def test_a_map_run_stopped_by_a_failing_sibling_branch_is_aborted_with_its_child
     assert [k["status"] for k in children(sfn, run["mapRunArn"])] == ["ABORTED"] * 3
     types = [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]]
     assert types.index("MapRunStarted") < types.index("MapRunAborted") < types.index("MapStateAborted")
+
+
+# -- a rebuilt parent decides as it did (found in review) ---------------------------------------------------------------
+BOOM_ON_1 = {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 1, "Next": "F"}], "Default": "W"},
+             "W": {"Type": "Wait", "Seconds": 30, "End": True},
+             "F": {"Type": "Fail", "Error": "Boom", "Cause": "item 1 failed"}}
+
+
+def test_a_caught_map_run_failure_is_rebuilt_with_the_error_it_had(store: Store) -> None:
+    sfn = StepFunctions(store)
+    m = distributed(BOOM_ON_1, "C")["States"]["M"]
+    m.pop("End")
+    definition = {"StartAt": "M", "States": {
+        "M": {**m, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}], "Next": "After"},
+        "After": {"Type": "Pass", "Next": "Park"},
+        "Park": {"Type": "Wait", "Seconds": 1, "End": True}}}  # the parent parks, and is rebuilt after it
+    ex = start(sfn, definition, [{"x": 0}, {"x": 1}])
+    sfn.worker(inline_wait=0).run_until_idle(timeout=20)
+    d = sfn.describe_execution(executionArn=ex)
+    assert d["status"] == "SUCCEEDED"
+    assert json.loads(d["output"]) == {"Error": "Boom", "Cause": "item 1 failed"}  # not the aborted sibling's cause
+    run = the_map_run(sfn, ex)
+    assert run["status"] == "FAILED" and len(children(sfn, run["mapRunArn"])) == 2
+
+
+def test_a_map_run_aborted_by_a_sibling_starts_no_children_when_rebuilt(store: Store) -> None:
+    sfn = StepFunctions(store)
+    m = distributed(WAITS, "W", MaxConcurrency=1, ToleratedFailurePercentage=100)["States"]["M"]
+    definition = {"StartAt": "Par", "States": {
+        "Par": {"Type": "Parallel", "Next": "Park", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Park"}],
+                "Branches": [{"StartAt": "M", "States": {"M": m}},
+                             {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 1, "Next": "F"},
+                                                         "F": {"Type": "Fail", "Error": "Sibling"}}}]},
+        "Park": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    ex = start(sfn, definition, [{"x": i} for i in range(4)])
+    sfn.worker(inline_wait=0).run_until_idle(timeout=20)
+    assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"
+    run = the_map_run(sfn, ex)
+    assert run["status"] == "ABORTED"
+    assert [k["status"] for k in children(sfn, run["mapRunArn"])] == ["ABORTED"]  # MaxConcurrency 1: one started
+
+
+def test_a_writer_after_a_failed_map_run_with_unfinished_children(store: Store) -> None:
+    sfn = StepFunctions(store)
+    fails_on_2 = {**BOOM_ON_1, "C": {**BOOM_ON_1["C"], "Choices": [{"Variable": "$.x", "NumericEquals": 2, "Next": "F"}]}}
+    m = distributed(fails_on_2, "C", ResultWriter={"WriterConfig": {"Transformation": "COMPACT"}})["States"]["M"]
+    m.pop("End")
+    definition = {"StartAt": "M", "States": {
+        "M": {**m, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "Next": "Caught"},
+        "Caught": {"Type": "Pass", "End": True}}}
+    ex = start(sfn, definition, [{"x": i} for i in range(3)])
+    sfn.worker(inline_wait=0).run_until_idle(timeout=20)
+    d = sfn.describe_execution(executionArn=ex)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["Error"] == "Boom"
+    assert the_map_run(sfn, ex)["status"] == "FAILED"
+
+
+def test_the_executions_timeout_ends_a_map_run_whose_children_run(store: Store) -> None:
+    sfn = StepFunctions(store)
+    definition = {**distributed(BOOM_ON_1, "C"), "TimeoutSeconds": 1}
+    ex = start(sfn, definition, [{"x": 0}, {"x": 2}])
+    sfn.worker(inline_wait=0).run_until_idle(timeout=20)
+    d = sfn.describe_execution(executionArn=ex)
+    assert (d["status"], d["error"]) == ("TIMED_OUT", "States.Timeout")
+    assert (d["stopDate"] - d["startDate"]).total_seconds() < 10  # not the children's 30 s Wait
+    run = the_map_run(sfn, ex)
+    assert run["status"] == "ABORTED"
+    assert [k["status"] for k in children(sfn, run["mapRunArn"])] == ["ABORTED", "ABORTED"]
+    assert [e["type"] for e in sfn.get_execution_history(executionArn=ex)["events"]][-2:] == \
+        ["MapRunAborted", "ExecutionTimedOut"]
+
+
+def test_a_failed_parent_aborts_the_map_runs_of_its_children_too(store: Store) -> None:
+    sfn = StepFunctions(store)
+    inner = distributed(WAITS, "W")["States"]["M"]
+    outer_child = {"I": {**inner, "Label": "Inner"}}
+    definition = distributed({**outer_child}, "I")
+    definition["States"]["M"]["ItemProcessor"]["States"] = {
+        "Choose": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 0, "Next": "Fail"}],
+                   "Default": "I"},
+        "Fail": {"Type": "Fail", "Error": "Zero"},
+        "I": {**inner, "Label": "Inner", "ItemsPath": "$.list"}}
+    definition["States"]["M"]["ItemProcessor"]["StartAt"] = "Choose"
+    ex = start(sfn, definition, [{"x": 0, "list": []}, {"x": 1, "list": [{"x": 5}, {"x": 6}]}])
+    sfn.worker(inline_wait=0).run_until_idle(timeout=20)
+    assert sfn.describe_execution(executionArn=ex)["status"] == "FAILED"
+    everything = sfn.store.list_executions()
+    assert not [e.arn for e in everything if e.status == "RUNNING"]  # grandchildren too
+    inner_runs = [r for e in everything for r in sfn.store.list_map_runs(e.arn) if "/Inner:" in r.arn]
+    assert [r.status for r in inner_runs] == ["ABORTED"]
+
+
+def test_update_map_run_is_not_undone_by_the_parents_end_and_is_checked(store: Store) -> None:
+    sfn = StepFunctions(store)
+    ex = start(sfn, distributed(WAITS, "W", MaxConcurrency=1), [{"x": i} for i in range(2)])
+    worker = sfn.worker(inline_wait=0)
+    worker.run_until_idle()
+    arn = the_map_run(sfn, ex)["mapRunArn"]
+    with pytest.raises(ServiceError) as info:
+        sfn.update_map_run(mapRunArn=arn, maxConcurrency=-1)
+    assert info.value.code == "ValidationException"
+    with pytest.raises(ServiceError):
+        sfn.update_map_run(mapRunArn=arn, toleratedFailurePercentage=101)
+    sfn.update_map_run(mapRunArn=arn, maxConcurrency=7, toleratedFailureCount=3)
+    worker.run_until_idle(timeout=20)
+    run = the_map_run(sfn, ex)
+    assert (run["status"], run["maxConcurrency"], run["toleratedFailureCount"]) == ("SUCCEEDED", 7, 3)
+    stop = run["stopDate"]
+    worker.run_until_idle()
+    assert the_map_run(sfn, ex)["stopDate"] == stop

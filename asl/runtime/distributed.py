@@ -433,9 +433,9 @@ def _transformed(ex: Execution, run: MapRun, transformation: str) -> tuple[list[
 
 
 def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, frame: Frame, sctx: StateCtx,
-                  run: MapRun) -> Any:
+                  run: MapRun, write: bool = True) -> Any:
     """The Map's result with a ResultWriter: the children's results shaped by WriterConfig, or (with S3 parameters)
-    where they were written."""
+    where they were written (``write`` False: a rebuilt Map Run that wrote them already; nothing goes to S3)."""
     config = writer.config
     exporting = writer.resource is not None
     transformation = config.get("Transformation", "NONE" if exporting else "COMPACT")
@@ -467,7 +467,7 @@ def write_results(ex: Execution, st: State, writer: ResultWriter, eff: Any, fram
     folder = f"{prefix.rstrip('/')}/{run.id}" if prefix else run.id
     manifest_key = f"{folder}/manifest.json"
     mocks = ex.opts.mocks
-    if mocks is not None and mocks.mocks(st.name):  # a mocked Map (its reader's items given): nothing goes to S3
+    if not write or (mocks is not None and mocks.mocks(st.name)):  # written already, or mocked: nothing goes to S3
         return {"MapRunArn": run.arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
     client = _s3_client(ex, "A ResultWriter writes to", writer_failed)
     from botocore.exceptions import BotoCoreError, ClientError

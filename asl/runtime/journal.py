@@ -59,6 +59,7 @@ class MapRunState:
     outcomes: str | None = None
     results_written: int = 0
     redrive_count: int = 0
+    decision: str | None = None  # JSON: how it ended (children that had, the error), kept before any was stopped
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,10 @@ class ChildStart:
 
 
 class MapRunJournal(Protocol):
-    """What a journal adds for Distributed Maps whose children are executions of their own."""
+    """What a journal adds for Distributed Maps whose children are executions of their own. ``secret``: a value
+    of the execution nobody outside sees (its children's tokens are made from it)."""
+
+    secret: str
 
     def map_run(self, arn: str, inputs: bool = True) -> MapRunState | None:
         """The Map Run as stored (with ``inputs`` False, its ``inputs`` left empty: they can be large)."""

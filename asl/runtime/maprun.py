@@ -84,9 +84,22 @@ def _outcome(index: int, token: TokenState) -> ChildOutcome:
     return ChildOutcome(index, record)
 
 
+@dataclass
+class Ending:
+    """How a Map Run's children ended: the outcomes of those that did (in order), the error the Map Run fails with
+    (None: it succeeded, its failures tolerated), and whether the execution's TimeoutSeconds ended it."""
+
+    outcomes: list[ChildOutcome]
+    failed: StateError | None
+    timed_out: bool = False
+
+
 class ChildExecutions:
     """The children of one Map Run, run as executions: :meth:`run` returns when they have all ended, or when the
-    Map Run fails (its tolerance exceeded: the children still running are aborted)."""
+    Map Run fails (its tolerance exceeded) or the execution times out (the children still running are aborted);
+    :meth:`replay` gives an ended Map Run's outcome as it was decided. The decision (which children had ended, and the
+    error) is kept with the Map Run before any child is stopped, so a rebuilt parent decides the same whatever the
+    children's tokens say by then."""
 
     def __init__(self, ex: Execution, st: State, journal: MapRunJournal, run: MapRunState, run_id: str, label: str):
         self.ex, self.st, self.journal, self.run_id = ex, st, journal, run_id
@@ -99,12 +112,24 @@ class ChildExecutions:
         self.execution_prefix = f"arn:{o.partition}:states:{o.region}:{o.account}:execution:{machine}:"
         self.ended: dict[int, TokenState] = {}  # a child's token once closed (without its output: read at the end)
         self.started = 0
+        # tokens are made from the execution's own seed, which nobody outside sees: not from the Map Run's ARN
+        self.secret = journal.secret
+        self._tokens: list[str] = []
+
+    def token(self, index: int) -> str:
+        while len(self._tokens) <= index:
+            self._tokens.append(str(uuid.uuid5(uuid.UUID(self.run_id), f"token-{len(self._tokens)}-{self.secret}")))
+        return self._tokens[index]
 
     def child(self, index: int) -> ChildStart:
         name = child_name(self.run_id, index)
-        token = str(uuid.uuid5(uuid.UUID(self.run_id), f"token-{index}"))
         return ChildStart(self.execution_prefix + name, name, self.machine_arn, self.definition, "STANDARD",
-                          self.inputs[index], token, self.state.arn)
+                          self.inputs[index], self.token(index), self.state.arn)
+
+    def _count_started(self, tokens: dict[str, TokenState]) -> None:
+        total = len(self.inputs)
+        while self.started < total and self.token(self.started) in tokens:  # started before a restart
+            self.started += 1
 
     def redrive(self, attempt: int) -> None:
         """The Map Run is redriven (its ``attempt``-th redrive): the children that ended without succeeding are
@@ -112,22 +137,16 @@ class ChildExecutions:
         their results. Done again when the parent is rebuilt: a child redriven for this attempt already is not."""
         self.ex.journal.flush()  # type: ignore[union-attr]  # MapRunRedriven and the record, before the children
         tokens = self.journal.tokens_of_execution(outputs=False)
-        again = []
-        for index in range(len(self.inputs)):
-            child = self.child(index)
-            token = tokens.get(child.token)
-            if token is not None and token.status not in ("PENDING", SUCCEEDED):
-                again.append(child)
+        again = [self.child(index) for index in range(len(self.inputs))
+                 if (token := tokens.get(self.token(index))) is not None and token.status not in ("PENDING", SUCCEEDED)]
         if again:
             self.journal.redrive_children(again, attempt)
 
-    def run(self) -> tuple[list[ChildOutcome], StateError | None]:
-        """Run the children to their end: their outcomes in order, and the error the Map Run fails with (None if
-        the failures are tolerated)."""
+    def run(self) -> Ending:
+        """Run the children to their end (or the Map Run's)."""
         total = len(self.inputs)
         tokens = self.journal.tokens_of_execution(outputs=False)
-        while self.started < total and self.child(self.started).token in tokens:  # started before a restart
-            self.started += 1
+        self._count_started(tokens)
         while True:
             stored = self.journal.map_run(self.state.arn, inputs=False)
             if stored is not None:  # UpdateMapRun may have changed its limits
@@ -136,16 +155,14 @@ class ChildExecutions:
                                      tolerated_failure_percentage=stored.tolerated_failure_percentage)
             for index in range(self.started):
                 if index not in self.ended:
-                    token = tokens.get(self.child(index).token)
+                    token = tokens.get(self.token(index))
                     if token is not None and token.status != "PENDING":
                         self.ended[index] = token
+            if self._timed_out():
+                return self._end(None, timed_out=True)
             failed = self._failure(total)
-            if failed is not None:
-                self._stop_running(failed.error or "States.Runtime",
-                                   "The Map Run failed, and stopped the child executions still running")
-                return self._outcomes(), failed
-            if len(self.ended) == total:
-                return self._outcomes(), None
+            if failed is not None or len(self.ended) == total:
+                return self._end(failed)
             limit = self.state.max_concurrency or total
             room = min(total - self.started, limit - (self.started - len(self.ended)))
             if room > 0:
@@ -156,20 +173,60 @@ class ChildExecutions:
             try:
                 self._wait()
             except Aborted:  # the Map's own branch is stopped (a sibling failed): so are its children
+                self._decide(ABORTED, {"aborted": True})
                 self._stop_running("States.Aborted", "The parent execution's Map Run was aborted")
-                self.journal.save_map_run(replace(self.state, status=ABORTED, stop=_wall(self.ex)))
                 raise
             tokens = self.journal.tokens_of_execution(outputs=False)
 
+    def replay(self, decision: dict[str, Any]) -> Ending:
+        """An ended Map Run, rebuilt: its outcome as it was decided. Children are neither started nor stopped, but
+        a stop that a crash cut short is finished."""
+        tokens = self.journal.tokens_of_execution(outputs=False)
+        self._count_started(tokens)
+        if decision.get("aborted"):
+            while True:  # the rebuild gets to the stop that ended it (a sibling branch's failure)
+                self._wait()
+        for index in decision.get("ended", []):
+            token = tokens.get(self.token(index))
+            self.ended[index] = token if token is not None else TokenState(FAILED, error="States.Runtime")
+        error = decision.get("error")
+        if error is not None or decision.get("timeout"):
+            self._stop_running(error or "States.Timeout", "The Map Run failed, and stopped the child executions "
+                                                         "still running")
+        failed = None if error is None else StateError(error, decision.get("cause"))
+        return Ending(self._outcomes(), failed, bool(decision.get("timeout")))
+
+    def _timed_out(self) -> bool:
+        """Whether the execution's TimeoutSeconds has passed (looked at live only: a rebuild decides as recorded)."""
+        deadline = self.ex.deadline
+        h = self.ex.history
+        return deadline is not None and not (isinstance(h, ReplayHistory) and h.replaying()) and _wall(self.ex) >= deadline
+
+    def _decide(self, status: str, decision: dict[str, Any]) -> None:
+        """Keep how the Map Run ended with it, with the next commit."""
+        self.state = replace(self.state, status=status, stop=self.state.stop or _wall(self.ex),
+                             decision=dumps({"ended": sorted(self.ended), **decision}))
+        self.journal.save_map_run(self.state)
+
+    def _end(self, failed: StateError | None, timed_out: bool = False) -> Ending:
+        if failed is None and not timed_out:
+            self._decide(SUCCEEDED, {})
+        else:
+            self._decide(ABORTED if timed_out else FAILED, {"timeout": True} if timed_out else
+                         {"error": failed.error if failed else None, "cause": failed.cause if failed else None})
+            self.ex.journal.flush()  # type: ignore[union-attr]  # the decision is kept before any child is stopped
+            self._stop_running(failed.error if failed and failed.error else "States.Timeout",
+                               "The Map Run failed, and stopped the child executions still running")
+        return Ending(self._outcomes(), failed, timed_out)
+
     def _wait(self) -> None:
         """Wait for a child to end: the parent parks (its workers go on with other executions) and is run again
-        when a child's end closes its token, or UpdateMapRun changes its limits."""
+        when a child's end closes its token, UpdateMapRun changes its limits, or its TimeoutSeconds passes."""
+        h = self.ex.history
+        wake = None if isinstance(h, ReplayHistory) and h.replaying() else self.ex.deadline
         if not self.ex.scheduler.live:
-            raise Parked(None)
-        self.ex.scheduler.wait_callback(None)
-
-    def _has_tolerance(self) -> bool:
-        return self.state.tolerated_failure_count is not None or self.state.tolerated_failure_percentage is not None
+            raise Parked(wake)
+        self.ex.scheduler.wait_callback(wake)
 
     def _failure(self, total: int) -> StateError | None:
         failures = sorted(i for i, token in self.ended.items() if token.status != SUCCEEDED)
@@ -177,7 +234,7 @@ class ChildExecutions:
             return None
         if tolerated(len(failures), total, self.state.tolerated_failure_count, self.state.tolerated_failure_percentage):
             return None
-        if self._has_tolerance():
+        if self.state.tolerated_failure_count is not None or self.state.tolerated_failure_percentage is not None:
             return StateError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
         first = self.ended[failures[0]]
         return StateError(first.error or "States.Runtime", first.cause)
@@ -190,11 +247,7 @@ class ChildExecutions:
     def _outcomes(self) -> list[ChildOutcome]:
         """The ended children's records, read once (with their outputs) as the Map Run ends."""
         tokens = self.journal.tokens_of_execution(outputs=True)
-        out = []
-        for index in sorted(self.ended):
-            token = tokens.get(self.child(index).token, self.ended[index])
-            out.append(_outcome(index, token))
-        return out
+        return [_outcome(index, tokens.get(self.token(index), self.ended[index])) for index in sorted(self.ended)]
 
 
 def new_map_run(ex: Execution, arn: str, inputs: list[Any], batched: bool, limit: int,
@@ -264,23 +317,34 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
     if journal is not None:
         run = stored or new_map_run(ex, run_arn, inputs or [], st.batcher is not None, limit, tolerated_failures,
                                     _wall(ex))
+        final = stored is not None and stored.status != RUNNING and stored.redrive_count == attempt
         if stored is None:
             journal.save_map_run(run)  # committed with the first children
         elif attempt > run.redrive_count:
-            run = replace(run, status=RUNNING, stop=None, redrive_count=attempt)
+            run = replace(run, status=RUNNING, stop=None, redrive_count=attempt, decision=None)
             journal.save_map_run(run)
         runner = ChildExecutions(ex, st, journal, run, run_id, label)
-        if attempt:
-            runner.redrive(attempt)
         with _aborting(h, frame):
-            outcomes, failed = runner.run()
+            if final:  # rebuilding a Map Run that ended: as it was decided then
+                ending = runner.replay(json.loads(run.decision or "{}"))
+            else:
+                if attempt:
+                    runner.redrive(attempt)
+                ending = runner.run()
+        if ending.timed_out:  # the execution's TimeoutSeconds passed while its children ran
+            frame.cursor = h.add("MapRunAborted", frame.cursor)
+            if ex.deadline is not None:
+                ex.clock.sleep(max(0.0, (ex.deadline - ex.clock.now()).total_seconds()))
+            raise StateError("States.Timeout", None)
+        failed = ending.failed
         children = [ChildRun(json.loads(runner.inputs[c.index]), c.record.get("Name") or child_name(run_id, c.index),
                              start=_millis(c.record.get("StartDate")), stop=_millis(c.record.get("StopDate")))
-                    for c in outcomes]
-        results = [json.loads(c.record["Output"]) if c.succeeded else None for c in outcomes]
-        errors = {c.index: StateError(c.record.get("Error") or "States.Runtime", c.record.get("Cause"))
-                  for c in outcomes if not c.succeeded}
-        record: MapRunState | None = runner.state
+                    for c in ending.outcomes]
+        # one entry a child that ended, errors keyed by its place among them (the writer's records)
+        results = [json.loads(c.record.get("Output", "null")) if c.succeeded else None for c in ending.outcomes]
+        errors = {place: StateError(c.record.get("Error") or "States.Runtime", c.record.get("Cause"))
+                  for place, c in enumerate(ending.outcomes) if not c.succeeded}
+        record: MapRunState | None = None if final else runner.state
     else:
         started = _wall(ex)
         with _aborting(h, frame):
@@ -302,7 +366,8 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
     if st.writer is not None:
         report = MapRun(run_arn, label, run_id, children, results, errors)
         try:
-            output = write_results(ex, st, st.writer, eff, frame, sctx, report)
+            output = write_results(ex, st, st.writer, eff, frame, sctx, report, write=record is not None or
+                                   journal is None)
             written = len(children) if st.writer.resource is not None else 0
         except StateError as err:
             if failed is None:
@@ -384,7 +449,7 @@ def _end_record(ex: Execution, journal: MapRunJournal | None, record: MapRunStat
                 written: int) -> None:
     """The Map Run record's end, written with the parent's next commit."""
     if journal is not None and record is not None:
-        journal.save_map_run(replace(record, status=status, stop=_wall(ex), results_written=written))
+        journal.save_map_run(replace(record, status=status, stop=record.stop or _wall(ex), results_written=written))
 
 
 def _in_process(ex: Execution, st: State, items: list[Any], inputs: list[Any] | None, eff: Any, frame: Frame,

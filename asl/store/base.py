@@ -98,6 +98,7 @@ class MapRunRecord:
     outcomes: str | None = None
     results_written: int = 0
     redrive_count: int = 0
+    decision: str | None = None  # JSON: how it ended (children that had, the error), kept before any was stopped
 
 
 @dataclass(frozen=True)

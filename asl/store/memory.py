@@ -242,7 +242,15 @@ class _Tables:
     def update_token(self, token: str, **fields: Any) -> None:
         self.tokens[token] = replace(self.tokens[token], **fields)
 
+    def update_map_run(self, arn: str, **fields: Any) -> None:
+        self.map_runs[arn] = replace(self.map_runs[arn], **fields)
+
     def save_map_run(self, run: MapRunRecord) -> None:
+        old = self.map_runs.get(run.arn)
+        if old is not None:  # the limits (UpdateMapRun's), the start and the inputs stay as they are
+            run = replace(run, max_concurrency=old.max_concurrency, tolerated_failure_count=old.tolerated_failure_count,
+                          tolerated_failure_percentage=old.tolerated_failure_percentage, start=old.start,
+                          inputs=old.inputs, batched=old.batched)
         self.map_runs[run.arn] = run
 
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:

@@ -85,7 +85,7 @@ CREATE TABLE {s}.map_runs (
     arn text COLLATE "C" PRIMARY KEY, execution_arn text NOT NULL, status text NOT NULL, start timestamptz NOT NULL,
     max_concurrency integer NOT NULL, tolerated_failure_count integer,
     tolerated_failure_percentage double precision, inputs text NOT NULL, batched boolean NOT NULL,
-    stop timestamptz, outcomes text, results_written integer NOT NULL, redrive_count integer NOT NULL);
+    stop timestamptz, outcomes text, results_written integer NOT NULL, redrive_count integer NOT NULL, decision text);
 CREATE INDEX map_runs_by_execution ON {s}.map_runs (execution_arn, start);
 """
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -142,8 +142,11 @@ class Transaction(Protocol):
         """Insert, leaving any that exist as they are."""
     def update_token(self, token: str, **fields: Any) -> None:
         """Set fields of the token: names of :class:`~asl.store.base.TokenRecord`."""
+    def update_map_run(self, arn: str, **fields: Any) -> None:
+        """Set fields of the Map Run: names of :class:`~asl.store.base.MapRunRecord`."""
     def save_map_run(self, run: MapRunRecord) -> None:
-        """Insert or overwrite."""
+        """Insert; or update how it stands (status, stop, outcomes, results written, redrive count, decision), not
+        its limits, start or inputs."""
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:
         """Give every PENDING token of the execution ``status``, closed at ``now``."""
     def notify_due(self) -> None:
@@ -348,7 +351,7 @@ class RuleStore:
             tx.lock_execution(seen.execution_arn)  # its execution writes it too: the execution's lock comes first
             before = tx.get_map_run(arn)
             if before is not None and before.status == RUNNING:
-                tx.save_map_run(replace(before, **fields))
+                tx.update_map_run(arn, **fields)
                 self._wake(tx, before.execution_arn, datetime.now(UTC))
             return before
 

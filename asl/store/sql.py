@@ -41,7 +41,7 @@ MACHINE_COLS = "arn, name, definition, role_arn, type, created, revision"
 VERSION_COLS = "arn, state_machine_arn, number, definition, role_arn, type, revision, created, description"
 ALIAS_COLS = "arn, state_machine_arn, name, routing, created, description, updated"
 MAP_RUN_COLS = ("arn, execution_arn, status, start, max_concurrency, tolerated_failure_count, "
-                "tolerated_failure_percentage, inputs, batched, stop, outcomes, results_written, redrive_count")
+                "tolerated_failure_percentage, inputs, batched, stop, outcomes, results_written, redrive_count, decision")
 STATE_COLS = "arn, status, lease_owner, lease_until, wake_at, signal, next_event"
 # record fields whose values are times
 TIMES = frozenset({"start", "stop", "wake_at", "lease_until", "created", "heartbeat_at", "started_at", "closed_at",
@@ -122,7 +122,7 @@ class SQLTransaction:
 
     def _map_run(self, r: Sequence[Any]) -> MapRunRecord:
         return MapRunRecord(r[0], r[1], r[2], self._time(r[3]), r[4], r[5], r[6], r[7], bool(r[8]), self.d.from_db(r[9]),
-                            r[10], r[11], r[12])
+                            r[10], r[11], r[12], r[13])
 
     def _token(self, r: Sequence[Any]) -> TokenRecord:
         f = self.d.from_db
@@ -367,15 +367,18 @@ class SQLTransaction:
 
     def save_map_run(self, m: MapRunRecord) -> None:
         t = self.d.to_db
-        self._run(f"INSERT INTO {{t}}map_runs ({MAP_RUN_COLS}) VALUES ({','.join('?' * 13)}) ON CONFLICT (arn) DO UPDATE "
-                  "SET status=excluded.status, max_concurrency=excluded.max_concurrency, "
-                  "tolerated_failure_count=excluded.tolerated_failure_count, "
-                  "tolerated_failure_percentage=excluded.tolerated_failure_percentage, inputs=excluded.inputs, "
-                  "batched=excluded.batched, stop=excluded.stop, outcomes=excluded.outcomes, "
-                  "results_written=excluded.results_written, redrive_count=excluded.redrive_count",
+        # an update leaves what UpdateMapRun changes (the limits), the start and the (large) inputs as they are
+        self._run(f"INSERT INTO {{t}}map_runs ({MAP_RUN_COLS}) VALUES ({','.join('?' * 14)}) ON CONFLICT (arn) DO UPDATE "
+                  "SET status=excluded.status, stop=excluded.stop, outcomes=excluded.outcomes, "
+                  "results_written=excluded.results_written, redrive_count=excluded.redrive_count, "
+                  "decision=excluded.decision",
                   (m.arn, m.execution_arn, m.status, t(m.start), m.max_concurrency, m.tolerated_failure_count,
                    m.tolerated_failure_percentage, m.inputs, m.batched, t(m.stop), m.outcomes, m.results_written,
-                   m.redrive_count))
+                   m.redrive_count, m.decision))
+
+    def update_map_run(self, arn: str, **fields: Any) -> None:
+        sets, args = self._assignments(fields)
+        self._run(f"UPDATE {{t}}map_runs SET {sets} WHERE arn=?", (*args, arn))
 
     def close_pending_tokens(self, execution_arn: str, status: str, now: datetime) -> None:
         self._run("UPDATE {t}task_tokens SET status=?, closed_at=? WHERE execution_arn=? AND status=?",

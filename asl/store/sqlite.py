@@ -101,7 +101,7 @@ CREATE TABLE map_runs (
     arn TEXT PRIMARY KEY, execution_arn TEXT NOT NULL, status TEXT NOT NULL, start REAL NOT NULL,
     max_concurrency INTEGER NOT NULL, tolerated_failure_count INTEGER,
     tolerated_failure_percentage REAL, inputs TEXT NOT NULL, batched INTEGER NOT NULL, stop REAL,
-    outcomes TEXT, results_written INTEGER NOT NULL, redrive_count INTEGER NOT NULL);
+    outcomes TEXT, results_written INTEGER NOT NULL, redrive_count INTEGER NOT NULL, decision TEXT);
 CREATE INDEX map_runs_by_execution ON map_runs(execution_arn, start);
 """
 
