@@ -39,8 +39,8 @@ def _sizes(run: MapRunRecord) -> list[int]:
 
 def _child_statuses(store: Store, run: MapRunRecord) -> tuple[list[str | None], dict[str, ExecutionRecord]]:
     """Each child's status (None: not started), in order, and the child executions by name."""
-    if run.outcomes is not None:
-        return list(json.loads(run.outcomes)), {}
+    if run.outcomes is not None:  # each a status, or [status, items] for a batch
+        return [o[0] if isinstance(o, list) else o for o in json.loads(run.outcomes)], {}
     children = {e.name: e for e in store.list_executions(map_run_arn=run.arn)}
     run_id = run.arn.rpartition(":")[2]
     count = run.inputs.count("\n") + 1 if run.inputs else 0
@@ -50,7 +50,8 @@ def _child_statuses(store: Store, run: MapRunRecord) -> tuple[list[str | None], 
 def map_run_counts(store: Store, run: MapRunRecord) -> tuple[dict[str, int], dict[str, int]]:
     """DescribeMapRun's itemCounts and executionCounts."""
     statuses, _ = _child_statuses(store, run)
-    sizes = _sizes(run) if run.outcomes is None else [1] * len(statuses)
+    sizes = _sizes(run) if run.outcomes is None else \
+        [o[1] if isinstance(o, list) else 1 for o in json.loads(run.outcomes)]
     items = dict.fromkeys(_COUNTS, 0)
     executions = dict.fromkeys(_COUNTS, 0)
     for index, status in enumerate(statuses):

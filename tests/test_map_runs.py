@@ -436,3 +436,14 @@ def test_update_map_run_is_not_undone_by_the_parents_end_and_is_checked(store: S
     stop = run["stopDate"]
     worker.run_until_idle()
     assert the_map_run(sfn, ex)["stopDate"] == stop
+
+
+def test_express_children_in_batches_count_their_items(store: Store) -> None:
+    sfn = StepFunctions(store)
+    definition = distributed({"P": {"Type": "Pass", "End": True}}, "P", ItemBatcher={"MaxItemsPerBatch": 4})
+    definition["States"]["M"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = "EXPRESS"
+    ex = start(sfn, definition, list(range(10)))
+    sfn.worker(inline_wait=0).run_until_idle()
+    run = the_map_run(sfn, ex)
+    assert (run["itemCounts"]["succeeded"], run["itemCounts"]["total"]) == (10, 10)
+    assert (run["executionCounts"]["succeeded"], run["executionCounts"]["total"]) == (3, 3)

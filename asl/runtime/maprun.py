@@ -358,7 +358,12 @@ def distributed_map(ex: Execution, st: State, items: list[Any], eff: Any, frame:
         record = None
         journal = as_journal(ex)
         if journal is not None:  # a durable parent keeps the Map Run of children it ran itself, with how each ended
-            ended = dumps([FAILED if i in errors else SUCCEEDED for i in range(len(children))])
+            # each child's status, and with ItemBatcher how many items it had: [status, items]
+            statuses: list[Any] = [FAILED if i in errors else SUCCEEDED for i in range(len(children))]
+            if inputs is not None and st.batcher is not None:
+                statuses = [[s, len(b.get("Items", [])) if isinstance(b, dict) else 1] for s, b in zip(statuses, inputs,
+                                                                                                      strict=False)]
+            ended = dumps(statuses)
             record = replace(new_map_run(ex, run_arn, [], st.batcher is not None, limit, tolerated_failures, started),
                              outcomes=ended)
     output: Any = results
