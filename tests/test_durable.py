@@ -837,3 +837,4 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         for p in procs:
             p.join(60)
         assert [results.get(timeout=5) for _ in procs] == ["ok"] * 4
+

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BranchEnded, NoRecovery, PathNotFound, StateError
+from ..errors import BranchEnded, NoRecovery, PathNotFound, RedriveRestart, StateError
 from ..jsonata import ENVIRONMENT, Environment
 from ..jsontext import dumps
 from ..model import ABSENT, Block, State
@@ -23,7 +23,7 @@ from .dataflow import number_field
 from .decisions import ABORTABLE, tolerated
 from .distributed import ReaderCall, max_items
 from .frame import Frame, StateCtx
-from .history import History
+from .history import History, ReplayHistory
 from .scheduler import Aborted, Child
 from .states import Outcome
 
@@ -72,23 +72,51 @@ def _stop(ex: Execution, h: History, child: Child, prev: int) -> None:
         _aborted_state(h, child.error, prev)
 
 
+# -- redrives --------------------------------------------------------------------------------------------------------
+# A redriven execution reruns only the branches of a Parallel, and the iterations of an inline Map, that did not
+# succeed (AWS's documented behaviour): while an execution is rebuilt towards a redrive, a top-level Parallel or Map
+# that fails or is cut short remembers what its branches that succeeded gave, and when it runs again after the redrive
+# it takes those results instead of running them.
+def _remember(ex: Execution, st: State, frame: Frame, succeeded: dict[int, Any]) -> None:
+    h = ex.history
+    if not frame.path and isinstance(h, ReplayHistory) and h.redrives:
+        ex.redrive_memo[st.name] = succeeded
+
+
+def _carried(ex: Execution, st: State, frame: Frame) -> dict[int, Any]:
+    """The results a top-level Parallel or Map run again after a redrive takes from its earlier attempt."""
+    carried = ex.redrive_carry
+    if frame.path or carried is None or carried[0] is not st:
+        return {}
+    ex.redrive_carry = None
+    return carried[1]
+
+
 # -- Parallel ---------------------------------------------------------------------------------------------------------
 def parallel_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) -> Outcome:
     h = frame.history
+    carried = _carried(ex, st, frame)
 
     def work(eff: Any) -> Any:
         frame.cursor = h.add("ParallelStateStarted", frame.cursor)
         start = frame.cursor
         subs = [frame.child(start, f"{start}.{i}") for i in range(len(st.branches))]
-        if _at_once(ex, list(st.branches)):
-            results, last = _parallel_at_once(ex, st, eff, frame, subs)
+        if _at_once(ex, [b for i, b in enumerate(st.branches) if i not in carried]):
+            results, last = _parallel_at_once(ex, st, eff, frame, subs, carried)
         else:
             results, last = [], start
-            for branch, sub in zip(st.branches, subs, strict=True):
+            for i, (branch, sub) in enumerate(zip(st.branches, subs, strict=True)):
+                if i in carried:
+                    results.append(carried[i])
+                    continue
                 try:
                     results.append(ex.run_block(branch, eff, sub))
                 except (BranchEnded, StateError) as exc:
+                    _remember(ex, st, frame, dict(enumerate(results)))
                     raise _parallel_failed(h, frame, exc, sub.cursor, []) from None
+                except RedriveRestart:
+                    _remember(ex, st, frame, dict(enumerate(results)))
+                    raise
                 last = max(last, sub.cursor)
         h.add("ParallelStateSucceeded", last)
         frame.cursor = last
@@ -98,11 +126,15 @@ def parallel_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: State
     return out, st.next, assigned
 
 
-def _parallel_at_once(ex: Execution, st: State, eff: Any, frame: Frame, subs: list[Frame]) -> tuple[list[Any], int]:
-    """All branches of a Parallel at once; its results in branch order, and the id its success event follows."""
-    children = [_spawn(ex, branch, eff, sub) for branch, sub in zip(st.branches, subs, strict=True)]
-    pending = list(range(len(children)))
-    results: list[Any] = [None] * len(children)
+def _parallel_at_once(ex: Execution, st: State, eff: Any, frame: Frame, subs: list[Frame],
+                      carried: dict[int, Any]) -> tuple[list[Any], int]:
+    """All branches of a Parallel at once (but those whose ``carried`` results an earlier attempt gave); its results
+    in branch order, and the id its success event follows."""
+    children = {i: _spawn(ex, branch, eff, sub) for i, (branch, sub) in enumerate(zip(st.branches, subs, strict=True))
+                if i not in carried}
+    pending = sorted(children)
+    results: list[Any] = [carried.get(i) for i in range(len(st.branches))]
+    succeeded = dict(carried)
     last = frame.cursor
     while pending:
         try:
@@ -111,16 +143,22 @@ def _parallel_at_once(ex: Execution, st: State, eff: Any, frame: Frame, subs: li
             for i in pending:
                 _stop(ex, frame.history, children[i], stop.prev)
             raise
+        except RedriveRestart:
+            _remember(ex, st, frame, succeeded)
+            raise
         for i in [i for i in pending if children[i].done]:
             pending.remove(i)
             error = children[i].error
             if error is None:
-                results[i] = children[i].result
+                results[i] = succeeded[i] = children[i].result
                 last = max(last, subs[i].cursor)
                 continue
             if not isinstance(error, BranchEnded | StateError):
+                if isinstance(error, RedriveRestart):
+                    _remember(ex, st, frame, succeeded)
                 raise error  # not the branch's failure (the store's, a rebuild's): the execution's, as on one branch
             others = [children[j] for j in pending]
+            _remember(ex, st, frame, succeeded)
             raise _parallel_failed(frame.history, frame, error, subs[i].cursor, others, ex) from None
     return results, last
 
@@ -226,9 +264,10 @@ def map_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) 
             return distributed_map(ex, st, items, eff, frame, sctx, (tol_count, tol_pct), concurrency, reading)
         tolerance = _Tolerance(len(items), tol_count, tol_pct)
         limit = min(concurrency or INLINE_MAP_LIMIT, INLINE_MAP_LIMIT)
-        if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) > 1:
-            return _Iterations(ex, st, items, eff, frame, sctx, tolerance, limit).run()
-        return _map_in_turn(ex, st, items, eff, frame, sctx, tolerance)
+        carried = _carried(ex, st, frame)
+        if limit > 1 and ex.scheduler.enabled and proc.may_block and len(items) - len(carried) > 1:
+            return _Iterations(ex, st, items, eff, frame, sctx, tolerance, limit, carried).run()
+        return _map_in_turn(ex, st, items, eff, frame, sctx, tolerance, carried)
 
     out, assigned = ex.dataflow(st, raw, frame, sctx, work)
     return out, st.next, assigned
@@ -260,15 +299,20 @@ def _iteration(h: History, etype: str, prev: int, index: int, st: State) -> int:
 
 
 def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tolerance: _Tolerance) -> list[Any]:
-    """An inline Map's iterations one after another (MaxConcurrency 1, or iterations that cannot wait)."""
+                 tolerance: _Tolerance, carried: dict[int, Any]) -> list[Any]:
+    """An inline Map's iterations one after another (MaxConcurrency 1, or iterations that cannot wait), but those
+    whose ``carried`` results an earlier attempt gave (a redrive)."""
     h = frame.history
     proc = st.processor
     assert proc is not None
     results: list[Any] = []
+    succeeded = dict(carried)
     prev = frame.cursor
     name = st.name
     for index, item in enumerate(items):
+        if index in carried:
+            results.append(carried[index])
+            continue
         value = item if st.item_selector is ABSENT else _item_value(ex, st, eff, index, item, frame, sctx)
         started = h.add("MapIterationStarted", prev, "mapIterationStartedEventDetails", {"index": index, "name": name})
         sub = frame.child(started, started)
@@ -280,6 +324,7 @@ def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
             results.append(None)
             failed = tolerance.fail(err)
             if failed is not None:
+                _remember(ex, st, frame, succeeded)
                 _aborted_state(h, err, sub.cursor)
                 failed.final_event = ("MapStateFailed", len(h.events))
                 frame.cursor = len(h.events)
@@ -289,6 +334,10 @@ def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
         except Aborted as stop:  # this Map's branch is stopped while an iteration waits
             _iteration(h, "MapIterationAborted", stop.prev, index, st)
             raise
+        except RedriveRestart:
+            _remember(ex, st, frame, succeeded)
+            raise
+        succeeded[index] = results[-1]
         h.add("MapIterationSucceeded", sub.cursor, "mapIterationSucceededEventDetails", {"index": index, "name": name})
         prev = sub.cursor
     last = len(h.events)
@@ -304,17 +353,23 @@ class _Iterations:
     it was handled are not aborted)."""
 
     def __init__(self, ex: Execution, st: State, items: list[Any], eff: Any, frame: Frame, sctx: StateCtx,
-                 tolerance: _Tolerance, limit: int):
+                 tolerance: _Tolerance, limit: int, carried: dict[int, Any]):
         self.ex, self.st, self.items, self.eff, self.frame, self.sctx = ex, st, items, eff, frame, sctx
         self.tolerance, self.limit = tolerance, limit
         self.h = frame.history
-        self.results: list[Any] = [None] * len(items)
+        self.results: list[Any] = [carried.get(i) for i in range(len(items))]
+        self.carried = carried  # results an earlier attempt gave (a redrive): those iterations do not run again
+        self.ok = dict(carried)  # the iterations that succeeded, with their results
         self.running: dict[int, tuple[Child, Frame]] = {}
         self.succeeded: dict[int, int] = {}  # the MapIterationSucceeded event of each iteration that wrote it
         self.next = 0
         self.last = frame.cursor  # the latest MapIterationSucceeded/Failed: MapStateSucceeded follows it
 
     def start(self, prev: int) -> None:
+        while self.next < len(self.items) and self.next in self.carried:
+            self.next += 1
+        if self.next >= len(self.items):
+            return
         index = self.next
         self.next += 1
         value = _item_value(self.ex, self.st, self.eff, index, self.items[index], self.frame, self.sctx)
@@ -333,6 +388,10 @@ class _Iterations:
         except StateError as err:  # the Map itself failed (its ItemSelector): the iterations still open stop first
             if self.running and not isinstance(err, NoRecovery):
                 self.stop(len(self.h.events))
+            _remember(self.ex, self.st, self.frame, self.ok)
+            raise
+        except RedriveRestart:
+            _remember(self.ex, self.st, self.frame, self.ok)
             raise
 
     def _run(self) -> list[Any]:
@@ -354,7 +413,7 @@ class _Iterations:
     def finished(self, index: int) -> None:
         child, sub = self.running.pop(index)
         if child.error is None:
-            self.results[index] = child.result
+            self.results[index] = self.ok[index] = child.result
             self.last = max(self.last, self.succeeded.pop(index))
         else:
             if not isinstance(child.error, BranchEnded | StateError):

@@ -76,6 +76,10 @@ class Execution(DataFlow):
         # the top-level state running, its input and (while a redrive lies ahead in the replay) the random state
         # before it: a redriven execution runs the state its earlier attempt did not finish again from there
         self._top: tuple[State, Any, Any] | None = None
+        # what the top-level Parallel or Map an attempt ended in gave from the branches that succeeded, by state name;
+        # and (the state run again after a redrive, those results) for that state to take (asl.runtime.branches)
+        self.redrive_memo: dict[str, dict[int, Any]] = {}
+        self.redrive_carry: tuple[State, dict[int, Any]] | None = None
         self.spawn_context = contextvars.copy_context()  # replaced by run(), with the execution's clock and environment
         self.context_execution = {"Id": self.exec_arn, "Input": self.input, "StartTime": iso(self.start_time),
                                   "Name": name, "RoleArn": self.role_arn}
@@ -141,6 +145,8 @@ class Execution(DataFlow):
         state, value, random_state = self._top
         if random_state is not None:
             self.draws.rng.setstate(random_state)
+        self.redrive_carry = (state, self.redrive_memo.pop(state.name, {}))
+        self.redrive_memo.clear()
         return state, value
 
     def _run_top_block(self, value: Any, frame: Frame, resume: tuple[State, Any] | None) -> Any:

@@ -81,6 +81,8 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
         if callback:
             return _await_callback(ex, st, eff, frame, sctx, timeout, heartbeat, limits, rtype, rname)
         recorded = _recorded_outcome(ex, frame)
+        if recorded is None:
+            _await_recorded_abort(ex, frame)
         if recorded is not None:  # rebuilding from history: the task ran already, take its recorded outcome
             if mocked:
                 ex.opts.mocks.take(st.name)  # it was one invocation of its mocked response: count it again
@@ -199,6 +201,18 @@ def _recorded_outcome(ex: Execution, frame: Frame) -> dict[str, Any] | None:
     return None
 
 
+def _await_recorded_abort(ex: Execution, frame: Frame) -> None:
+    """Rebuilding a branch that was stopped while its task ran (a sibling failed): the history records the branch's
+    Aborted event, not the task's outcome. The task must not run again: the branch waits until the rebuild stops it
+    (the scheduler throws Aborted into it, which writes that event)."""
+    h = frame.history
+    ahead = h.peek() if isinstance(h, ReplayHistory) else None
+    if ahead is None or ahead["type"] in TASK_ENDS or not ahead["type"].endswith("Aborted") or not ex.scheduler.live:
+        return
+    while True:
+        ex.scheduler.wait_callback(None)
+
+
 def _replay_outcome(ex: Execution, frame: Frame, ev: dict[str, Any], token: str | None = None) -> Any:
     """Re-enter a recorded task outcome: the result it returned, or the error it raised."""
     kind, key = TASK_ENDS[ev["type"]]
@@ -309,6 +323,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
                 frame.cursor = h.add("ActivityStarted", frame.cursor)
                 heartbeat_from = ex.clock.now()
                 continue
+            _await_recorded_abort(ex, frame)
             return _replay_outcome(ex, frame, ahead, token)
         tok = journal.token(token)
         if tok is None:
