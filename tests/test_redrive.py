@@ -254,6 +254,18 @@ def test_redrive_execution_through_boto3_against_the_server(tmp_path: Path) -> N
         server.stop()
 
 
+def fail_then_redrive(sfn: StepFunctions, ex: str) -> dict[str, Any]:
+    """Run the execution until it fails, redrive it, run it until it succeeds: its DescribeExecution."""
+    worker = sfn.worker(inline_wait=0)
+    worker.run_until_idle(timeout=20)
+    assert sfn.describe_execution(executionArn=ex)["status"] == "FAILED"
+    sfn.redrive_execution(executionArn=ex)
+    worker.run_until_idle(timeout=20)
+    d = sfn.describe_execution(executionArn=ex)
+    assert d["status"] == "SUCCEEDED"
+    return dict(d)
+
+
 def task_branch(name: str, x: int) -> dict[str, Any]:
     return {"StartAt": name, "States": {name: {"Type": "Task", "Resource": FN, "Parameters": {"x": x}, "End": True}}}
 
@@ -267,13 +279,7 @@ def test_a_redriven_parallel_reruns_only_the_branches_that_did_not_succeed(store
     definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
         task_branch("A", 0), late, task_branch("C", 2)]}}}
     ex = sfn.start_execution(stateMachineArn=machine(sfn, definition))["executionArn"]
-    worker = sfn.worker(inline_wait=0)
-    worker.run_until_idle(timeout=20)
-    assert sfn.describe_execution(executionArn=ex)["status"] == "FAILED"
-    sfn.redrive_execution(executionArn=ex)
-    worker.run_until_idle(timeout=20)
-    d = sfn.describe_execution(executionArn=ex)
-    assert d["status"] == "SUCCEEDED"
+    d = fail_then_redrive(sfn, ex)
     assert [r["done"] for r in json.loads(d["output"])] == [0, 1, 2]
     assert (flaky.calls[0], flaky.calls[1], flaky.calls[2]) == (1, 2, 1)  # only the failed branch ran again
     t = types(sfn, ex)
@@ -295,13 +301,8 @@ def test_a_redriven_inline_map_reruns_only_the_iterations_that_did_not_succeed(s
     items = [0, 1, 2, 4, 6]
     ex = sfn.start_execution(stateMachineArn=machine(sfn, definition),
                              input=json.dumps([{"x": i} for i in items]))["executionArn"]
-    worker = sfn.worker(inline_wait=0)
-    worker.run_until_idle(timeout=20)
-    assert sfn.describe_execution(executionArn=ex)["status"] == "FAILED"
-    sfn.redrive_execution(executionArn=ex)
-    worker.run_until_idle(timeout=20)
-    d = sfn.describe_execution(executionArn=ex)
-    assert d["status"] == "SUCCEEDED" and [r["done"] for r in json.loads(d["output"])] == items
+    d = fail_then_redrive(sfn, ex)
+    assert [r["done"] for r in json.loads(d["output"])] == items
     assert dict(flaky.calls) == {0: 1, 1: 2, 2: 1, 4: 1, 6: 1}  # each item that succeeded ran once
     t = types(sfn, ex)
     rerun = [e["mapIterationStartedEventDetails"]["index"]
