@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ from .apiargs import (
     unqualified_arn,
     version_arn,
 )
+from .clientshape import PaginatedClient, make_boto3_shaped
 from .diagnostics import Severity
 from .durable import Worker, parent_outcome
 from .errors import ServiceError
@@ -69,7 +70,7 @@ from .validate import validate
 T = TypeVar("T")
 
 
-class StepFunctions(MapRunOperations, RedriveOperations):
+class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
     """The Step Functions API over ``store``, for one account and region.
 
     ``tasks`` and ``adapters`` serve the Task states of executions this service runs itself (StartSyncExecution)
@@ -102,10 +103,23 @@ class StepFunctions(MapRunOperations, RedriveOperations):
         ChildExecutions(self).register_in(registry)
         return registry
 
-    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, adapters: Any = None, **kw: Any) -> Worker:
+    def worker(self, tasks: Mapping[str, TaskFunction] | None = None, adapters: Any = None,
+               lambdas: Iterable[str] | Mapping[str, str] | None = None, **kw: Any) -> Worker:
         """A worker that runs this service's executions (see :class:`~asl.durable.Worker`), with nested
-        executions (``states:startExecution``) started in this service and its mock configuration."""
+        executions (``states:startExecution``) started in this service and its mock configuration.
+
+        ``lambdas`` are local Lambda functions as ``asl worker --lambda`` takes them: ``"NAME=FILE.py:HANDLER"``
+        (or ``"NAME=HANDLER,timeout=SECONDS"``), or a mapping of NAME to HANDLER; each is loaded and checked now (a
+        missing file or handler is a :class:`~asl.errors.ConfigError`). ``worker.adapters.close()`` ends their
+        processes."""
         kw.setdefault("mock_config", self.mock_config)
+        if lambdas is not None:
+            if adapters is not None:
+                raise TypeError("worker(): give either adapters or lambdas")
+            from .config import Config, lambda_flag
+
+            flags = [f"{k}={v}" for k, v in lambdas.items()] if isinstance(lambdas, Mapping) else list(lambdas)
+            adapters = Config(functions=[lambda_flag(f) for f in flags]).adapters()
         return Worker(self.store, tasks if tasks is not None else self.tasks, adapters=self._registry(adapters), **kw)
 
     def call(self, operation: str, params: Any = None) -> dict[str, Any]:
@@ -116,10 +130,11 @@ class StepFunctions(MapRunOperations, RedriveOperations):
             check_request(operation, body)
         except RequestError as exc:
             raise ServiceError(exc.code, exc.message) from None
-        fn = getattr(self, method_name(operation), None)
+        fn = getattr(type(self), method_name(operation), None)
         if fn is None:
             raise ServiceError("UnknownOperationException", f"asl does not implement the operation {operation}")
-        result: dict[str, Any] = fn(**body)
+        # the method itself: the wire's body was checked as the service checks it (unknown members are ignored)
+        result: dict[str, Any] = getattr(fn, "__wrapped__", fn)(self, **body)
         return result
 
     # -- state machines ----------------------------------------------------------------------------------------
@@ -707,6 +722,9 @@ class StepFunctions(MapRunOperations, RedriveOperations):
             if time.monotonic() >= end:
                 return {}
             time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+make_boto3_shaped(StepFunctions)
 
 
 def _public(ev: dict[str, Any]) -> dict[str, Any]:

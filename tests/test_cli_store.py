@@ -161,7 +161,8 @@ def test_start_input_file_errors(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "InvalidExecutionInput" in r.output, r.output
     (tmp_path / "huge.json").write_text(json.dumps({"x": "y" * 300_000}))
     r = CliRunner().invoke(main, ["start", str(definition), "--store", str(store), "--input-file", str(tmp_path / "huge.json")])
-    assert r.exit_code == 1 and "InvalidExecutionInput" in r.output and "262144" in r.output, r.output
+    # the model's bound on the input (262144 characters), checked before the service's own
+    assert r.exit_code == 1 and "ValidationException" in r.output and "262144" in r.output, r.output
     r = CliRunner().invoke(main, ["start", str(definition), "--store", str(store), "--input-file", "/dev/zero"])
     assert r.exit_code == 1 and "262144" in r.output, r.output  # a bounded read: no hang, no memory blow-up
     assert StepFunctions(SQLiteStore(store)).store.list_executions() == []

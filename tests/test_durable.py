@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ParamValidationError
 
 from asl.durable import Worker
 from asl.service import ServiceError, StepFunctions, run_activity_worker
@@ -257,10 +258,14 @@ def test_wait_for_task_token_success(store: Store) -> None:
 
 def test_wait_for_task_token_failure_and_errors(store: Store) -> None:
     sfn, w, arn, tokens = start_callback(store)
-    for bad, code in (("nope", "TaskDoesNotExist"), ("", "InvalidToken")):
-        with pytest.raises(ServiceError) as e:
-            sfn.send_task_failure(taskToken=bad, error="E")
-        assert e.value.code == code
+    with pytest.raises(ServiceError) as e:
+        sfn.send_task_failure(taskToken="nope", error="E")
+    assert e.value.code == "TaskDoesNotExist"
+    with pytest.raises(ParamValidationError):  # as boto3 refuses it, before sending
+        sfn.send_task_failure(taskToken="", error="E")
+    with pytest.raises(ServiceError) as e:  # over the wire, the service's answer
+        sfn.call("SendTaskFailure", {"taskToken": "", "error": "E"})
+    assert e.value.code in ("InvalidToken", "ValidationException")
     with pytest.raises(ServiceError) as e:
         sfn.send_task_success(taskToken=tokens[0], output="{not json")
     assert e.value.code == "InvalidOutput"

@@ -424,11 +424,13 @@ def test_update_map_run_is_not_undone_by_the_parents_end_and_is_checked(store: S
     worker = sfn.worker(inline_wait=0)
     worker.run_until_idle()
     arn = the_map_run(sfn, ex)["mapRunArn"]
-    with pytest.raises(ServiceError) as info:
+    from botocore.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):  # as boto3 refuses it
         sfn.update_map_run(mapRunArn=arn, maxConcurrency=-1)
+    with pytest.raises(ServiceError) as info:  # as the service refuses it
+        sfn.call("UpdateMapRun", {"mapRunArn": arn, "toleratedFailurePercentage": 101})
     assert info.value.code == "ValidationException"
-    with pytest.raises(ServiceError):
-        sfn.update_map_run(mapRunArn=arn, toleratedFailurePercentage=101)
     sfn.update_map_run(mapRunArn=arn, maxConcurrency=7, toleratedFailureCount=3)
     worker.run_until_idle(timeout=20)
     run = the_map_run(sfn, ex)

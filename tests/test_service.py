@@ -20,6 +20,7 @@ from tests.test_recorded import _param
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = json.loads((ROOT / "conformance" / "api-fixtures.json").read_text())["cases"]
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
 PASS2 = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 2, "End": True}}})
 API_ERRORS = [p for p in recorded_cases("api_error", "definition_error") if json.loads(p.read_text()).get("operation")]
 
@@ -259,3 +260,74 @@ def test_a_schema_2_store_keeps_its_one_event_rows_and_adds_runs(tmp_path: Path)
     assert [e["id"] for e in history] == list(range(1, 7))
     assert [e["type"] for e in history][-3:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
     assert sfn.describe_execution(executionArn=ex)["status"] == "SUCCEEDED"
+
+
+# -- a boto3-shaped client --------------------------------------------------------------------------------------------
+def test_the_python_client_checks_calls_as_boto3_does() -> None:
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    from asl.api import model
+    from asl.clientshape import OPERATIONS
+
+    assert set(OPERATIONS) == set(model().operation_names)  # the list the methods are wrapped by is the model's
+    sfn = StepFunctions(MemoryStore())
+    with pytest.raises(ParamValidationError) as bad:  # was: an execution started with input {}
+        sfn.start_execution(Input="{}", Nmae="x")  # type: ignore[call-arg]
+    assert 'Unknown parameter in input: "Nmae"' in str(bad.value) and 'Missing required parameter in input: ' \
+        '"stateMachineArn"' in str(bad.value)
+    with pytest.raises(ParamValidationError):
+        sfn.list_executions(stateMachineArn=SM, maxResults="ten")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        sfn.describe_execution("arn:aws:states:us-east-1:1:execution:m:x")  # type: ignore[misc]
+    with pytest.raises(ClientError) as err:  # was: []
+        sfn.list_executions(stateMachineArn=SM, statusFilter="DONE")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.operation_name == "ListExecutions"
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist) as missing:
+        sfn.describe_execution(executionArn="arn:aws:states:us-east-1:123456789012:execution:m:x")
+    assert isinstance(missing.value, ServiceError) and isinstance(missing.value, ClientError)
+    assert missing.value.code == "ExecutionDoesNotExist" and str(missing.value).startswith("ExecutionDoesNotExist: ")
+    # a local state machine needs no role; over the wire, as on AWS, roleArn is required
+    arn = sfn.create_state_machine(name="m", definition=PASS)["stateMachineArn"]
+    with pytest.raises(ServiceError) as wire:
+        sfn.call("CreateStateMachine", {"name": "n", "definition": PASS})
+    assert wire.value.code == "ValidationException" and "roleArn" in wire.value.message
+    assert sfn.call("DescribeStateMachine", {"stateMachineArn": arn, "unknownMember": 1})["name"] == "m"
+
+
+def test_paginators_as_boto3s() -> None:
+    from botocore.exceptions import OperationNotPageableError
+
+    sfn = StepFunctions(MemoryStore())
+    arn = sfn.create_state_machine(name="m", definition=PASS)["stateMachineArn"]
+    started = {sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(5)}
+    pages = list(sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, PaginationConfig={"PageSize": 2}))
+    assert [len(p["executions"]) for p in pages] == [2, 2, 1]
+    assert {e["executionArn"] for p in pages for e in p["executions"]} == started
+    capped = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn,
+                                                           PaginationConfig={"PageSize": 2, "MaxItems": 3})
+    assert sum(len(p["executions"]) for p in capped) == 3
+    assert sfn.can_paginate("get_execution_history") and sfn.can_paginate("list_map_runs")
+    assert not sfn.can_paginate("start_execution")
+    with pytest.raises(OperationNotPageableError):
+        sfn.get_paginator("start_execution")
+
+
+def test_a_worker_takes_local_lambda_functions_as_asl_worker_does() -> None:
+    handlers = Path(__file__).parent / "lambdas" / "handlers.py"
+    sfn = StepFunctions(MemoryStore())
+    definition = {"StartAt": "L", "States": {"L": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "OutputPath": "$.Payload", "End": True,
+        "Parameters": {"FunctionName": "echo", "Payload.$": "$"}}}}
+    arn = sfn.create_state_machine(name="m", definition=json.dumps(definition))["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=arn, input='{"hello": "world"}')["executionArn"]
+    worker = sfn.worker(lambdas={"echo": f"{handlers}:echo"})
+    try:
+        worker.run_until_idle()
+    finally:
+        worker.adapters.close()
+    d = sfn.describe_execution(executionArn=ex)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"hello": "world"}
+    with pytest.raises(TypeError):
+        sfn.worker(lambdas=[f"echo={handlers}:echo"], adapters=object())
