@@ -166,6 +166,7 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
             click.echo(f"{definition}:{d.location}: {d.severity.value} {d.code}: {d.message}", err=True)
         sys.exit(2)
     mocks = _mocks(mock_config, test_case, definition)
+    _check_mocked(mocks, machine)
     adapters = _adapters(config_path, lambdas, aws_endpoint)
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
                             adapters=adapters, mocks=mocks.start() if mocks else None,
@@ -241,6 +242,13 @@ def _mocks(mock_config: str | None, test_case: str | None, definition: str) -> A
         sys.exit(2)
 
 
+def _check_mocked(mocks: Any, machine: Any) -> None:
+    """A test case that mocks what the definition cannot use exits 2 naming the state."""
+    for problem in mocks.problems(machine) if mocks is not None else []:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+
+
 def _mock_config(path: str) -> Any:
     """The mock configuration at ``path``; a bad file exits 2 with every problem and its place."""
     from .mocks import MockConfigError, load_mock_config
@@ -259,8 +267,9 @@ def _mock_config(path: str) -> Any:
 @click.option("--mock-config", type=click.Path(dir_okay=False), help="A Step Functions Local mock configuration (MockConfigFile.json).")
 @click.option("--state-machine-name", help="With --mock-config: the state machine of the mock configuration to test.")
 @click.option("--input", "input_text", default="{}", show_default=True, help="With --mock-config: the execution input (JSON).")
-@click.option("--expect", "expects", multiple=True, metavar="TESTCASE=STATUS",
-              help="With --mock-config: the status a test case should end with (default SUCCEEDED); repeatable.")
+@click.option("--expect", "expects", multiple=True, metavar="TESTCASE=STATUS[:ERROR]",
+              help="With --mock-config: the status a test case should end with (default SUCCEEDED), and with "
+                   "FAILED:ERROR the error; repeatable.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write the results as JUnit XML.")
 @click.option("--coverage", "coverage_path", type=click.Path(dir_okay=False), help="Write coverage (JSON): states, Choice rules, Retriers, Catchers.")
 @click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail (exit 1) when overall coverage is below this percentage.")
@@ -294,8 +303,10 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
     expect: dict[str, str] = {}
     for e in expects:
         case, sep, want = e.partition("=")
-        if not sep or want not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"):
-            raise click.BadParameter(f"expected TESTCASE=SUCCEEDED|FAILED|TIMED_OUT|ABORTED, got '{e}'", param_hint="--expect")
+        wanted, colon, error = want.partition(":")
+        if not sep or wanted not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED") or (colon and not error):
+            raise click.BadParameter(f"expected TESTCASE=SUCCEEDED|FAILED|TIMED_OUT|ABORTED, or TESTCASE=FAILED:ERROR, "
+                                     f"got '{e}'", param_hint="--expect")
         expect[case] = want
     _check_input(input_text, "--input")
     try:

@@ -86,7 +86,58 @@ def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ConfigError(f"{where}.environment: expected a table of strings")
     code_dir = base / spec.get("code_dir", ".")
+    _check_handler(handler, code_dir, where)
     return LambdaFunction(name, handler, str(code_dir), float(timeout), dict(env), int(spec.get("memory", 128)))
+
+
+def _check_handler(handler: str, code_dir: Path, where: str) -> None:
+    """A handler must be there before anything runs: its file (``file.py:function``, or a ``module.function`` whose
+    module is a file under the code directory) exists, is Python, and defines the function at its top level. Read,
+    not imported: a handler's module runs only in its function's process. A module found nowhere under the code
+    directory (an installed package) is left to the import."""
+    import ast
+
+    target, sep, attr = handler.rpartition(":")
+    if sep:
+        path = code_dir / target
+    else:
+        module, _, attr = handler.rpartition(".")
+        base = code_dir.joinpath(*module.split("."))
+        found = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+        if not found:
+            return
+        path = found[0]
+    if not path.is_file():
+        raise ConfigError(f"{where}: the handler file {path} does not exist")
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{where}: the handler file {path} is not valid Python (line {exc.lineno}: {exc.msg})") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read the handler file {path}: {exc}") from None
+    names: set[str] = set()
+    star = False
+
+    def collect(body: list[ast.stmt]) -> None:
+        nonlocal star
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    star = star or alias.name == "*"
+                    names.add((alias.asname or alias.name).split(".")[0])
+            elif isinstance(node, ast.If | ast.Try | ast.With):  # definitions made under a condition
+                for part in ("body", "orelse", "finalbody", "handlers"):
+                    for sub in getattr(node, part, []):
+                        collect(sub.body if isinstance(sub, ast.ExceptHandler) else [sub])
+
+    collect(tree.body)
+    if attr not in names and not star:
+        raise ConfigError(f"{where}: the handler file {path} defines no '{attr}'")
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -22,11 +22,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import jsontext
 from .diagnostics import pointer_join
 from .errors import MockConfigError
+
+if TYPE_CHECKING:
+    from .model import Block, State, StateMachine
 
 _RANGE = re.compile(r"(0|[1-9]\d*)(?:-(0|[1-9]\d*))?")
 
@@ -77,6 +80,38 @@ class TestCaseMocks:
     def start(self) -> Mocks:
         """Fresh invocation counters for one execution."""
         return Mocks(self)
+
+    def problems(self, machine: StateMachine) -> list[str]:
+        """What in these mocks the definition cannot use, each naming the state: a state it does not have, or one
+        that is not a Task (or a Distributed Map with an ItemReader, whose mocked response gives the items). A mock
+        nothing uses would let a test pass for the wrong reason."""
+        states = all_states(machine)
+        out = []
+        for name in self.responses:
+            st = states.get(name)
+            if st is None:
+                out.append(f"the test case '{self.test_case}' mocks the state '{name}', which the state machine does not "
+                           "have")
+            elif st.type != "Task" and not (st.type == "Map" and st.reader is not None):
+                out.append(f"the test case '{self.test_case}' mocks the state '{name}' ({st.pointer}), a {st.type} "
+                           "state: only Task states (and Distributed Maps with an ItemReader) take mocked responses")
+        return out
+
+
+def all_states(machine: StateMachine) -> dict[str, State]:
+    """Every state of a definition by name, those inside Parallel branches and Map processors too."""
+    found: dict[str, State] = {}
+
+    def block(b: Block) -> None:
+        for st in b.states.values():
+            found.setdefault(st.name, st)
+            for br in st.branches:
+                block(br)
+            if st.processor is not None:
+                block(st.processor)
+
+    block(machine.top)
+    return found
 
 
 @dataclass

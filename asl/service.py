@@ -481,6 +481,12 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         arn, _, case = check_arn(stateMachineArn).partition("#")
         sm, version, alias = self._target(arn)
         mocks = self._test_case(sm, case) if case else None
+        if mocks is not None:
+            from .durable import _compiled
+
+            problems = mocks.problems(_compiled((version or sm).definition))
+            if problems:
+                raise ServiceError("InvalidArn", f"Invalid Arn: '{sm.arn}#{case}': {'; '.join(problems)}")
         if name is not None:
             check_name(name)
         text = "{}" if input is None else check_json(input, "InvalidExecutionInput", "State Machine Execution Input")

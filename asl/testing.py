@@ -220,6 +220,8 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(tests_raw, list) or not tests_raw:
         raise SuiteError(f"{where}:/tests: a non-empty array of tests is required")
     tests = [_test_spec(t, f"/tests/{i}", where, name, config) for i, t in enumerate(tests_raw)]
+    for t in tests:
+        _check_mocks(t, machine, where)
     seen: set[str] = set()
     for t in tests:
         if t.name in seen:
@@ -295,10 +297,24 @@ def suite_from_mock_config(definition: str | Path, mock_config: str | Path, stat
     unknown = sorted(set(expect) - set(config.state_machines[state_machine_name]))
     if unknown:
         raise SuiteError(f"{mock_config}: no test case {', '.join(unknown)} for '{state_machine_name}'")
-    tests = [TestSpec(tc, input_text, config.test_case(state_machine_name, tc), Expectation(expect.get(tc, "SUCCEEDED")),
+    tests = [TestSpec(tc, input_text, config.test_case(state_machine_name, tc), _expectation(expect.get(tc, "SUCCEEDED")),
                       f"/StateMachines/{state_machine_name}/TestCases/{tc}")
              for tc in config.state_machines[state_machine_name]]
+    for t in tests:
+        _check_mocks(t, machine, str(mock_config))
     return Suite(str(mock_config), state_machine_name, machine, state_machine_name, tests)
+
+
+def _expectation(want: str) -> Expectation:
+    """``STATUS`` or ``STATUS:ERROR`` (asl test --expect): the status, and the error it must end with."""
+    status, _, error = want.partition(":")
+    return Expectation(status, error=error or None)
+
+
+def _check_mocks(test: TestSpec, machine: StateMachine, where: str) -> None:
+    problems = [] if test.mocks is None else test.mocks.problems(machine)
+    if problems:
+        raise SuiteError(f"{where}:{test.pointer}: " + "; ".join(problems))
 
 
 def state_path(history: Iterable[dict[str, Any]]) -> list[str]:

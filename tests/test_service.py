@@ -331,3 +331,16 @@ def test_a_worker_takes_local_lambda_functions_as_asl_worker_does() -> None:
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"hello": "world"}
     with pytest.raises(TypeError):
         sfn.worker(lambdas=[f"echo={handlers}:echo"], adapters=object())
+
+
+def test_a_test_case_that_mocks_what_the_definition_cannot_use_is_refused_at_start() -> None:
+    from asl.mocks import parse_mock_config
+
+    config = parse_mock_config({"StateMachines": {"m": {"TestCases": {"Bad": {"P": "R"}, "Gone": {"Nope": "R"}}}},
+                                "MockedResponses": {"R": {"0": {"Return": {}}}}})
+    sfn = StepFunctions(MemoryStore(), mock_config=config)
+    arn = sfn.create_state_machine(name="m", definition=PASS)["stateMachineArn"]
+    for case, says in (("Bad", "a Pass state"), ("Gone", "does not have")):
+        with pytest.raises(ServiceError) as info:
+            sfn.start_execution(stateMachineArn=f"{arn}#{case}")
+        assert info.value.code == "InvalidArn" and says in info.value.message

@@ -167,3 +167,62 @@ def test_coverage_items_are_found_in_nested_blocks() -> None:
     assert Coverage.of(machine).items == {
         "/States/P": "state", "/States/P/Branches/0/States/C": "state", "/States/P/Branches/0/States/C/Choices/0": "choice",
         "/States/P/Branches/0/States/C/Default": "choice", "/States/P/Branches/0/States/D": "state"}
+
+
+# -- tests that cannot pass for the wrong reason ------------------------------------------------------------------------
+@pytest.mark.parametrize(("state", "says"), [
+    ("Bigg", "mocks the state 'Bigg', which the state machine does not have"),
+    ("Route", "mocks the state 'Route' (/States/Route), a Choice state"),
+])
+def test_a_mock_the_definition_cannot_use_is_an_error_naming_the_state(tmp_path: Path, state: str, says: str) -> None:
+    suite = _suite(tmp_path, [{"name": "t", "input": {"n": 20}, "mocks": {state: {"0": {"Return": {}}}}}])
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite)
+    assert says in str(info.value) and "/tests/0" in str(info.value)
+    r = CliRunner().invoke(main, ["test", str(suite)])
+    assert r.exit_code == 2 and says in r.output
+    config = tmp_path / "mocks.json"
+    config.write_text(json.dumps({"StateMachines": {"route": {"TestCases": {"Case": {state: "R"}}}},
+                                  "MockedResponses": {"R": {"0": {"Return": {}}}}}))
+    r = CliRunner().invoke(main, ["test", "--definition", str(tmp_path / "route.asl.json"), "--mock-config", str(config)])
+    assert r.exit_code == 2 and says in r.output, r.output
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "route.asl.json"), "--mock-config", str(config),
+                                  "--test-case", "Case", "--input", '{"n": 20}'])
+    assert r.exit_code == 2 and says in r.output, r.output
+
+
+def test_expect_can_name_the_error_a_test_case_fails_with(tmp_path: Path) -> None:
+    (tmp_path / "route.asl.json").write_text(json.dumps(CHOICE))
+    config = tmp_path / "mocks.json"
+    config.write_text(json.dumps({"StateMachines": {"route": {"TestCases": {"Boom": {"Big": "Fails"}}}},
+                                  "MockedResponses": {"Fails": {"0": {"Throw": {"Error": "Boom", "Cause": "c"}}}}}))
+    args = ["test", "--definition", str(tmp_path / "route.asl.json"), "--mock-config", str(config), "--input", '{"n": -5}']
+    assert CliRunner().invoke(main, [*args, "--expect", "Boom=FAILED:Negative"]).exit_code == 0
+    wrong = CliRunner().invoke(main, [*args, "--expect", "Boom=FAILED:Other"])
+    assert wrong.exit_code == 1 and "error: expected 'Other', got 'Negative'" in wrong.output
+    bad = CliRunner().invoke(main, [*args, "--expect", "Boom=FAILED:"])
+    assert bad.exit_code == 2
+
+
+def test_an_unmocked_task_that_cannot_run_names_its_state(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, [{"name": "big", "input": {"n": 20}, "expect": {"status": "FAILED"}}])
+    definition = dict(CHOICE)
+    definition["States"] = {**CHOICE["States"], "Big": {k: v for k, v in CHOICE["States"]["Big"].items() if k != "Catch"}}
+    definition["States"]["Big"]["Resource"] = "arn:aws:lambda:us-east-1:123456789012:function:big"
+    (tmp_path / "route.asl.json").write_text(json.dumps(definition))
+    result = run_suite(load_suite(suite))
+    cause = result.results[0].result.cause  # type: ignore[union-attr]
+    assert "The state 'Big' has no task implementation" in cause
+
+
+def test_lambda_handlers_are_checked_at_start(tmp_path: Path) -> None:
+    definition = tmp_path / "d.asl.json"
+    definition.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    (tmp_path / "h.py").write_text("import os\n\nif os.environ.get('X'):\n    def cond(e, c):\n        return 1\n\n"
+                                   "def real(event, context):\n    return event\n")
+    for spec, says in ((f"f={tmp_path / 'missing.py'}:h", "missing.py does not exist"),
+                       (f"f={tmp_path / 'h.py'}:nope", "defines no 'nope'")):
+        r = CliRunner().invoke(main, ["run", str(definition), "--lambda", spec])
+        assert r.exit_code == 2 and says in r.output and "--lambda f" in r.output, r.output
+    for name in ("real", "cond"):  # defined at the top, or under a condition: found without running the file
+        assert CliRunner().invoke(main, ["run", str(definition), "--lambda", f"f={tmp_path / 'h.py'}:{name}"]).exit_code == 0

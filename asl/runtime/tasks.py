@@ -134,7 +134,8 @@ def _run_task(st: State, fn: TaskFunction | None, call: Callable[[TaskFunction],
     assert res is not None
     try:
         if fn is None:
-            raise TaskFailed("States.TaskFailed", f"No task implementation is registered for the resource '{res.arn}'")
+            raise TaskFailed("States.TaskFailed", f"The state '{st.name}' has no task implementation: nothing is "
+                                                  f"registered for its resource '{res.arn}' (give --task, --lambda or a mock)")
         result = call(fn)
     except (TaskTimeout, StateError):  # StateError: the interpreter's own (a mocked response that has run out)
         raise
