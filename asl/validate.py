@@ -54,6 +54,8 @@ PREDEFINED_ERRORS = frozenset({
     "States.ItemReaderFailed", "States.ResultWriterFailed", "States.DataLimitExceeded", "States.Runtime",
     "States.Http.Socket",
 })
+# the errors of an HTTP Task whose endpoint answered with a status code that is not 2xx
+_HTTP_STATUS_ERROR = re.compile(r"States\.Http\.StatusCode\.\d{3}")
 COMPARISONS: dict[str, str] = {
     **{f"String{op}": "string" for op in ("Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals")},
     "StringMatches": "string",
@@ -711,9 +713,12 @@ class _Checker:
         for j, n in enumerate(names):
             if not isinstance(n, str):
                 continue
-            if n.startswith("States.") and n not in PREDEFINED_ERRORS:
-                self.err(pointer_join(ptr, "ErrorEquals", j), f"'{n}' is not a predefined error name; names starting "
-                                                               "with 'States.' are reserved")
+            # AWS accepts any name here (its samples catch States.Http.StatusCode.429, an HTTP Task's error): a
+            # States.-prefixed name it does not document is only worth a warning, as no error will ever carry it
+            if n.startswith("States.") and n not in PREDEFINED_ERRORS and not _HTTP_STATUS_ERROR.fullmatch(n):
+                self.warn(d.SCHEMA_VALIDATION_FAILED, pointer_join(ptr, "ErrorEquals", j),
+                          f"'{n}' is not an error name Step Functions raises (names starting with 'States.' are its own); "
+                          "this Retrier or Catcher never matches it")
             if n == "States.ALL":
                 if len(names) > 1:
                     self.err(pointer_join(ptr, "ErrorEquals"), f"States.ALL must appear alone in ErrorEquals of a {what}")
