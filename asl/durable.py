@@ -27,9 +27,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from . import wallclock
 from .diagnostics import DefinitionError
 from .errors import Fenced, Parked, ReplayMismatch
 from .model import StateMachine, load
@@ -230,7 +231,7 @@ class _StoreJournal:
 
     def start_children(self, children: list[ChildStart]) -> None:
         rec = self.record
-        now = datetime.now(UTC)
+        now = wallclock.now()
         for c in children:
             self.tokens.append(TokenRecord(c.token, rec.arn, now))
             seed = hashlib.sha256(f"{rec.seed}:{c.arn}".encode()).hexdigest()[:32]
@@ -245,7 +246,7 @@ class _StoreJournal:
         return {t.token: _token_state(t) for t in self.store.tokens_of(self.record.arn, outputs)}
 
     def stop_children(self, children: list[ChildStart], error: str, cause: str) -> None:
-        now = datetime.now(UTC)
+        now = wallclock.now()
         for c in children:
             rec = self.store.get_execution(c.arn)
             if rec is not None and rec.status == RUNNING:
@@ -253,7 +254,7 @@ class _StoreJournal:
                 abort_map_runs(self.store, c.arn, now)
 
     def redrive_children(self, children: list[ChildStart], attempt: int) -> None:
-        now = datetime.now(UTC)
+        now = wallclock.now()
         for c in children:
             rec = self.store.get_execution(c.arn)
             if rec is not None and rec.status not in (RUNNING, SUCCEEDED) and rec.redrive_count < attempt:
@@ -261,7 +262,7 @@ class _StoreJournal:
 
     def register_token(self, token: str, activity_arn: str | None, input_text: str | None) -> None:
         if self.store.get_token(token) is None:  # rebuilt executions register the same token again
-            self.tokens.append(TokenRecord(token, self.record.arn, datetime.now(UTC), activity_arn, input_text))
+            self.tokens.append(TokenRecord(token, self.record.arn, wallclock.now(), activity_arn, input_text))
 
     def token(self, token: str) -> TokenState | None:
         t = self.store.get_token(token)
@@ -272,7 +273,7 @@ class _StoreJournal:
 
     def expire_token(self, token: str, missed_heartbeat: bool) -> bool:
         status = HEARTBEAT_TIMED_OUT if missed_heartbeat else TIMED_OUT_TOKEN
-        before = self.store.close_token(token, status, datetime.now(UTC))
+        before = self.store.close_token(token, status, wallclock.now())
         return before is not None and before.status == PENDING
 
 
@@ -287,8 +288,13 @@ class Worker:
 
     def __init__(self, store: Store, tasks: Mapping[str, TaskFunction] | None = None, *, lease_seconds: float = 30.0,
                  inline_wait: float = 1.0, poll_interval: float = 0.2, owner: str | None = None, adapters: Any = None,
-                 mock_config: Any = None):
+                 mock_config: Any = None, virtual_time: bool = False):
         self.store = store
+        # on virtual time (tests) every Wait, Retry delay and timeout parks, and run_until_idle moves the time of day
+        # forward to the next wake-up instead of waiting for it (asl.wallclock: for the whole process)
+        self.virtual_time = virtual_time
+        if virtual_time:
+            inline_wait = 0.0
         self.tasks = dict(tasks or {})
         self.adapters = adapters  # an asl.adapters.Adapters registry for resources without a callable
         self.mock_config = mock_config  # an asl.mocks.MockConfig: executions started as <arn>#<TestCase>
@@ -300,12 +306,12 @@ class Worker:
         self._stop = threading.Event()
 
     def lease_deadline(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+        return wallclock.now() + timedelta(seconds=self.lease_seconds)
 
     # -- running ---------------------------------------------------------------------------------------------
     def run_one(self) -> bool:
         """Claim one due execution and run it until it ends or parks. False when none was due."""
-        rec = self.store.claim(self.owner, datetime.now(UTC), self.lease_deadline(), owner_dead)
+        rec = self.store.claim(self.owner, wallclock.now(), self.lease_deadline(), owner_dead)
         if rec is None:
             return False
         self._current = rec.arn
@@ -365,7 +371,7 @@ class Worker:
             self._fail(rec, "States.Runtime", f"An internal error stopped the execution: {type(exc).__name__}: {exc}")
 
     def _fail(self, rec: ExecutionRecord, error: str, cause: str) -> None:
-        now = datetime.now(UTC)
+        now = wallclock.now()
         events = self.store.events(rec.arn)
         last = events[-1]["id"] if events else 0
         ev = {"id": last + 1, "previousEventId": last, "timestamp": now, "type": "ExecutionFailed",
@@ -378,7 +384,8 @@ class Worker:
     def run_until_idle(self, timeout: float | None = None) -> int:
         """Run executions until none is due. With ``timeout``, keep polling for up to that many seconds while
         executions are still running (waiting on a timer or a callback from another thread or process); without
-        it, return as soon as nothing is due now. Returns how many runs it made."""
+        it, return as soon as nothing is due now. On virtual time, the time of day moves forward to the next wake-up
+        of a parked execution instead (an hour's Wait takes no time). Returns how many runs it made."""
         runs = 0
         end = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -386,6 +393,11 @@ class Worker:
             if self.run_one():
                 runs += 1
                 continue
+            if self.virtual_time:
+                wake = self.store.next_wake()
+                if wake is not None and wake > wallclock.now():
+                    wallclock.advance_to(wake)
+                    continue
             if end is None or not self.store.list_executions(status=RUNNING):
                 return runs
             left = end - time.monotonic()
@@ -421,7 +433,7 @@ class Worker:
         wake = self.store.next_wake()
         if wake is None:
             return poll
-        return min(poll, max(0.0, (wake - datetime.now(UTC)).total_seconds()))
+        return min(poll, max(0.0, (wake - wallclock.now()).total_seconds()))
 
     def _due_count(self) -> int:
         """How many due notices the store has heard (0 for a store that does not send them)."""

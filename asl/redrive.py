@@ -11,9 +11,10 @@ counts again from the redrive.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from . import wallclock
 from .apiargs import check_kind
 from .errors import ServiceError
 from .runtime.history import MAX_EVENTS
@@ -61,7 +62,7 @@ class RedriveOperations:
         ex = self.store.get_execution(arn)
         if ex is None:
             raise ServiceError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
-        now = datetime.now(UTC)
+        now = wallclock.now()
         status, reason = redrive_status(ex, now)
         if status == "REDRIVABLE_BY_MAP_RUN":
             reason = f"Execution is a child execution of the Map Run {ex.map_run_arn}: redrive its parent execution"

@@ -22,9 +22,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
+from . import wallclock
 from .api import RequestError, check_request, method_name
 from .apiargs import (
     MAX_TAGS,
@@ -214,7 +215,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         self._check_definition(definition, type)
         role = roleArn or f"arn:{self.partition}:iam::{self.account}:role/StepFunctionsRole"
         arn = self._arn("stateMachine", name)
-        rec = StateMachineRecord(arn, name, definition, role, type, datetime.now(UTC))
+        rec = StateMachineRecord(arn, name, definition, role, type, wallclock.now())
         try:
             self.store.put_state_machine(rec)
         except Conflict:
@@ -229,7 +230,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
                 self.store.set_tags(arn, tag_dict(tags))
         out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": rec.created}
         if publish:
-            version = self.store.publish_version(arn, versionDescription, datetime.now(UTC))
+            version = self.store.publish_version(arn, versionDescription, wallclock.now())
             if version is not None:
                 out["stateMachineVersionArn"] = version.arn
         return out
@@ -307,7 +308,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         self._check_logging(loggingConfiguration)
         if definition is not None:
             self._check_definition(definition, sm.type)
-        now = datetime.now(UTC)
+        now = wallclock.now()
         new_def, new_role = definition or sm.definition, roleArn or sm.role_arn
         revision = sm.revision + 1 if (new_def, new_role) != (sm.definition, sm.role_arn) else sm.revision
         new = StateMachineRecord(sm.arn, sm.name, new_def, new_role, sm.type, sm.created, revision)
@@ -335,7 +336,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         if revisionId is not None and revisionId != current:
             raise ServiceError("ConflictException", f"Failed to publish the State Machine version for revision "
                                                     f"{revisionId}. The current State Machine revision is {current}.")
-        version = self.store.publish_version(sm.arn, description, datetime.now(UTC))
+        version = self.store.publish_version(sm.arn, description, wallclock.now())
         if version is None:
             raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{sm.arn}'")
         return {"creationDate": version.created, "stateMachineVersionArn": version.arn}
@@ -383,7 +384,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         routing = self._check_routing(routingConfiguration)
         sm = self._machine(self._unqualified(routing[0][0]))
         arn = f"{sm.arn}:{name}"
-        now = datetime.now(UTC)
+        now = wallclock.now()
         try:
             self.store.put_alias(AliasRecord(arn, sm.arn, name, routing, now, description))
         except Conflict:
@@ -419,7 +420,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
             raise ServiceError("ValidationException", "Either the description or the routingConfiguration must be "
                                                       "specified")
         routing = self._check_routing(routingConfiguration) if routingConfiguration is not None else a.routing
-        now = datetime.now(UTC)
+        now = wallclock.now()
         self.store.put_alias(AliasRecord(a.arn, a.state_machine_arn, a.name, routing, a.created,
                                          description if description is not None else a.description, now), replace=True)
         return {"updateDate": now}
@@ -500,7 +501,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         sm, version, alias, case, _, text = self._start(stateMachineArn, name, input)
         name = name if name is not None else str(uuid.uuid4())
         arn = self._arn("execution", sm.name, name)
-        now = datetime.now(UTC)
+        now = wallclock.now()
         runs = version or sm  # what the execution runs: a version, or the state machine's current revision
         role = runs.role_arn
         rec = ExecutionRecord(arn, sm.arn, name, RUNNING, text, runs.definition, runs.type, role, secrets.token_hex(16),
@@ -541,9 +542,9 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
                                 state_machine_arn=sm.arn, execution_arn=arn, role_arn=runs.role_arn, clock=RealClock(),
                                 tasks=self.tasks, adapters=self._registry(),
                                 mocks=mocks.start() if mocks is not None else None)
-        start = datetime.now(UTC)
+        start = wallclock.now()
         result = run(_compiled(runs.definition), text, opts)
-        stop = datetime.now(UTC)
+        stop = wallclock.now()
         out: dict[str, Any] = {"executionArn": arn, "stateMachineArn": runs.arn, "name": name,
                                "startDate": start, "stopDate": stop, "status": result.status}
         if includedData != "METADATA_ONLY":
@@ -574,7 +575,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
                 out["outputDetails"] = {"included": True}
         put(out, error=ex.error, cause=ex.cause, stateMachineVersionArn=ex.version_arn, stateMachineAliasArn=ex.alias_arn,
             mapRunArn=ex.map_run_arn)
-        out.update(redrive_fields(ex, datetime.now(UTC)))
+        out.update(redrive_fields(ex, wallclock.now()))
         return out
 
     def describe_state_machine_for_execution(self, executionArn: str, includedData: str = "ALL_DATA",  # noqa: N803
@@ -652,7 +653,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
     def stop_execution(self, executionArn: str, error: str | None = None, cause: str | None = None,  # noqa: N803
                        **_: Any) -> dict[str, Any]:
         before = self._execution(executionArn)
-        now = datetime.now(UTC)
+        now = wallclock.now()
         # a parent's .sync task fails with the child's abort, in the same store step as the abort
         parent = parent_outcome(before, ABORTED, now, None, error, cause) if before.parent_token else None
         ex = self.store.stop_execution(before.arn, error, cause, now, parent)
@@ -667,7 +668,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         """Apply ``act`` (a store operation on a pending token) and map what the token was to AWS's errors."""
         if not isinstance(token, str) or not 1 <= len(token) <= 2048:
             raise ServiceError("InvalidToken", f"Invalid Token: '{token}'")
-        before = act(token, datetime.now(UTC))
+        before = act(token, wallclock.now())
         if before is None:
             raise ServiceError("TaskDoesNotExist", f"Task Does Not Exist: '{token}'")
         if before.status != PENDING:
@@ -694,7 +695,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         check_name(name)
         arn = self._arn("activity", name)
         created = self.store.get_activity(arn) is None
-        self.store.put_activity(ActivityRecord(arn, name, datetime.now(UTC)))
+        self.store.put_activity(ActivityRecord(arn, name, wallclock.now()))
         act = self.store.get_activity(arn)
         assert act is not None
         if tags and created:
@@ -722,7 +723,7 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         act = self._activity(activityArn)
         end = time.monotonic() + self.activity_poll_seconds
         while True:
-            tok = self.store.take_activity_task(act.arn, workerName, datetime.now(UTC))
+            tok = self.store.take_activity_task(act.arn, workerName, wallclock.now())
             if tok is not None:
                 return {"taskToken": tok.token, "input": tok.input}
             if time.monotonic() >= end:

@@ -843,3 +843,29 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
             p.join(60)
         assert [results.get(timeout=5) for _ in procs] == ["ok"] * 4
 
+
+
+def test_a_worker_on_virtual_time_runs_an_hours_wait_at_once(store: Store) -> None:
+    from asl import wallclock
+
+    greet = "arn:aws:lambda:us-east-1:123456789012:function:greet"
+    sfn = StepFunctions(store, tasks={greet: lambda value, context: f"Hello, {value}!"})
+    definition = {"StartAt": "G", "States": {
+        "G": {"Type": "Task", "Resource": greet, "Next": "Pause",
+              "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 600}]},
+        "Pause": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+        "Done": {"Type": "Pass", "End": True}}}
+    arn = sfn.start_execution(stateMachineArn=machine(sfn, definition), input='"Ada"')["executionArn"]
+    before = wallclock.offset()
+    started = time.monotonic()
+    try:
+        sfn.worker(virtual_time=True).run_until_idle()
+        moved = wallclock.offset() - before
+    finally:
+        wallclock.reset()  # the rest of the tests run on the system's time
+    assert time.monotonic() - started < 10
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], json.loads(d["output"])) == ("SUCCEEDED", "Hello, Ada!")
+    events = {e["type"]: e["timestamp"] for e in sfn.get_execution_history(executionArn=arn)["events"]}
+    assert (events["WaitStateExited"] - events["WaitStateEntered"]).total_seconds() >= 3600
+    assert moved >= timedelta(seconds=3599)

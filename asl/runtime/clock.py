@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .. import wallclock
 from ..errors import Parked
 
 
@@ -65,12 +66,12 @@ class DurableClock:
         return self.t
 
     def wall(self) -> datetime:
-        return max(datetime.now(UTC), self.t)
+        return max(wallclock.now(), self.t)
 
     def sleep(self, seconds: float) -> None:
         target = self.t + timedelta(seconds=seconds)
         if not self.replaying():
-            wait = (target - datetime.now(UTC)).total_seconds()
+            wait = (target - wallclock.now()).total_seconds()
             if wait > self.inline_wait:
                 raise Parked(target)
             if wait > 0:

@@ -24,11 +24,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent, greenlet
 
+from .. import wallclock
 from ..errors import Parked, ReplayMismatch, TaskTimeout
 from .clock import CLOCK, Clock, DurableClock
 
@@ -367,7 +368,7 @@ class Scheduler:
             return self._advance_durable(timer)
         if not calls and timer is None:
             return False
-        now = datetime.now(UTC) if self.durable else self.clock.now()
+        now = wallclock.now() if self.durable else self.clock.now()
         wait = None if timer is None else max(0.0, (timer.when - now).total_seconds())
         try:
             rec = self.completed.get(timeout=wait)
@@ -397,7 +398,7 @@ class Scheduler:
             if self.callbacks:
                 raise Parked(None)
             return False
-        wait = (timer.when - datetime.now(UTC)).total_seconds()
+        wait = (timer.when - wallclock.now()).total_seconds()
         if wait > clock.inline_wait:
             raise Parked(timer.when)
         if wait > 0:

@@ -8,10 +8,10 @@ import contextvars
 import json
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import jsontext
+from .. import jsontext, wallclock
 from ..errors import HeartbeatTimedOut, Parked, StateError, TaskFailed, TaskTimeout
 from ..jsontext import dumps, dumps_checked
 from ..model import State
@@ -361,7 +361,7 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
             heartbeat_at = max(heartbeat_from, tok.heartbeat_at or heartbeat_from) + timedelta(seconds=heartbeat)
         due = [t for t in (timeout_at, heartbeat_at) if t is not None]
         wake = min(due) if due else None
-        if wake is not None and datetime.now(UTC) >= wake:
+        if wake is not None and wallclock.now() >= wake:
             missed_heartbeat = heartbeat_at is not None and (timeout_at is None or heartbeat_at < timeout_at)
             if not journal.expire_token(token, missed_heartbeat):
                 continue  # a callback closed it first

@@ -20,9 +20,10 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
+from .. import wallclock
 from .base import (
     ABORTED,
     CLOSED,
@@ -352,7 +353,7 @@ class RuleStore:
             before = tx.get_map_run(arn)
             if before is not None and before.status == RUNNING:
                 tx.update_map_run(arn, **fields)
-                self._wake(tx, before.execution_arn, datetime.now(UTC))
+                self._wake(tx, before.execution_arn, wallclock.now())
             return before
 
     def tokens_of(self, execution_arn: str, outputs: bool = True) -> list[TokenRecord]:
@@ -411,7 +412,7 @@ class RuleStore:
                 self._close_parent(tx, commit.close_parent, f.stop)
             elif commit.park:
                 # A callback that arrived since the claim (the signal moved on) makes the execution due at once.
-                wake = commit.wake_at if state.signal == commit.seen_signal else datetime.now(UTC)
+                wake = commit.wake_at if state.signal == commit.seen_signal else wallclock.now()
                 tx.update_execution(arn, wake_at=wake, lease_owner=None, lease_until=None, next_event=next_event)
                 if wake is not None:
                     tx.notify_due()
