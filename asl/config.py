@@ -73,7 +73,7 @@ def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
 
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a table with 'handler'")
-    unknown = set(spec) - {"handler", "timeout", "environment", "memory", "code_dir"}
+    unknown = set(spec) - {"handler", "timeout", "environment", "memory", "code_dir", "runtime"}
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     handler = spec.get("handler")
@@ -86,8 +86,35 @@ def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ConfigError(f"{where}.environment: expected a table of strings")
     code_dir = base / spec.get("code_dir", ".")
-    _check_handler(handler, code_dir, where)
-    return LambdaFunction(name, handler, str(code_dir), float(timeout), dict(env), int(spec.get("memory", 128)))
+    runtime = spec.get("runtime", "nodejs" if handler.rpartition(":")[0].endswith(NODE_SUFFIXES) else "python")
+    if runtime not in ("python", "nodejs"):
+        raise ConfigError(f"{where}.runtime: expected 'python' or 'nodejs', got {runtime!r}")
+    if runtime == "nodejs":
+        _check_node_handler(handler, code_dir, where)
+    else:
+        _check_handler(handler, code_dir, where)
+    return LambdaFunction(name, handler, str(code_dir), float(timeout), dict(env), int(spec.get("memory", 128)),
+                          runtime=runtime)
+
+
+NODE_SUFFIXES = (".js", ".mjs", ".cjs")
+
+
+def _check_node_handler(handler: str, code_dir: Path, where: str) -> None:
+    """A Node.js handler (``file.js:export``, also ``.mjs``/``.cjs``): its file exists and names the export (read as
+    text: JavaScript is run only in the function's process)."""
+    target, sep, attr = handler.rpartition(":")
+    if not sep or not target.endswith(NODE_SUFFIXES):
+        raise ConfigError(f"{where}.handler: a Node.js handler is 'path/file.js:export' (or .mjs, .cjs), got {handler!r}")
+    path = code_dir / target
+    if not path.is_file():
+        raise ConfigError(f"{where}: the handler file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read the handler file {path}: {exc}") from None
+    if attr not in text:
+        raise ConfigError(f"{where}: the handler file {path} exports no '{attr}'")
 
 
 def _check_handler(handler: str, code_dir: Path, where: str) -> None:
@@ -199,7 +226,7 @@ def lambda_flag(flag: str) -> LambdaFunction:
         except ValueError:
             raise ConfigError(f"--lambda {name}: timeout must be a number of seconds, got {v!r}") from None
     target, sep, attr = handler.rpartition(":")
-    if sep and target.endswith(".py"):
+    if sep and target.endswith((".py", *NODE_SUFFIXES)):
         # A handler file is its function's code, as a Lambda package is: its folder is the code directory
         # (/var/task in stack traces, first on sys.path), wherever the command was started from.
         path = (Path.cwd() / target).resolve()

@@ -37,6 +37,7 @@ from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
 from .lambda_forks import RUNTIME, ForkedProcess, ForkServer
 
 DEFAULT_TIMEOUT = 3.0  # Lambda's default function timeout, seconds
+NODE_RUNTIME = str(Path(__file__).with_name("lambda_runtime.cjs"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class LambdaFunction:
     # more folders its imports may come from, after its code directory (for a --lambda file handler, the folder
     # the command started in, as before the file's own folder became its code directory)
     import_path: tuple[str, ...] = ()
+    runtime: str = "python"  # or "nodejs": a handler file.js:export (also .mjs, .cjs) run by Node.js
 
 
 @dataclass
@@ -75,10 +77,18 @@ class _Process:
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
                "LAMBDA_TASK_ROOT": code_dir, "PYTHONUNBUFFERED": "1"}
         import_path = list(fn.import_path)
+        self.proc: subprocess.Popen[bytes] | ForkedProcess
+        if fn.runtime == "nodejs":  # Lambda's Node.js runtime, emulated by a script node runs (no fork server)
+            env.pop("PYTHONUNBUFFERED")
+            env["AWS_EXECUTION_ENV"] = "AWS_Lambda_nodejs"
+            popen = subprocess.Popen(["node", NODE_RUNTIME, fn.handler, code_dir], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=None, env=env, cwd=code_dir)
+            assert popen.stdin is not None and popen.stdout is not None
+            self.proc, self.stdin, self.stdout = popen, popen.stdin, popen.stdout
+            return
         env["PYTHONPATH"] = os.pathsep.join(x for x in (*import_path, env.get("PYTHONPATH", "")) if x)
         argv = [RUNTIME, fn.handler, code_dir]
         forked = server.spawn(argv, env, code_dir, import_path) if server and server.usable_for(env, import_path) else None
-        self.proc: subprocess.Popen[bytes] | ForkedProcess
         if forked is not None:
             self.proc, self.stdin, self.stdout = forked
             return
@@ -226,7 +236,8 @@ class LocalLambda:
         error = answer.get("error")
         self.invocations.append(Invocation(name, request_id, logs, None if error is None else error.get("errorType")))
         if error is not None:
-            error["requestId"] = request_id
+            if "requestId" in error:  # Python's runtime reports it; Node.js's error has none
+                error["requestId"] = request_id
             cause = json.dumps(error, separators=(",", ":")) if compact else json.dumps(error)
             raise TaskFailed(error.get("errorType") or "Lambda.Unknown", cause)
         text: str = answer["payload"]
