@@ -74,17 +74,39 @@ def lambda_options(f: Any) -> Any:
     f = click.option("--aws-endpoint", "aws_endpoint", metavar="URL",
                      help="Send AWS service integrations (SQS, SNS, DynamoDB, EventBridge, aws-sdk:*) through boto3 "
                           "to this endpoint (e.g. a moto server or LocalStack).")(f)
+    f = click.option("--template", "template_path", type=click.Path(dir_okay=False),
+                     help="A SAM or CloudFormation template: its Lambda functions run locally (and asl run and asl serve "
+                          "take its state machines).")(f)
     return click.option("--lambda", "lambdas", multiple=True, metavar="NAME=HANDLER[,timeout=S]",
-                        help="Run Lambda function NAME locally from HANDLER (path/file.py:function or module.function), "
-                             "for its ARN and for lambda:invoke; repeatable.")(f)
+                        help="Run Lambda function NAME locally from HANDLER (path/file.py:function, module.function, "
+                             "or path/file.js:export for Node.js), for its ARN and for lambda:invoke; repeatable.")(f)
 
 
-def _adapters(config_path: str | None, lambdas: tuple[str, ...], aws_endpoint: str | None = None) -> Any:
-    """The adapters asl.toml and --lambda/--aws-endpoint configure; a configuration error exits 2 with its place."""
+def _template(path: str | None) -> Any:
+    """The SAM or CloudFormation template --template names (None without one); a problem exits 2 naming it."""
+    if path is None:
+        return None
+    from .config import ConfigError
+    from .sam import load_template
+
+    try:
+        return load_template(path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _adapters(config_path: str | None, lambdas: tuple[str, ...], aws_endpoint: str | None = None,
+              template_path: str | None = None) -> Any:
+    """The adapters asl.toml, --template and --lambda/--aws-endpoint configure; a configuration error exits 2 with
+    its place."""
     from .config import ConfigError, lambda_flag, load_config
 
     try:
         cfg = load_config(config_path)
+        template = _template(template_path)
+        if template is not None:
+            cfg.functions.extend(template.functions())
         cfg.functions.extend(lambda_flag(x) for x in lambdas)
         if aws_endpoint is not None:
             cfg.aws, cfg.aws_endpoint_url = True, aws_endpoint
@@ -118,7 +140,9 @@ def _load_callable(spec: str) -> Any:
 
 
 @main.command()
-@click.argument("definition", type=click.Path(dir_okay=False))
+@click.argument("definition", type=click.Path(dir_okay=False), required=False)
+@click.option("--state-machine", "state_machine", metavar="LOGICAL_ID",
+              help="With --template: the state machine to run (default: the template's only one).")
 @click.option("--input", "input_text", help="The execution input as JSON text (default {}).")
 @click.option("--input-file", type=click.Path(dir_okay=False), help="Read the execution input from a file.")
 @click.option("--task", "tasks", multiple=True, metavar="ARN=FILE.py:FUNCTION",
@@ -135,8 +159,9 @@ def _load_callable(spec: str) -> Any:
 @lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
         history: bool, child_histories: str | None, real_time: bool, mock_config: str | None, test_case: str | None,
-        lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
-    """Run a state machine DEFINITION locally and print its output.
+        lambdas: tuple[str, ...], template_path: str | None, config_path: str | None, aws_endpoint: str | None,
+        state_machine: str | None) -> None:
+    """Run a state machine DEFINITION (or the one of a --template) locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
     cause are printed to standard error and the exit status is 1. Bad usage, an unreadable file or an invalid
@@ -149,8 +174,15 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
 
     if input_text is not None and input_file is not None:
         raise click.UsageError("use either --input or --input-file, not both")
+    if (definition is None) == (template_path is None):
+        raise click.UsageError("give a DEFINITION file, or --template (with --state-machine when it has several)")
+    machine_name, machine_type = "StateMachine", "STANDARD"
     try:
-        text = Path(definition).read_text(encoding="utf-8")
+        if definition is not None:
+            text = Path(definition).read_text(encoding="utf-8")
+        else:
+            machine_name, text, machine_type = _template_machine(template_path, state_machine)
+            definition = f"{template_path}#{machine_name}"
         if input_file is not None:
             input_text = Path(input_file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -167,10 +199,10 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         sys.exit(2)
     mocks = _mocks(mock_config, test_case, definition)
     _check_mocked(mocks, machine)
-    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    adapters = _adapters(config_path, lambdas, aws_endpoint, template_path)
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
                             adapters=adapters, mocks=mocks.start() if mocks else None,
-                            state_machine_name=mocks.state_machine if mocks else "StateMachine",
+                            state_machine_name=mocks.state_machine if mocks else machine_name, machine_type=machine_type,
                             child_histories=[] if child_histories is not None or history else None)
     try:
         result = run_machine(machine, input_text, opts)
@@ -211,6 +243,17 @@ def _child_histories(children: list[dict[str, Any]], folder: str | None) -> None
         click.echo(f"error: cannot write the child histories: {exc.filename}: {exc.strerror}", err=True)
         sys.exit(2)
     click.echo(f"{len(children)} Distributed Map child history(ies) written to {folder}", err=True)
+
+
+def _template_machine(template_path: str | None, logical_id: str | None) -> tuple[str, str, str]:
+    """(name, definition text, type) of a template's state machine; a problem exits 2 naming it."""
+    from .config import ConfigError
+
+    try:
+        return _template(template_path).state_machine(logical_id)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 def _check_input(text: str, option: str) -> None:
@@ -277,8 +320,8 @@ def _mock_config(path: str) -> Any:
 @lambda_options
 def test_command(suites: tuple[str, ...], definition: str | None, mock_config: str | None, state_machine_name: str | None,
                  input_text: str, expects: tuple[str, ...], junit_path: str | None, coverage_path: str | None,
-                 min_coverage: float | None, verbose: bool, lambdas: tuple[str, ...], config_path: str | None,
-                 aws_endpoint: str | None) -> None:
+                 min_coverage: float | None, verbose: bool, lambdas: tuple[str, ...], template_path: str | None,
+                 config_path: str | None, aws_endpoint: str | None) -> None:
     """Run test SUITES (spec/test-suite.schema.json) on a virtual clock, with mocked responses.
 
     Prints each test's verdict with a diff for each failure and the coverage of each definition. Exit 0 when
@@ -316,7 +359,7 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
     except SuiteError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    adapters = _adapters(config_path, lambdas, aws_endpoint, template_path)
     try:
         results = [run_suite(s, {"adapters": adapters}) for s in loaded]
     finally:
@@ -503,7 +546,8 @@ store_option = click.option("--store", "store_path", envvar="ASL_STORE", type=cl
                    "a worker on another host that dies leaves its executions to the others after this long.")
 @lambda_options
 def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inline_wait: float, concurrency: int,
-           lease_seconds: float, lambdas: tuple[str, ...], config_path: str | None, aws_endpoint: str | None) -> None:
+           lease_seconds: float, lambdas: tuple[str, ...], template_path: str | None, config_path: str | None,
+           aws_endpoint: str | None) -> None:
     """Run the executions in the store: started ones, and parked ones when their timer fires or a callback comes.
 
     Stop it at any moment (even with kill -9): a worker started again resumes every unfinished execution from
@@ -518,7 +562,7 @@ def worker(store_path: str | None, tasks: tuple[str, ...], until_idle: bool, inl
 
     sfn = _service(store_path)
     registered = _tasks(tasks)
-    adapters = _adapters(config_path, lambdas, aws_endpoint)
+    adapters = _adapters(config_path, lambdas, aws_endpoint, template_path)
     w = sfn.worker(registered, inline_wait=inline_wait, adapters=adapters, lease_seconds=lease_seconds)
     if until_idle:
         try:
@@ -598,7 +642,11 @@ def _register(sfn: Any, path: str, name: str | None, machine_type: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         click.echo(f"cannot read file: {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
         sys.exit(2)
-    sm_name = name or Path(path).name.split(".")[0]
+    return _register_text(sfn, name or Path(path).name.split(".")[0], text, machine_type)
+
+
+def _register_text(sfn: Any, sm_name: str, text: str, machine_type: str) -> str:
+    """Create (or update, when its definition changed) the state machine ``sm_name``; its ARN."""
     sm_arn: str = sfn._arn("stateMachine", sm_name)
     existing = sfn.store.get_state_machine(sm_arn)
     if existing is None:
@@ -633,8 +681,8 @@ def _register(sfn: Any, path: str, name: str | None, machine_type: str) -> str:
 @lambda_options
 def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...], express: tuple[str, ...],
           mock_config: str | None, account: str, region: str, workers: int, tasks: tuple[str, ...],
-          idle_timeout: float, request_timeout: float, lambdas: tuple[str, ...], config_path: str | None,
-          aws_endpoint: str | None) -> None:
+          idle_timeout: float, request_timeout: float, lambdas: tuple[str, ...], template_path: str | None,
+          config_path: str | None, aws_endpoint: str | None) -> None:
     """Serve the Step Functions API (awsJson1_0) for boto3, the AWS CLI and other SDKs, and run the executions.
 
     Point a client at it with an endpoint URL (aws --endpoint-url http://127.0.0.1:8083 stepfunctions ...).
@@ -652,12 +700,15 @@ def serve(store_path: str | None, host: str, port: int, machines: tuple[str, ...
     logging.getLogger("psycopg").setLevel(logging.ERROR)
     mocks = _mock_config(mock_config) if mock_config is not None else None
     sfn = _service(store_path, account=account, region=region, tasks=_tasks(tasks),
-                   adapters=_adapters(config_path, lambdas, aws_endpoint), mock_config=mocks)
+                   adapters=_adapters(config_path, lambdas, aws_endpoint, template_path), mock_config=mocks)
     with _store_errors():
         for specs, machine_type in ((machines, "STANDARD"), (express, "EXPRESS")):
             for spec in specs:
                 name, sep, path = spec.rpartition("=")
                 _register(sfn, path, name if sep else None, machine_type)
+        template = _template(template_path)
+        for logical_id in template.state_machine_ids() if template is not None else []:
+            _register_text(sfn, *_template_machine(template_path, logical_id))
     try:
         server = Server(sfn, host, port, workers=workers, idle_timeout=idle_timeout, request_timeout=request_timeout)
     except OSError as exc:

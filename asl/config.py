@@ -89,15 +89,21 @@ def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
     runtime = spec.get("runtime", "nodejs" if handler.rpartition(":")[0].endswith(NODE_SUFFIXES) else "python")
     if runtime not in ("python", "nodejs"):
         raise ConfigError(f"{where}.runtime: expected 'python' or 'nodejs', got {runtime!r}")
-    if runtime == "nodejs":
-        _check_node_handler(handler, code_dir, where)
-    else:
-        _check_handler(handler, code_dir, where)
+    check_handler(handler, code_dir, where, runtime)
     return LambdaFunction(name, handler, str(code_dir), float(timeout), dict(env), int(spec.get("memory", 128)),
                           runtime=runtime)
 
 
 NODE_SUFFIXES = (".js", ".mjs", ".cjs")
+
+
+def check_handler(handler: str, code_dir: Path, where: str, runtime: str = "python", packaged: bool = False) -> None:
+    """A local function's handler is there before anything runs (:class:`ConfigError` naming ``where`` if not).
+    ``packaged``: the function's code is its code directory (a template's function), so its module must be there."""
+    if runtime == "nodejs":
+        _check_node_handler(handler, code_dir, where)
+    else:
+        _check_handler(handler, code_dir, where, packaged)
 
 
 def _check_node_handler(handler: str, code_dir: Path, where: str) -> None:
@@ -117,7 +123,7 @@ def _check_node_handler(handler: str, code_dir: Path, where: str) -> None:
         raise ConfigError(f"{where}: the handler file {path} exports no '{attr}'")
 
 
-def _check_handler(handler: str, code_dir: Path, where: str) -> None:
+def _check_handler(handler: str, code_dir: Path, where: str, packaged: bool = False) -> None:
     """A handler must be there before anything runs: its file (``file.py:function``, or a ``module.function`` whose
     module is a file under the code directory) exists, is Python, and defines the function at its top level. Read,
     not imported: a handler's module runs only in its function's process. A module found nowhere under the code
@@ -131,6 +137,8 @@ def _check_handler(handler: str, code_dir: Path, where: str) -> None:
         module, _, attr = handler.rpartition(".")
         base = code_dir.joinpath(*module.split("."))
         found = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+        if not found and packaged:
+            raise ConfigError(f"{where}: no module '{module}' in {code_dir} (the handler file {base.name}.py is missing)")
         if not found:
             return
         path = found[0]
