@@ -19,8 +19,11 @@ retried and the Catchers that caught, each known by its JSON pointer.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
+import random
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,9 +366,18 @@ def run_suite(suite: Suite, options: Mapping[str, Any] | None = None) -> SuiteRe
     return SuiteResult(suite, results, coverage)
 
 
+def _seeded(label: str) -> dict[str, Any]:
+    """Random numbers and UUIDs ($random, $uuid, States.UUID, the execution's name and Map Run ids) seeded from the
+    test's name: a test gives the same values every run, so an output that holds them can be expected."""
+    digest = hashlib.sha256(label.encode()).digest()
+    rng, ids = random.Random(int.from_bytes(digest[:16], "big")), random.Random(int.from_bytes(digest[16:], "big"))
+    return {"rng": rng, "uuid4": lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))}
+
+
 def run_test(machine: StateMachine, state_machine_name: str, spec: TestSpec, **options: Any) -> tuple[ExecutionResult, list[str]]:
     """Run one test with its mocks on a virtual clock: the result, and what of its expectations did not hold.
     ``options`` are extra ExecutionOptions fields."""
+    options = {**_seeded(f"{state_machine_name}/{spec.name}"), **options}
     opts = ExecutionOptions(state_machine_name=state_machine_name, mocks=spec.mocks.start() if spec.mocks else None,
                             **options)
     result = run(machine, spec.input_text, opts)

@@ -47,7 +47,8 @@ def test_every_example_suite_passes_and_follows_the_schema(suite: Path) -> None:
 
 
 def test_example_suites_exist_for_each_example() -> None:
-    assert {p.name.split(".")[0] for p in EXAMPLE_SUITES} >= {"orders", "approval", "fanout", "greeting", "basket"}
+    definitions = {p.name.split(".")[0] for p in (ROOT / "examples").glob("*.asl.json")}
+    assert {p.name.split(".")[0] for p in EXAMPLE_SUITES} >= definitions  # every example has its suite
 
 
 def test_a_failing_expectation_gives_a_diff_junit_and_exit_1(tmp_path: Path) -> None:
@@ -226,3 +227,15 @@ def test_lambda_handlers_are_checked_at_start(tmp_path: Path) -> None:
         assert r.exit_code == 2 and says in r.output and "--lambda f" in r.output, r.output
     for name in ("real", "cond"):  # defined at the top, or under a condition: found without running the file
         assert CliRunner().invoke(main, ["run", str(definition), "--lambda", f"f={tmp_path / 'h.py'}:{name}"]).exit_code == 0
+
+
+def test_ids_and_random_numbers_are_the_same_each_run_of_a_test(tmp_path: Path) -> None:
+    (tmp_path / "seed.asl.json").write_text(json.dumps({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "End": True, "Output": {"id": "{% $uuid() %}", "r": "{% $random() %}",
+                                                      "name": "{% $states.context.Execution.Name %}"}}}}))
+    suite = tmp_path / "seed.test.json"
+    suite.write_text(json.dumps({"stateMachine": "seed.asl.json", "tests": [{"name": "a"}, {"name": "b"}]}))
+    first, again = (run_suite(load_suite(suite)) for _ in range(2))
+    outputs = [[r.result.output_value for r in s.results] for s in (first, again)]  # type: ignore[union-attr]
+    assert outputs[0] == outputs[1]  # so an output holding them can be expected
+    assert outputs[0][0] != outputs[0][1]  # each test has its own
