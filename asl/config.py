@@ -48,17 +48,20 @@ class Config:
     aws: bool = False  # route AWS service resources through boto3
     echo: Any = None  # a text stream that shows what local Lambda handlers print
     store: str | None = None  # [store] location: a PostgreSQL URL, or a SQLite file's path (made absolute)
+    connections: dict[str, Any] = field(default_factory=dict)  # [http.connections.NAME]: HTTP Tasks' connections
 
     def adapters(self) -> Adapters | None:
         """The adapter registry for these settings (None when nothing is configured): AWS services through
         boto3 when an endpoint is configured, and local Lambda functions, which come first for their names."""
-        if not self.functions and not self.aws:
+        if not self.functions and not self.aws and not self.connections:
             return None
         from .adapters import Adapters
         from .adapters.aws import AwsServices
+        from .adapters.http import HttpInvoke
         from .adapters.lambda_local import LocalLambda
 
         adapters = Adapters()
+        HttpInvoke(self.connections).register_in(adapters)
         services = None
         if self.aws:
             services = AwsServices(self.aws_endpoint_url, self.aws_region)
@@ -66,6 +69,36 @@ class Config:
         if self.functions:
             LocalLambda(self.functions, fallback=services, echo=self.echo).register_in(adapters)
         return adapters
+
+
+_CONNECTION_KEYS = {"authorization", "api_key_name", "api_key_value", "username", "password", "token", "headers",
+                    "query"}
+
+
+def _connections(http: Any, p: Path) -> dict[str, Any]:
+    """``[http.connections.NAME]`` tables: how an HTTP Task's connection (by name or ARN) authorizes locally."""
+    from .adapters.http import Connection
+
+    if not isinstance(http, dict) or set(http) - {"connections"} or not isinstance(http.get("connections", {}), dict):
+        raise ConfigError(f"{p}: http: expected [http.connections.NAME] tables")
+    out: dict[str, Any] = {}
+    for name, spec in http.get("connections", {}).items():
+        where = f"{p}: http.connections.{name}"
+        if not isinstance(spec, dict) or set(spec) - _CONNECTION_KEYS:
+            raise ConfigError(f"{where}: expected a table with {', '.join(sorted(_CONNECTION_KEYS))}")
+        kind = spec.get("authorization", "NONE")
+        if kind not in ("API_KEY", "BASIC", "OAUTH_CLIENT_CREDENTIALS", "NONE"):
+            raise ConfigError(f"{where}.authorization: API_KEY, BASIC, OAUTH_CLIENT_CREDENTIALS or NONE, not {kind!r}")
+        if kind == "API_KEY" and not spec.get("api_key_name"):
+            raise ConfigError(f"{where}: an API_KEY connection needs api_key_name (the header) and api_key_value")
+        fields = {k: spec[k] for k in ("api_key_name", "api_key_value", "username", "password", "token") if k in spec}
+        if not all(isinstance(v, str) for v in fields.values()):
+            raise ConfigError(f"{where}: api_key_name, api_key_value, username, password and token are strings")
+        extra = {k: spec.get(k, {}) for k in ("headers", "query")}
+        if not all(isinstance(t, dict) and all(isinstance(v, str) for v in t.values()) for t in extra.values()):
+            raise ConfigError(f"{where}: headers and query are tables of strings")
+        out[str(name)] = Connection(str(name), kind, **fields, **extra)
+    return out
 
 
 def _function(name: str, spec: Any, where: str, base: Path) -> LambdaFunction:
@@ -191,7 +224,7 @@ def load_config(path: str | Path | None = None) -> Config:
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"{p}: not valid TOML: arrays or tables are nested too deeply") from None
     cfg = Config()
-    unknown = set(data) - {"lambda", "aws", "store"}
+    unknown = set(data) - {"lambda", "aws", "store", "http"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))}")
     aws = data.get("aws", {})
@@ -202,6 +235,7 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{p}: aws.{key}: expected a string")
     if aws:
         cfg.aws, cfg.aws_endpoint_url, cfg.aws_region = True, aws.get("endpoint_url"), aws.get("region")
+    cfg.connections = _connections(data.get("http", {}), p)
     store = data.get("store", {})
     if not isinstance(store, dict) or set(store) - {"location"} or not isinstance(store.get("location", ""), str):
         raise ConfigError(f"{p}: store: expected a table with location (a postgresql:// URL or a file path)")

@@ -378,9 +378,13 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
 def _task_function(ex: Execution, res: Resource, timeout: int | None, token: str | None = None) -> TaskFunction | None:
     """The callable that runs a Task's resource: one registered for its exact ARN, else its adapter's."""
     fn = ex.opts.tasks.get(res.arn)
-    if fn is not None or ex.opts.adapters is None:
+    if fn is not None:
         return fn
-    adapter = ex.opts.adapters.resolve(res.arn)
+    adapter = None if ex.opts.adapters is None else ex.opts.adapters.resolve(res.arn)
+    if adapter is None and res.service_name == "http" and res.action == "invoke":  # needs no configuration
+        from ..adapters.http import HttpInvoke
+
+        adapter = HttpInvoke()
     if adapter is None:
         return None
     from ..adapters import TaskRequest
