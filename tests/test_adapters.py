@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,12 +94,16 @@ def test_unknown_function_is_resource_not_found(local: LocalLambda) -> None:
     assert (r.cause or "").startswith("Function not found: arn:aws:lambda:us-east-1:123456789012:function:nope:$LATEST (Service: AWSLambda")
 
 
-def test_function_timeout_and_crash_are_lambda_unknown(local: LocalLambda) -> None:
+def test_function_timeout_and_crash_are_named_by_lambdas_error_type(local: LocalLambda) -> None:
+    """Lambda's answer carries an errorType for both (Sandbox.Timedout, Runtime.ExitError), which names the Task's
+    error; the cause is that answer."""
     r = execute(local, {"Resource": ARN + "slow"}, {"sleep": 5})
-    assert r.error == "Lambda.Unknown" and "Task timed out after 1.00 seconds" in (r.cause or "")
-    assert (r.cause or "").startswith("The cause could not be determined because Lambda did not return an error type.")
+    cause = json.loads(r.cause or "")
+    assert r.error == "Sandbox.Timedout" and cause["errorType"] == "Sandbox.Timedout"
+    assert cause["errorMessage"].startswith("RequestId: ") and cause["errorMessage"].endswith(
+        " Error: Task timed out after 1.00 seconds")
     r = execute(local, {"Resource": ARN + "crash"})
-    assert r.error == "Lambda.Unknown" and "Runtime exited with error: exit status 3" in (r.cause or "")
+    assert r.error == "Runtime.ExitError" and "Runtime exited with error: exit status 3" in (r.cause or "")
     assert execute(local, {"Resource": ARN + "echo"}, {"after": "crash"}).status == "SUCCEEDED"
 
 
@@ -150,7 +156,7 @@ def test_processes_orphaned_by_the_fork_servers_end_are_retired(local: LocalLamb
     second = execute(local, {"Resource": ARN + "count"}).output_value
     assert second["calls"] == 1 and second["pid"] != first["pid"]  # a new process (its exit status is knowable)
     r = execute(local, {"Resource": ARN + "crash"})
-    assert r.error == "Lambda.Unknown" and "Runtime exited with error: exit status 3" in (r.cause or "")
+    assert r.error == "Runtime.ExitError" and "Runtime exited with error: exit status 3" in (r.cause or "")
 
 
 SUBREAPER = """
@@ -238,3 +244,82 @@ def test_a_handler_file_still_imports_the_project_modules_from_where_the_command
     out = subprocess.run([sys.executable, "-m", "asl", "run", str(definition), "--lambda", "f=fns/h.py:main"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip()) == (0, '"hi"'), out.stderr
+
+
+# -- Lambda's Invoke API, as documented (and recorded against AWS in LocalStack's snapshots) -----------------------
+@pytest.fixture
+def lam() -> Iterator[LocalLambda]:
+    fns = [LambdaFunction(n, f"handlers.{n}", str(HERE), timeout=2) for n in ("what", "money", "echo", "fail")]
+    fns += [LambdaFunction("broken", "broken_init.handler", str(HERE)),
+            LambdaFunction("nohandler", "handlers.nothere", str(HERE))]
+    out = LocalLambda(fns)
+    yield out
+    out.close()
+
+
+def invoke(lam: LocalLambda, params: dict[str, Any], resource: str = INVOKE) -> ExecutionResult:
+    return execute(lam, {"Resource": resource, "Parameters": params})
+
+
+def test_lambda_invoke_payloads_as_lambda_gets_them(lam: LocalLambda) -> None:
+    for payload, event in ((None, {}), ("{\"x\": 1}", {"x": 1}), ("[]", []), ("0", 0), ("\"Hello\"", "Hello"),
+                           ("not json", "not json"), ([1, 2], [1, 2]), (True, True), ({"a": {}}, {"a": {}})):
+        params: dict[str, Any] = {"FunctionName": "what"} if payload is None else {"FunctionName": "what", "Payload": payload}
+        r = invoke(lam, params)
+        assert r.output_value["Payload"]["event"] == event, payload
+
+
+def test_decimal_results_and_the_context_and_environment_of_lambdas_python_runtime(lam: LocalLambda) -> None:
+    assert execute(lam, {"Resource": ARN + "money"}).output_value == {"price": 1.5, "count": 3}
+    cc = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    out = invoke(lam, {"FunctionName": "what", "ClientContext": cc}).output_value["Payload"]
+    assert out["memory"] == "128" and out["identity"] == [None, None] and out["client"] == {"tenant": "t1"}
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", out["stream"])
+    assert out["env"] == {"_HANDLER": "handlers.what", "AWS_EXECUTION_ENV": f"AWS_Lambda_python3.{sys.version_info.minor}",
+                          "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/what", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                          "TZ": ":UTC", "LAMBDA_RUNTIME_DIR": "/var/runtime"}
+
+
+def test_invocation_types_log_tail_and_qualifiers(lam: LocalLambda) -> None:
+    for kind, status in (("Event", 202), ("DryRun", 204)):
+        out = invoke(lam, {"FunctionName": "echo", "InvocationType": kind, "Payload": {}}).output_value
+        assert (out["StatusCode"], out["Payload"], out["SdkHttpMetadata"]["HttpStatusCode"]) == (status, "", status)
+        assert "ExecutedVersion" not in out
+    bad = invoke(lam, {"FunctionName": "echo", "InvocationType": "Sometimes"})
+    assert bad.error == "Lambda.InvalidParameterValueException"
+    out = invoke(lam, {"FunctionName": "what", "LogType": "Tail", "Payload": {}}).output_value
+    log = base64.b64decode(out["LogResult"]).decode()
+    assert log.startswith("START RequestId: ") and "looked at dict\n" in log and "\nEND RequestId: " in log
+    assert "\nREPORT RequestId: " in log and out["SdkHttpMetadata"]["HttpHeaders"]["X-Amz-Log-Result"] == out["LogResult"]
+    out = invoke(lam, {"FunctionName": "what", "Qualifier": "prod", "Payload": {}}).output_value
+    assert out["Payload"]["arn"] == ARN + "what:prod" and out["ExecutedVersion"] == "$LATEST"
+    out = invoke(lam, {"FunctionName": ARN + "what:3", "Payload": {}}).output_value
+    assert (out["Payload"]["arn"], out["Payload"]["version"], out["ExecutedVersion"]) == (ARN + "what:3", "3", "3")
+
+
+def test_the_aws_sdk_lambda_integration_reports_without_failing(lam: LocalLambda) -> None:
+    sdk = "arn:aws:states:::aws-sdk:lambda:invoke"
+    ok = invoke(lam, {"FunctionName": "echo", "Payload": {"a": 1}}, sdk).output_value
+    assert ok == {"ExecutedVersion": "$LATEST", "Payload": '{"a": 1}', "StatusCode": 200}
+    failed = invoke(lam, {"FunctionName": "fail", "Payload": {}}, sdk)
+    assert failed.status == "SUCCEEDED" and failed.output_value["FunctionError"] == "Unhandled"
+    assert json.loads(failed.output_value["Payload"])["errorType"] == "ValueError"
+
+
+def test_a_result_over_256_kib_names_the_task_as_aws_does(lam: LocalLambda) -> None:
+    big = {"x": "y" * 300_000}
+    r = execute(lam, {"Resource": ARN + "echo"}, big)
+    assert (r.error, r.cause) == ("States.DataLimitExceeded", f"The state/task '{ARN}echo' returned a result with a "
+                                  "size exceeding the maximum number of bytes service limit.")
+    r = execute(lam, {"Resource": INVOKE, "Parameters": {"FunctionName": "echo", "Payload.$": "$"}}, big)
+    assert r.cause == ("The state/task 'lambda' returned a result with a size exceeding the maximum number of bytes "
+                       "service limit.")
+
+
+def test_handlers_that_cannot_load_report_as_lambdas_python_runtime(lam: LocalLambda) -> None:
+    r = execute(lam, {"Resource": ARN + "broken"})
+    cause = json.loads(r.cause or "")
+    assert (r.error, cause["errorMessage"], cause["requestId"]) == ("RuntimeError", "init boom", "")
+    r = execute(lam, {"Resource": ARN + "nohandler"})
+    assert r.error == "Runtime.HandlerNotFound"
+    assert json.loads(r.cause or "")["errorMessage"] == "Handler 'nothere' missing on module 'handlers'"

@@ -77,7 +77,7 @@ def test_warm_processes_are_reused_and_a_timeout_is_lambdas(local: LocalLambda) 
     second = execute(local, {"Resource": ARN + "count"}).output_value
     assert (second["calls"], second["pid"]) == (first["calls"] + 1, first["pid"])
     r = execute(local, {"Resource": ARN + "slow"})
-    assert r.error == "Lambda.Unknown" and "Task timed out after 1.00 seconds" in (r.cause or "")
+    assert r.error == "Sandbox.Timedout" and "Task timed out after 1.00 seconds" in (r.cause or "")
 
 
 def test_node_handlers_are_checked_at_start_and_run_from_the_command_line(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ function's return value the result) and ``arn:aws:states:::lambda:invoke`` (Para
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -57,6 +58,82 @@ class LambdaFunction:
     runtime: str = "python"  # or "nodejs": a handler file.js:export (also .mjs, .cjs) run by Node.js
 
 
+def _payload(payload: Any) -> Any:
+    """The event lambda:invoke sends for its Payload: {} for none (Lambda's empty body), the value a string holds
+    when it is JSON text (it is sent as it is), the value itself otherwise."""
+    if payload is None:
+        return {}
+    if isinstance(payload, str):
+        try:
+            return json.loads(payload)
+        except ValueError:
+            return payload
+    return payload
+
+
+def _qualifier(ref: str) -> str | None:
+    """The version or alias a function ARN or name names (``...:function:f:prod``, ``f:3``), if any."""
+    name = ref.split(":function:", 1)[1] if ":function:" in ref else ref
+    _, sep, qualifier = name.partition(":")
+    return qualifier if sep and qualifier and qualifier != "$LATEST" else None
+
+
+def _headers(body: str, executed: str | None, tail: str | None) -> dict[str, str]:
+    headers = {"Connection": "keep-alive", "Content-Length": str(len(body.encode())), "Content-Type": "application/json",
+               "Date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())}
+    if executed is not None:
+        headers["X-Amz-Executed-Version"] = executed
+    if tail is not None:
+        headers["X-Amz-Log-Result"] = tail
+    headers.update({"x-amzn-Remapped-Content-Length": "0", "x-amzn-RequestId": str(uuid.uuid4()),
+                    "X-Amzn-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"})
+    return headers
+
+
+def _log_tail(outcome: _Outcome) -> str:
+    """LogType Tail's LogResult: the invocation's log as Lambda writes it (START, what the function printed, END,
+    REPORT), its last 4 KB, base64."""
+    fn = outcome.function
+    millis = (time.monotonic() - outcome.started) * 1000
+    version = "$LATEST"
+    text = (f"START RequestId: {outcome.request_id} Version: {version}\n{outcome.logs}"
+            f"END RequestId: {outcome.request_id}\n"
+            f"REPORT RequestId: {outcome.request_id}\tDuration: {millis:.2f} ms\tBilled Duration: {max(1, round(millis))} ms"
+            f"\tMemory Size: {fn.memory if fn else 128} MB\tMax Memory Used: {fn.memory if fn else 128} MB\t\n")
+    return base64.b64encode(text.encode()[-4096:]).decode()
+
+
+@dataclass
+class _Outcome:
+    """One invocation's answer: the function's payload (JSON text), or its error (Lambda's error object)."""
+
+    name: str
+    request_id: str
+    logs: str
+    error: dict[str, Any] | None
+    function: LambdaFunction | None
+    started: float
+    payload: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The response body as Lambda sends it: the payload, or the error object."""
+        if self.error is not None:
+            return json.dumps(self.error, separators=(",", ":"))
+        return self.payload or "null"
+
+    def value(self, compact: bool) -> Any:
+        """The task's result, or its error raised: named by the error's errorType, the error object the cause."""
+        if self.error is not None:
+            cause = json.dumps(self.error, separators=(",", ":")) if compact else json.dumps(self.error)
+            raise TaskFailed(self.error.get("errorType") or "Lambda.Unknown", cause)
+        text = self.payload or "null"
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(text)) from None
+
+
 @dataclass
 class Invocation:
     """One invocation's record: what the handler printed, and how it ended."""
@@ -72,10 +149,14 @@ class _Process:
 
     def __init__(self, fn: LambdaFunction, region: str, account: str, server: ForkServer | None = None):
         code_dir = str(Path(fn.code_dir).resolve())
-        env = {**os.environ, **fn.environment, "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REGION": region,
-               "AWS_DEFAULT_REGION": region, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
-               "LAMBDA_TASK_ROOT": code_dir, "PYTHONUNBUFFERED": "1"}
+        stream = time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + uuid.uuid4().hex
+        # what Lambda sets in a function's environment (the function's own variables win, as on Lambda)
+        env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+               "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+               "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}", "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+               "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "_HANDLER": fn.handler, "LAMBDA_RUNTIME_DIR": "/var/runtime",
+               "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+               "TZ": ":UTC", "LAMBDA_TASK_ROOT": code_dir, **fn.environment, "PYTHONUNBUFFERED": "1"}
         import_path = list(fn.import_path)
         self.proc: subprocess.Popen[bytes] | ForkedProcess
         if fn.runtime == "nodejs":  # Lambda's Node.js runtime, emulated by a script node runs (no fork server)
@@ -165,6 +246,7 @@ class LocalLambda:
         adapters.register("arn:*:lambda:*:*:function:*", self)
         adapters.register("arn:*:states:::lambda:invoke", self)
         adapters.register("arn:*:states:::lambda:invoke.waitForTaskToken", self)
+        adapters.register("arn:*:states:::aws-sdk:lambda:invoke", self)
 
     # -- invoking --------------------------------------------------------------------------------------------
     @staticmethod
@@ -183,41 +265,80 @@ class LocalLambda:
         name = self.function_name(ref)
         if self.fallback is not None and name not in self.functions:
             return self.fallback.invoke(request)
-        if res.kind == "lambda":
-            return self._run(name, request, request.parameters, compact=False)[1]
-        body, payload = self._run(name, request, params.get("Payload"), compact=True)
-        request_id = str(uuid.uuid4())
-        headers = {"Connection": "keep-alive", "Content-Length": str(len(body)), "Content-Type": "application/json",
-                   "Date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "X-Amz-Executed-Version": "$LATEST",
-                   "x-amzn-Remapped-Content-Length": "0", "x-amzn-RequestId": request_id,
-                   "X-Amzn-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"}
-        return {"ExecutedVersion": "$LATEST", "Payload": payload, **sdk_metadata(headers, 200, request_id), "StatusCode": 200}
+        qualifier = params.get("Qualifier") if res.kind != "lambda" else None
+        qualifier = qualifier or _qualifier(ref)
+        if res.kind == "lambda":  # the plain ARN: the state's input is the event, the function's result the task's
+            outcome = self._run(name, request, request.parameters, qualifier)
+            return outcome.value(compact=False)
+        event = _payload(params.get("Payload"))
+        kind = params.get("InvocationType", "RequestResponse")
+        if kind not in ("RequestResponse", "Event", "DryRun"):
+            raise TaskFailed("Lambda.InvalidParameterValueException",
+                             f"1 validation error detected: Value '{kind}' at 'invocationType' failed to satisfy "
+                             "constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+        if kind != "RequestResponse":  # Event runs the function on its own, DryRun not at all: nothing comes back
+            if name not in self.functions:
+                self._run(name, request, event, qualifier)  # Function not found, as Lambda answers it
+            if kind == "Event":
+                threading.Thread(target=self._run_quietly, args=(name, request, event, qualifier), daemon=True).start()
+            status = 202 if kind == "Event" else 204
+            return {"Payload": "", **sdk_metadata(_headers("", None, None), status, str(uuid.uuid4())), "StatusCode": status}
+        outcome = self._run(name, request, event, qualifier)
+        sdk = res.kind == "sdk"
+        if outcome.error is not None and not sdk:
+            outcome.value(compact=True)  # raises the function's error as the task's
+        tail = _log_tail(outcome) if params.get("LogType") == "Tail" else None
+        executed = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
+        if sdk:  # the AWS SDK integration: Lambda's response as it is (Payload as text, FunctionError), no failure
+            out: dict[str, Any] = {"ExecutedVersion": executed}
+            if outcome.error is not None:
+                out["FunctionError"] = "Unhandled"
+            if tail is not None:
+                out["LogResult"] = tail
+            out.update({"Payload": outcome.text, "StatusCode": 200})
+            return out
+        headers = _headers(outcome.text, executed, tail)
+        out = {"ExecutedVersion": executed}
+        if tail is not None:
+            out["LogResult"] = tail
+        out.update({"Payload": outcome.value(compact=True), **sdk_metadata(headers, 200, headers["x-amzn-RequestId"]),
+                    "StatusCode": 200})
+        return out
 
-    def _run(self, name: str, request: TaskRequest, event: Any, compact: bool) -> tuple[str, Any]:
-        """Invoke a function; returns its response payload as Lambda sends it (JSON text) and decoded."""
+    def _run_quietly(self, name: str, request: TaskRequest, event: Any, qualifier: str | None) -> None:
+        with contextlib.suppress(Exception):  # an Event invocation's outcome goes nowhere (its logs are echoed)
+            self._run(name, request, event, qualifier)
+
+    def _run(self, name: str, request: TaskRequest, event: Any, qualifier: str | None = None) -> _Outcome:
+        """Invoke a function: what its runtime answered (its payload, or its error), with its logs."""
         fn = self.functions.get(name)
         arn = f"arn:{request.partition}:lambda:{request.region}:{request.account}:function:{name}"
         if fn is None:
             raise TaskFailed("Lambda.ResourceNotFoundException",
-                             f"Function not found: {arn}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: "
-                             f"ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)")
+                             f"Function not found: {arn}:{qualifier or '$LATEST'} (Service: AWSLambda; Status Code: 404; "
+                             f"Error Code: ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)")
         request_id = str(uuid.uuid4())
-        meta = {"function_name": name, "invoked_function_arn": arn, "request_id": request_id, "timeout": fn.timeout,
-                "memory": fn.memory}
+        meta = {"function_name": name, "invoked_function_arn": f"{arn}:{qualifier}" if qualifier else arn,
+                "function_version": qualifier if qualifier and qualifier.isdigit() else "$LATEST",
+                "request_id": request_id, "timeout": fn.timeout, "memory": fn.memory}
+        client_context = request.parameters.get("ClientContext") if isinstance(request.parameters, dict) else None
+        if isinstance(client_context, str):
+            meta["client_context"] = client_context
         proc = self._take(fn, request)
         # The Task's TimeoutSeconds may end the wait before the function's own timeout does.
         task_limit = request.timeout if request.timeout is not None and request.timeout < fn.timeout else None
         self._taken(proc)
+        started = time.monotonic()
         try:
             answer = proc.call({"event": json.dumps(event), "context": meta}, task_limit or fn.timeout)
         except TimeoutError:
             if task_limit is not None:
                 self.invocations.append(Invocation(name, request_id, "", "task timeout"))
                 raise TaskTimeout from None
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-            message = f"{stamp} {request_id} Task timed out after {fn.timeout:.2f} seconds"
             self.invocations.append(Invocation(name, request_id, "", "timeout"))
-            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(json.dumps({"errorMessage": message}, separators=(",", ":")))) from None
+            # Lambda's answer for a function that ran past its timeout (its errorType names the Task's error)
+            return _Outcome(name, request_id, "", {"errorType": "Sandbox.Timedout", "errorMessage": (
+                f"RequestId: {request_id} Error: Task timed out after {fn.timeout:.2f} seconds")}, fn, started)
         finally:
             self._released(proc)
         if answer is None:  # the process died
@@ -226,8 +347,7 @@ class LocalLambda:
             message = (f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}" if status is not None
                        else f"RequestId: {request_id} Error: Runtime exited without providing a reason")
             self.invocations.append(Invocation(name, request_id, "", "crashed"))
-            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(
-                json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}, separators=(",", ":"))))
+            return _Outcome(name, request_id, "", {"errorType": "Runtime.ExitError", "errorMessage": message}, fn, started)
         self._give_back(name, proc)
         logs = answer.get("logs", "")
         if self.echo is not None and logs:
@@ -235,16 +355,9 @@ class LocalLambda:
             self.echo.flush()
         error = answer.get("error")
         self.invocations.append(Invocation(name, request_id, logs, None if error is None else error.get("errorType")))
-        if error is not None:
-            if "requestId" in error:  # Python's runtime reports it; Node.js's error has none
-                error["requestId"] = request_id
-            cause = json.dumps(error, separators=(",", ":")) if compact else json.dumps(error)
-            raise TaskFailed(error.get("errorType") or "Lambda.Unknown", cause)
-        text: str = answer["payload"]
-        try:
-            return text, json.loads(text)
-        except ValueError:
-            raise TaskFailed("Lambda.Unknown", LAMBDA_UNKNOWN_CAUSE.format(text)) from None
+        if error is not None and error.get("requestId"):  # Python's runtime reports it; Node.js's error has none
+            error["requestId"] = request_id
+        return _Outcome(name, request_id, logs, error, fn, started, answer.get("payload"))
 
     def _take(self, fn: LambdaFunction, request: TaskRequest) -> _Process:
         with self._lock:

@@ -78,7 +78,7 @@ function contextOf(meta) {
   const deadline = Date.now() + Number(meta.timeout) * 1000;
   return {
     functionName: meta.function_name,
-    functionVersion: "$LATEST",
+    functionVersion: meta.function_version ?? "$LATEST",
     invokedFunctionArn: meta.invoked_function_arn,
     memoryLimitInMB: String(meta.memory ?? 128),
     awsRequestId: meta.request_id,

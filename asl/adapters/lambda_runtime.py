@@ -14,7 +14,9 @@ functions starting at once in a Map waited for. It reports each function process
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import decimal
 import importlib
 import importlib.util
 import io
@@ -29,19 +31,47 @@ from typing import Any
 TASK_ROOT = "/var/task"  # where Lambda puts a function's code: stack traces name files under it
 
 
+class CognitoIdentity:
+    """``context.identity``: set only for calls from the AWS Mobile SDK, so its fields are None."""
+
+    def __init__(self) -> None:
+        self.cognito_identity_id: str | None = None
+        self.cognito_identity_pool_id: str | None = None
+
+
+class ClientContext:
+    """``context.client_context``: the invocation's ClientContext (base64 JSON), as the Python runtime gives it."""
+
+    def __init__(self, raw: dict[str, Any]):
+        self.client = raw.get("client")
+        self.custom = raw.get("custom")
+        self.env = raw.get("env")
+
+
+def _client_context(text: Any) -> ClientContext | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        raw = json.loads(base64.b64decode(text))
+    except ValueError:
+        return None
+    return ClientContext(raw) if isinstance(raw, dict) else None
+
+
 class LambdaContext:
-    """The handler's ``context`` argument, with the attributes of the AWS Lambda Python runtime."""
+    """The handler's ``context`` argument, with the attributes of the AWS Lambda Python runtime (whose
+    ``memory_limit_in_mb`` is a string, as the environment gives it)."""
 
     def __init__(self, meta: dict[str, Any]):
         self.function_name: str = meta["function_name"]
-        self.function_version: str = "$LATEST"
+        self.function_version: str = meta.get("function_version", "$LATEST")
         self.invoked_function_arn: str = meta["invoked_function_arn"]
-        self.memory_limit_in_mb: int = int(meta.get("memory", 128))
+        self.memory_limit_in_mb: str = str(meta.get("memory", 128))
         self.aws_request_id: str = meta["request_id"]
         self.log_group_name: str = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name: str = "local"
-        self.identity = None
-        self.client_context = None
+        self.log_stream_name: str = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        self.identity = CognitoIdentity()
+        self.client_context = _client_context(meta.get("client_context"))
         self._deadline = time.monotonic() + float(meta["timeout"])
 
     def get_remaining_time_in_millis(self) -> int:
@@ -64,6 +94,33 @@ def load_handler(spec: str, code_dir: str) -> Any:
         module, _, attr = spec.rpartition(".")
         mod = importlib.import_module(module)
     return getattr(mod, attr)
+
+
+def _marshal(value: Any) -> Any:
+    """What the Lambda runtime's encoder makes of values json cannot write: a Decimal (DynamoDB's numbers) is a
+    number."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _init_error(exc: BaseException, spec: str, code_dir: str) -> dict[str, Any]:
+    """The error of a handler that could not be loaded, as the Lambda Python runtime reports it: the module cannot
+    be imported, its code is not Python, the handler is missing, or the module raised while it ran."""
+    module = Path(spec.rpartition(":")[0]).stem if ":" in spec else spec.rpartition(".")[0]
+    attr = spec.rpartition(":")[2] if ":" in spec else spec.rpartition(".")[2]
+    if isinstance(exc, SyntaxError):
+        return {"errorMessage": f"Syntax error in module '{module}': {exc}", "errorType": "Runtime.UserCodeSyntaxError",
+                "requestId": "", "stackTrace": [f'  File "/var/task/{Path(exc.filename or module).name}" Line {exc.lineno}\n'
+                                                 f"    {(exc.text or '').strip()}\n"]}
+    if isinstance(exc, AttributeError) and getattr(exc, "name", None) == attr:
+        return {"errorMessage": f"Handler '{attr}' missing on module '{module}'", "errorType": "Runtime.HandlerNotFound",
+                "requestId": "", "stackTrace": []}
+    if isinstance(exc, ImportError | OSError):
+        return {"errorMessage": f"Unable to import module '{module}': {exc}", "errorType": "Runtime.ImportModuleError",
+                "requestId": "", "stackTrace": []}
+    return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": "",
+            "stackTrace": _stack(exc.__traceback__, code_dir)}
 
 
 def _stack(tb: Any, code_dir: str) -> list[str]:
@@ -89,18 +146,17 @@ def main() -> None:
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 must not corrupt the protocol
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), encoding="utf-8", line_buffering=True)
-    init_error = None
+    init_error: dict[str, Any] | None = None
     try:
         handler = load_handler(handler_spec, code_dir)
     except BaseException as exc:  # reported on each invocation, as Lambda reports an init error
-        init_error = exc
+        init_error = _init_error(exc, handler_spec, code_dir)
     for line in sys.stdin:
         req = json.loads(line)
         out: dict[str, Any] = {}
         logs = io.StringIO()
         if init_error is not None:
-            out["error"] = {"errorMessage": f"Unable to import module: {init_error}", "errorType": "Runtime.ImportModuleError",
-                            "requestId": req["context"]["request_id"], "stackTrace": []}
+            out["error"] = dict(init_error)
         else:
             ctx = LambdaContext(req["context"])
             try:
@@ -110,7 +166,7 @@ def main() -> None:
                     out["payload"] = bytes(result).decode("utf-8")
                 else:
                     try:
-                        out["payload"] = json.dumps(result)
+                        out["payload"] = json.dumps(result, default=_marshal)
                     except (TypeError, ValueError) as exc:
                         out["error"] = {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError",
                                         "requestId": ctx.aws_request_id, "stackTrace": []}

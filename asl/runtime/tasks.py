@@ -176,7 +176,11 @@ def _result_text(st: State, result: Any) -> str | StateError:
     except (TypeError, ValueError) as exc:
         raise StateError("States.Runtime", f"The task returned a value that is not JSON: {exc}") from None
     if size > MAX_PAYLOAD:
-        return StateError("States.DataLimitExceeded", f"The state/task '{st.name}' returned a result with a size "
+        # AWS names the task: a plain Lambda function by its ARN, an integration by its service (lambda, sqs ...)
+        res = st.resource
+        task = res.arn if res is not None and res.kind == "lambda" else \
+            res.service_name if res is not None and res.kind in ("service", "sdk") and res.service_name else st.name
+        return StateError("States.DataLimitExceeded", f"The state/task '{task}' returned a result with a size "
                                                      "exceeding the maximum number of bytes service limit.")
     return text
 

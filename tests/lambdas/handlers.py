@@ -69,3 +69,22 @@ def process(event: Any, context: Any) -> Any:
     return {"ppid": os.getppid(), "pid": os.getpid(), "cwd": os.getcwd(), "env": os.environ.get("GREETING"),
             "argv": sys.argv[1:], "optimize": sys.flags.optimize, "path": sys.path,
             "task_root": os.environ.get("LAMBDA_TASK_ROOT"), "zone": time.strftime("%Z")}
+
+
+def money(event: Any, context: Any) -> Any:
+    """DynamoDB gives numbers as Decimal: Lambda's runtime writes them as numbers."""
+    from decimal import Decimal
+
+    return {"price": Decimal("1.50"), "count": Decimal("3")}
+
+
+def what(event: Any, context: Any) -> Any:
+    """The event as the function got it, and what Lambda's runtime gives a function."""
+    print("looked at", type(event).__name__)
+    cc = context.client_context
+    return {"event": event, "type": type(event).__name__, "memory": context.memory_limit_in_mb,
+            "version": context.function_version, "arn": context.invoked_function_arn,
+            "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id],
+            "client": None if cc is None else cc.custom, "stream": context.log_stream_name,
+            "env": {k: os.environ.get(k) for k in ("_HANDLER", "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME",
+                                                   "AWS_LAMBDA_INITIALIZATION_TYPE", "TZ", "LAMBDA_RUNTIME_DIR")}}
