@@ -131,11 +131,12 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
             check_request(operation, body)
         except RequestError as exc:
             raise ServiceError(exc.code, exc.message) from None
-        fn = getattr(type(self), method_name(operation), None)
+        fn = getattr(self, method_name(operation), None)
         if fn is None:
             raise ServiceError("UnknownOperationException", f"asl does not implement the operation {operation}")
         # the method itself: the wire's body was checked as the service checks it (unknown members are ignored)
-        result: dict[str, Any] = getattr(fn, "__wrapped__", fn)(self, **body)
+        inner = getattr(fn, "__wrapped__", None)
+        result: dict[str, Any] = inner(self, **body) if inner is not None else fn(**body)
         return result
 
     # -- state machines ----------------------------------------------------------------------------------------
