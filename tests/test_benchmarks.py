@@ -65,3 +65,9 @@ def test_distributed_map_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
     figures = tiny("distributed.py", tmp_path / "dmap.json")
     assert figures["items"] == 1000 and [r["children"] for r in figures["runs"]] == ["EXPRESS", "STANDARD", "STANDARD"]
     assert all(r["seconds"] > 0 and r["peak_mib"] > 0 for r in figures["runs"])
+
+
+def test_local_lambda_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
+    figures = tiny("lambda_local.py", tmp_path / "lambda.json")
+    assert figures["warm"] == 50 and figures["runs"][0]["runtime"] == "python"
+    assert all(r["warm_per_second"] > 0 and r["cold_ms_median"] > 0 for r in figures["runs"])
