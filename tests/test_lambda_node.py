@@ -9,16 +9,14 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from asl.adapters import Adapters
 from asl.adapters.lambda_local import LambdaFunction, LocalLambda
 from asl.cli import main
-from asl.interpreter import ExecutionOptions, ExecutionResult, run
-from asl.model import load
+
+from .test_adapters import execute
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 HERE = Path(__file__).resolve().parent / "lambdas"
@@ -34,13 +32,6 @@ def local() -> Iterator[LocalLambda]:
     lam = LocalLambda(fns, echo=io.StringIO())
     yield lam
     lam.close()
-
-
-def execute(local: LocalLambda, state: dict[str, Any], data: Any = None) -> ExecutionResult:
-    adapters = Adapters()
-    local.register_in(adapters)
-    machine = load({"StartAt": "T", "States": {"T": {"Type": "Task", "End": True, **state}}})
-    return run(machine, json.dumps(data if data is not None else {}), ExecutionOptions(adapters=adapters))
 
 
 def test_an_async_commonjs_handler_gets_the_event_and_lambdas_context(local: LocalLambda) -> None:
