@@ -347,7 +347,8 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
     for e in expects:
         case, sep, want = e.partition("=")
         wanted, colon, error = want.partition(":")
-        if not sep or wanted not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED") or (colon and not error):
+        if not sep or wanted not in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED") or (colon and not error) or \
+                (colon and wanted != "FAILED"):
             raise click.BadParameter(f"expected TESTCASE=SUCCEEDED|FAILED|TIMED_OUT|ABORTED, or TESTCASE=FAILED:ERROR, "
                                      f"got '{e}'", param_hint="--expect")
         expect[case] = want

@@ -121,7 +121,11 @@ class Paginator:
     def __init__(self, client: Any, operation: str, config: dict[str, Any]):
         self.client, self.operation, self.config = client, operation, config
 
-    def paginate(self, PaginationConfig: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:  # noqa: N803
+    def paginate(self, PaginationConfig: dict[str, Any] | None = None, **kwargs: Any) -> PageIterator:  # noqa: N803
+        """The pages, as boto3's PageIterator gives them (iterate, or ``build_full_result()``)."""
+        return PageIterator(self, self._pages(PaginationConfig, kwargs))
+
+    def _pages(self, PaginationConfig: dict[str, Any] | None, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:  # noqa: N803
         paging = dict(PaginationConfig or {})
         token_in, token_out = self.config["input_token"], self.config["output_token"]
         limit_key, result_key = self.config.get("limit_key"), self.config["result_key"]
@@ -142,6 +146,23 @@ class Paginator:
             token = page.get(token_out)
             if token is None or (left is not None and left <= 0):
                 return
+
+
+class PageIterator:
+    """Pages of a listing: iterate over them, or ``build_full_result()`` for all the results in one response."""
+
+    def __init__(self, paginator: Paginator, pages: Iterator[dict[str, Any]]):
+        self.paginator, self._pages = paginator, pages
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._pages
+
+    def build_full_result(self) -> dict[str, Any]:
+        key = self.paginator.config["result_key"]
+        out: dict[str, Any] = {key: []}
+        for page in self._pages:
+            out[key].extend(page[key])
+        return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -168,7 +168,7 @@ def _check_handler(handler: str, code_dir: Path, where: str, packaged: bool = Fa
         path = code_dir / target
     else:
         module, _, attr = handler.rpartition(".")
-        base = code_dir.joinpath(*module.split("."))
+        base = code_dir.joinpath(*module.replace("/", ".").split("."))
         found = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
         if not found and packaged:
             raise ConfigError(f"{where}: no module '{module}' in {code_dir} (the handler file {base.name}.py is missing)")

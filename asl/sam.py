@@ -23,6 +23,9 @@ from .errors import ConfigError
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
 _SUB = re.compile(r"\$\{([^}!]+)\}")
+# the attributes !GetAtt may read, for the resource types whose attributes asl gives
+_ATTRIBUTES = {"AWS::Serverless::Function": {"Arn"}, "AWS::Lambda::Function": {"Arn", "SnapStartResponse"},
+               "AWS::Serverless::StateMachine": {"Arn", "Name"}, "AWS::StepFunctions::StateMachine": {"Arn", "Name"}}
 NODE_SUFFIXES = (".mjs", ".js", ".cjs")
 
 
@@ -91,7 +94,7 @@ class Template:
                 raise ConfigError(self._where("Parameters", logical_id) + ": a parameter without a Default cannot be "
                                                                           "resolved locally")
             return str(default)
-        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::StackName": self.path.parent.name,
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::StackName": self.path.resolve().parent.name,
                   "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/local/local", **PSEUDO}
         if logical_id in pseudo:
             return str(pseudo[logical_id])
@@ -104,6 +107,10 @@ class Template:
             raise ConfigError(self._where("Resources") + f": !GetAtt names '{logical_id}', which is not a resource")
         kind = str(res.get("Type", ""))
         name = self.name_of(logical_id)
+        known = _ATTRIBUTES.get(kind)
+        if known is not None and attr not in known:
+            raise ConfigError(self._where("Resources") + f": !GetAtt {logical_id}.{attr}: a {kind} has no attribute "
+                                                         f"'{attr}' (it has: {', '.join(sorted(known))})")
         if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function") and attr == "Arn":
             return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
         if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
@@ -231,6 +238,8 @@ class Template:
         if not module or not attr:
             raise ConfigError(f"{self.path}: {where}/Handler: expected 'module.function', got {handler!r}")
         kind = "nodejs" if runtime.startswith("nodejs") else "python"
+        if kind == "python":  # Lambda's Python runtime reads pkg/mod.handler as pkg.mod.handler
+            handler = f"{module.replace('/', '.')}.{attr}"
         if kind == "nodejs":  # Lambda's Node.js handler names a file (app.mjs, app.js or app.cjs) and an export
             file = next((f"{module}{s}" for s in NODE_SUFFIXES if (code_dir / f"{module}{s}").is_file()), f"{module}.js")
             handler = f"{file}:{attr}"

@@ -190,6 +190,26 @@ def _load_machine(path: Path) -> StateMachine:
         raise SuiteError(f"{path}: invalid definition:\n{lines}") from None
 
 
+def _suite_machine(base: Path, ref: str, where: str) -> tuple[StateMachine, str | None]:
+    """The suite's state machine: a definition file, or a SAM/CloudFormation template's (``template.yaml`` when it
+    has one, ``template.yaml#LogicalId`` otherwise), with its substitutions applied; and the template's name for it."""
+    file, sep, logical_id = ref.partition("#")
+    if not sep and not file.endswith((".yaml", ".yml", ".template")):
+        return _load_machine(base / file), None
+    from .errors import ConfigError
+    from .sam import load_template
+
+    try:
+        name, text, _ = load_template(base / file).state_machine(logical_id or None)
+    except ConfigError as exc:
+        raise SuiteError(f"{where}:/stateMachine: {exc}") from None
+    try:
+        return load(text), name
+    except DefinitionError as exc:
+        lines = "\n".join(f"  {d}" for d in exc.diagnostics if d.severity.value == "ERROR")
+        raise SuiteError(f"{base / file}#{name}: invalid definition:\n{lines}") from None
+
+
 def load_suite(path: str | Path) -> Suite:
     """Read a suite file, its definition and its mock configuration; every problem is a :class:`SuiteError`
     naming the file and the JSON pointer."""
@@ -201,7 +221,7 @@ def load_suite(path: str | Path) -> Suite:
     sm_ref = raw.get("stateMachine")
     if not isinstance(sm_ref, str):
         raise SuiteError(f"{where}:/stateMachine: the path of the definition (a string) is required")
-    machine = _load_machine(p.parent / sm_ref)
+    machine, template_name = _suite_machine(p.parent, sm_ref, where)
     config: MockConfig | None = None
     mc = raw.get("mockConfig")
     try:
@@ -216,7 +236,7 @@ def load_suite(path: str | Path) -> Suite:
     name = raw.get("stateMachineName")
     if name is None:
         name = next(iter(config.state_machines)) if config is not None and len(config.state_machines) == 1 \
-            else Path(sm_ref).name.split(".")[0]
+            else template_name or Path(sm_ref).name.split(".")[0]
     if not isinstance(name, str):
         raise SuiteError(f"{where}:/stateMachineName: must be a string")
     tests_raw = raw.get("tests")

@@ -82,3 +82,17 @@ def test_node_handlers_are_checked_at_start_and_run_from_the_command_line(tmp_pa
                        (f"f={HERE / 'handlers.js'}:missing", "exports no 'missing'")):
         bad = CliRunner().invoke(main, ["run", str(definition), "--lambda", spec])
         assert bad.exit_code == 2 and says in bad.output, bad.output
+
+
+def test_modules_that_cannot_load_report_as_lambdas_nodejs_runtime(tmp_path: Path) -> None:
+    (tmp_path / "syntax.js").write_text("exports.handler = async () => { return 1 +; };\n")
+    (tmp_path / "boot.js").write_text("class BootError extends Error { constructor(m) { super(m); this.name = 'BootError'; } }\n"
+                                      "throw new BootError('config missing');\nexports.handler = async () => 1;\n")
+    local = LocalLambda([LambdaFunction("syntax", "syntax.js:handler", str(tmp_path), runtime="nodejs"),
+                         LambdaFunction("boot", "boot.js:handler", str(tmp_path), runtime="nodejs")])
+    try:
+        assert execute(local, {"Resource": ARN + "syntax"}).error == "Runtime.UserCodeSyntaxError"
+        r = execute(local, {"Resource": ARN + "boot"})
+        assert r.error == "BootError" and json.loads(r.cause or "")["errorMessage"] == "config missing"
+    finally:
+        local.close()

@@ -132,3 +132,34 @@ def test_a_cloudformation_state_machine_with_a_definition_string(tmp_path: Path)
     r = CliRunner().invoke(main, ["run", "--template", str(tmp_path / "template.json"), "--input", "[1]"])
     assert r.exit_code == 0 and json.loads(r.output) == {"went": [1]}, r.output
     assert load_template(tmp_path / "template.json").state_machine("Machine")[0] == "machine"
+
+
+def test_template_details_found_in_a_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    template = project(tmp_path)
+    bad = SAM.replace("!GetAtt CheckFunction.Arn", "!GetAtt CheckFunction.Arnn")
+    template.write_text(bad)
+    with pytest.raises(ConfigError) as info:
+        load_template(template).state_machine()
+    assert "CheckFunction.Arnn" in str(info.value) and "has no attribute 'Arnn'" in str(info.value)
+    # Lambda's Python runtime reads Handler pkg/mod.handler as pkg.mod.handler
+    (tmp_path / "functions" / "check" / "pkg").mkdir()
+    (tmp_path / "functions" / "check" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "functions" / "check" / "pkg" / "mod.py").write_text("def handler(event, context):\n    return event\n")
+    template.write_text(SAM.replace("Handler: app.lambda_handler", "Handler: pkg/mod.handler"))
+    fn = next(f for f in load_template(template).functions() if f.name == "CheckFunction")
+    assert fn.handler == "pkg.mod.handler"
+    # ${AWS::StackName} is the template's folder's name, however the template's path is given
+    monkeypatch.chdir(tmp_path)
+    assert load_template("template.yaml").resolve({"Fn::Sub": "${AWS::StackName}"}) == tmp_path.name
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_a_suite_takes_its_state_machine_from_a_template(tmp_path: Path) -> None:
+    template = project(tmp_path)
+    suite = tmp_path / "flow.test.json"
+    suite.write_text(json.dumps({"stateMachine": "template.yaml#OrderFlow", "tests": [
+        {"name": "priced", "input": {"qty": 2}, "mocks": {"Check": {"0": {"Return": {"qty": 2, "checked": "mock"}}}},
+         "expect": {"output": {"greeting": "orders in us-east-1 for 123456789012",
+                               "order": {"qty": 2, "checked": "mock", "price": 6}}}}]}))
+    r = CliRunner().invoke(main, ["test", str(suite), "--template", str(template)])
+    assert r.exit_code == 0, r.output

@@ -344,3 +344,13 @@ def test_a_test_case_that_mocks_what_the_definition_cannot_use_is_refused_at_sta
         with pytest.raises(ServiceError) as info:
             sfn.start_execution(stateMachineArn=f"{arn}#{case}")
         assert info.value.code == "InvalidArn" and says in info.value.message
+
+
+def test_a_paginators_full_result() -> None:
+    sfn = StepFunctions(MemoryStore())
+    arn = sfn.create_state_machine(name="m", definition=PASS)["stateMachineArn"]
+    for _ in range(3):
+        sfn.start_execution(stateMachineArn=arn)
+    full = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn,
+                                                         PaginationConfig={"PageSize": 2}).build_full_result()
+    assert len(full["executions"]) == 3

@@ -61,9 +61,16 @@ async function loadHandler() {
   try {
     mod = await import(pathToFileURL(where).href);
   } catch (err) {
+    // as Lambda's Node.js runtime reports a module that cannot load: a missing module, code that does not parse,
+    // or the error the module's own code threw
     const e = errorOf(err);
-    return { initError: { errorType: "Runtime.ImportModuleError", errorMessage: `${e.errorType}: ${e.errorMessage}`,
-                          trace: e.trace } };
+    if (err instanceof SyntaxError) return { initError: { ...e, errorType: "Runtime.UserCodeSyntaxError",
+                                                          errorMessage: `${e.errorType}: ${e.errorMessage}` } };
+    if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
+      return { initError: { errorType: "Runtime.ImportModuleError",
+                            errorMessage: `${e.errorType}: ${e.errorMessage}`.split(root).join(TASK_ROOT), trace: e.trace } };
+    }
+    return { initError: e };
   }
   const handler = mod[name] ?? mod.default?.[name];
   if (typeof handler !== "function") {

@@ -92,7 +92,7 @@ def load_handler(spec: str, code_dir: str) -> Any:
         s.loader.exec_module(mod)
     else:
         module, _, attr = spec.rpartition(".")
-        mod = importlib.import_module(module)
+        mod = importlib.import_module(module.replace("/", "."))  # pkg/mod.handler, as Lambda's runtime reads it
     return getattr(mod, attr)
 
 
