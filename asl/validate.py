@@ -482,6 +482,12 @@ class _Checker:
             # although INVALID_RESOURCE is among the documented codes
             self.err(rp, f"The resource provided {res} is not recognized. The value is not a valid resource ARN, or the "
                          "resource is not available in this region.")
+        if r.service_name == "http" and r.action == "invoke":
+            args = st.get("Arguments" if ql == JSONATA else "Parameters")
+            if isinstance(args, dict) and not {"Authentication", "InvocationConfig"} & set(args):
+                # AWS documents the connection as required; asl runs the call without one (nothing to authorize)
+                self.warn(d.SCHEMA_VALIDATION_FAILED, pointer_join(ptr, "Arguments" if ql == JSONATA else "Parameters"),
+                          "An HTTP Task needs a connection (Authentication.ConnectionArn): AWS requires one")
         if self.machine_type == "EXPRESS":
             if r.pattern in (SYNC, SYNC2):
                 self.err(rp, "Express state machine does not support '.sync' service integration ")

@@ -332,3 +332,12 @@ def test_distributed_map_reader_batcher_and_writer_rules() -> None:
     assert errors(ItemReader={**reader, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_001}}) == \
         [("/States/M/ItemReader/ReaderConfig/MaxItems", "MaxItems must be at most 100000000")]
     assert errors(ItemReader={**reader, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_000}}) == []
+
+
+def test_an_http_task_without_a_connection_is_a_warning() -> None:
+    http = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+            "Parameters": {"ApiEndpoint": "https://example.com", "Method": "GET"}}
+    found = validate(machine({"H": http}))
+    assert [(x.severity, x.pointer) for x in found] == [(Severity.WARNING, "/States/H/Parameters")]
+    http["Parameters"]["Authentication"] = {"ConnectionArn": "arn:aws:events:us-east-1:1:connection/c/1"}  # type: ignore[index]
+    assert validate(machine({"H": http})) == []
