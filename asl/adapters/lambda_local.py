@@ -236,6 +236,7 @@ class LocalLambda:
         self._busy: set[_Process] = set()  # processes running an invocation now
         self._forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
         self.invocations: list[Invocation] = []
+        self._events: list[threading.Thread] = []  # Event invocations running on their own
         for f in functions or []:
             self.add(f)
 
@@ -280,7 +281,10 @@ class LocalLambda:
             if name not in self.functions:
                 self._run(name, request, event, qualifier)  # Function not found, as Lambda answers it
             if kind == "Event":
-                threading.Thread(target=self._run_quietly, args=(name, request, event, qualifier), daemon=True).start()
+                thread = threading.Thread(target=self._run_quietly, args=(name, request, event, qualifier), daemon=True)
+                with self._lock:
+                    self._events = [t for t in self._events if t.is_alive()] + [thread]
+                thread.start()
             status = 202 if kind == "Event" else 204
             return {"Payload": "", **sdk_metadata(_headers("", None, None), status, str(uuid.uuid4())), "StatusCode": status}
         outcome = self._run(name, request, event, qualifier)
@@ -396,7 +400,13 @@ class LocalLambda:
 
     def close(self) -> None:
         """Stop the warm processes, and those still running an invocation (one whose execution has ended, its branch
-        stopped by a sibling's failure, must not keep running, nor keep this process from exiting)."""
+        stopped by a sibling's failure, must not keep running, nor keep this process from exiting). Event
+        invocations get up to their functions' timeout to end first."""
+        with self._lock:
+            events = list(self._events)
+        limit = max((f.timeout for f in self.functions.values()), default=0.0)
+        for thread in events:
+            thread.join(limit)
         with self._lock:
             procs = [p for ps in self._idle.values() for p in ps] + list(self._busy)
             self._idle.clear()

@@ -28,8 +28,10 @@ def runtime_error(state: State, entered: int, err: StateError) -> StateError:
 
 def matches(names: tuple[str, ...], err: StateError) -> bool:
     error = err.error or ""
+    # "a terminal error that can't be caught by the States.ALL error type" (the developer guide): only its name does
+    terminal = error == "States.DataLimitExceeded"
     for n in names:
-        if n == error or n == "States.ALL" or (n == "States.TaskFailed" and error != "States.Timeout"):
+        if n == error or (not terminal and (n == "States.ALL" or (n == "States.TaskFailed" and error != "States.Timeout"))):
             return True
         if n == "States.HeartbeatTimeout" and isinstance(err, HeartbeatTimedOut):
             return True
