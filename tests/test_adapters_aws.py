@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,6 +127,34 @@ def test_aws_sdk_parameters_and_results_are_pascal_case(aws: dict[str, Any]) -> 
 def test_a_null_parameter_is_not_sent(aws: dict[str, Any]) -> None:
     r = task("arn:aws:states:::sqs:sendMessage", {"QueueUrl": aws["queue"], "MessageBody": None})
     assert r.error == "SQS.AmazonSQSException" and "MessageBody" in (r.cause or "")
+
+
+def test_a_request_the_service_rejects_is_answered_as_the_service_answers(aws: dict[str, Any]) -> None:
+    """Step Functions' SDK does not check requests on the client: the service answers, in its own words (DynamoDB's
+    common validation, SQS's MissingParameter), with a request id; boto3's client-side wording never shows."""
+    import re
+
+    r = task("arn:aws:states:::dynamodb:putItem", {"TableName": "orders"})
+    assert r.error == "DynamoDB.AmazonDynamoDBException"
+    assert re.fullmatch(r"1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must "
+                        r"not be null \(Service: AmazonDynamoDBv2; Status Code: 400; Error Code: ValidationException; "
+                        r"Request ID: [0-9a-f-]{36}; Proxy: null\)", r.cause or ""), r.cause
+    r = task("arn:aws:states:::dynamodb:putItem", {"TableName": "/orders", "Item": {"id": {"S": "1"}}})
+    assert (r.cause or "").startswith("1 validation error detected: Value '/orders' at 'tableName' failed to satisfy "
+                                      "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ (")
+    r = task("arn:aws:states:::dynamodb:getItem", {})
+    assert (r.cause or "").startswith("2 validation errors detected: Value null at 'tableName' failed to satisfy "
+                                      "constraint: Member must not be null; Value null at 'key' failed")
+    r = task("arn:aws:states:::sqs:sendMessage", {"QueueUrl": aws["queue"]})
+    assert r.error == "SQS.AmazonSQSException"
+    assert (r.cause or "").startswith("The request must contain the parameter MessageBody. (Service: AmazonSQS; "
+                                      "Status Code: 400; Error Code: MissingParameter; Request ID: ")
+    r = task("arn:aws:states:::aws-sdk:dynamodb:query", {"TableName": "orders", "Limit": 0})
+    assert r.error == "DynamoDb.DynamoDbException"
+    assert re.fullmatch(r"1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must "
+                        r"have value greater than or equal to 1 \(Service: DynamoDb, Status Code: 400, Request ID: "
+                        r"[0-9a-f-]{36}\)", r.cause or ""), r.cause
+    assert "Parameter validation failed" not in json.dumps([r.cause])
 
 
 def test_an_endpoint_that_cannot_be_reached_is_an_sdk_client_exception(monkeypatch: pytest.MonkeyPatch) -> None:

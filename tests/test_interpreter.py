@@ -174,6 +174,25 @@ def test_own_cases_exist() -> None:
     assert sum(1 for p in OWN_CASES if not run_case(p).skipped) >= 15
 
 
+def test_the_runner_compares_what_a_recording_marks_as_skipped(tmp_path: Path) -> None:
+    """A recording's skip_snapshot_verify_paths name what LocalStack got wrong, not what AWS varies in: a cause
+    that differs fails the case even when the recording lists ``$..cause``; only the SDK's metadata is blanked,
+    and its presence still counts."""
+    def case(expected: dict[str, Any], definition: dict[str, Any]) -> Path:
+        path = tmp_path / f"case{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(json.dumps({"definition": definition, "input": {}, "expected": expected,
+                                    "skip_snapshot_verify_paths": ["$..cause", "$..Cause", "$..SdkHttpMetadata"]}))
+        return path
+
+    fail = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "ours"}}}
+    assert not run_case(case({"status": "FAILED", "error": "E", "cause": "AWS's"}, fail)).passed
+    assert run_case(case({"status": "FAILED", "error": "E", "cause": "ours"}, fail)).passed
+    metadata = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"SdkHttpMetadata": {"Date": "now"}},
+                                                 "End": True}}}
+    assert run_case(case({"status": "SUCCEEDED", "output": {"SdkHttpMetadata": {"Date": "then"}}}, metadata)).passed
+    assert not run_case(case({"status": "SUCCEEDED", "output": {}}, metadata)).passed
+
+
 def test_history_texts_follow_a_task_that_changes_its_input_in_place() -> None:
     """The output text a state reuses from its size check must never be stale: a callable that mutates the value
     it was given and returns it shows its change in TaskStateExited and in the next state's input."""

@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ..errors import TaskFailed
 from . import LAMBDA_UNKNOWN_CAUSE, TaskRequest, sdk_metadata
+from .awsvalidation import service_validation
 
 # Optimized integrations: service → (boto3 client, error prefix, SDK v1 service name for causes).
 _OPTIMIZED = {
@@ -193,6 +195,12 @@ class AwsServices:
             params["Entries"] = [{**e, "Detail": _as_text(e["Detail"])} if isinstance(e, dict) and "Detail" in e else e
                                  for e in params["Entries"]]
         client = self.client(client_name, request.region)
+        answer = service_validation(client.meta.service_model, action[:1].upper() + action[1:], params)
+        if answer is not None:
+            code, message = answer
+            raise TaskFailed(f"{prefix}.{self._error_name(client, code, _V1_BASE[service])}",
+                             f"{message} (Service: {v1_name}; Status Code: 400; Error Code: {code}; "
+                             f"Request ID: {uuid.uuid4()}; Proxy: null)")
         try:
             response = self._call(client, action, params)
         except ClientError as exc:
@@ -241,8 +249,14 @@ class AwsServices:
             operation = client.meta.service_model.operation_model(operation_name)
         except Exception:  # botocore's OperationNotFoundError; named in the error below
             raise TaskFailed("States.Runtime", f"The action '{action}' is not supported by the service client") from None
+        api_params = _to_api(params, operation.input_shape)
+        answer = service_validation(client.meta.service_model, operation_name, api_params)
+        if answer is not None:
+            code, message = answer
+            raise TaskFailed(f"{prefix}.{self._error_name(client, code, f'{prefix}Exception')}",
+                             f"{message} (Service: {prefix}, Status Code: 400, Request ID: {uuid.uuid4()})")
         try:
-            response = self._call(client, operation_name, _to_api(params, operation.input_shape))
+            response = self._call(client, operation_name, api_params)
         except ClientError as exc:
             err = exc.response.get("Error", {})
             code = err.get("Code", "Unknown")
