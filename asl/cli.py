@@ -897,3 +897,9 @@ def task_heartbeat(token: str, store_path: str | None) -> None:
     """SendTaskHeartbeat: the task is still making progress (resets its HeartbeatSeconds clock)."""
     sfn = _service(store_path, create=False)  # they act on what exists: a typo must not make a store
     _call(sfn.send_task_heartbeat, taskToken=token)
+
+
+# Commands kept in modules of their own (this one is long enough), registered on the group here.
+from .cli_graph import graph as _graph  # noqa: E402 - after the group it joins
+
+main.add_command(_graph)
