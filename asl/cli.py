@@ -156,24 +156,30 @@ def _load_callable(spec: str) -> Any:
               help="A Step Functions Local mock configuration; with --test-case, its mocked responses answer the Tasks it names.")
 @click.option("--test-case", metavar="[STATE_MACHINE#]TEST_CASE",
               help="The mock configuration's test case (the state machine defaults to the only one, else the file name).")
+@click.option("-q", "--quiet", is_flag=True, help="Show no progress, even on a terminal.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show progress even when standard error is not a terminal, with each state's input and output.")
 @lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
         history: bool, child_histories: str | None, real_time: bool, mock_config: str | None, test_case: str | None,
         lambdas: tuple[str, ...], template_path: str | None, config_path: str | None, aws_endpoint: str | None,
-        state_machine: str | None) -> None:
+        state_machine: str | None, quiet: bool = False, verbose: bool = False) -> None:
     """Run a state machine DEFINITION (or the one of a --template) locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
     cause are printed to standard error and the exit status is 1. Bad usage, an unreadable file or an invalid
-    definition exit 2.
+    definition exit 2. On a terminal, the states are shown on standard error as they run (--quiet: not).
     """
     from .diagnostics import DefinitionError
     from .model import load
+    from .progress import for_run
     from .runtime import ExecutionOptions, RealClock, VirtualClock
     from .runtime import run as run_machine
 
     if input_text is not None and input_file is not None:
         raise click.UsageError("use either --input or --input-file, not both")
+    if quiet and verbose:
+        raise click.UsageError("use either --quiet or --verbose, not both")
     if (definition is None) == (template_path is None):
         raise click.UsageError("give a DEFINITION file, or --template (with --state-machine when it has several)")
     machine_name, machine_type = "StateMachine", "STANDARD"
@@ -200,10 +206,12 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     mocks = _mocks(mock_config, test_case, definition)
     _check_mocked(mocks, machine)
     adapters = _adapters(config_path, lambdas, aws_endpoint, template_path)
+    progress = for_run(sys.stderr, quiet, verbose, virtual=not real_time)  # None: no listener, no cost per event
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
                             adapters=adapters, mocks=mocks.start() if mocks else None,
                             state_machine_name=mocks.state_machine if mocks else machine_name, machine_type=machine_type,
-                            child_histories=[] if child_histories is not None or history else None)
+                            child_histories=[] if child_histories is not None or history else None,
+                            listener=progress.listener if progress is not None else None)
     try:
         result = run_machine(machine, input_text, opts)
     finally:

@@ -75,6 +75,33 @@ def owner_dead(owner: str) -> bool:
     return not pid_alive(int(pid_text))
 
 
+def claimed(rec: ExecutionRecord, events: list[dict[str, Any]]) -> str:
+    """What the worker log says of an execution it claimed: ``started`` (a new one), ``woken after event N`` (it
+    was parked: its timer fired or a callback came), ``redriven after event N``, or ``resumed after event N (taken
+    over)`` (its worker died or hung; the store's line before it names that worker)."""
+    if len(events) <= 1:
+        return "started"
+    last = events[-1]
+    if last["type"] == "ExecutionRedriven":
+        return f"redriven after event {last['id']}"
+    if rec.taken_over_from is not None:
+        return f"resumed after event {last['id']} (taken over)"
+    return f"woken after event {last['id']}"
+
+
+def ended(result: ExecutionResult, start: datetime, stop: datetime) -> str:
+    """What the worker log says of an execution that ended: ``finished SUCCEEDED in 1.234s``, or ``failed FAILED in
+    2.000s: Error: cause`` (TIMED_OUT likewise), the cause cut to one short line."""
+    took = f"in {max(0.0, (stop - start).total_seconds()):.3f}s"
+    if result.status == SUCCEEDED:
+        return f"finished {result.status} {took}"
+    why = ""
+    if result.error is not None:
+        cause = " ".join((result.cause or "").split())
+        why = f": {result.error}" + (f": {cause[:120]}{'...' if len(cause) > 120 else ''}" if cause else "")
+    return f"failed {result.status} {took}{why}"
+
+
 def rng_for(seed: str) -> tuple[random.Random, Callable[[], str]]:
     """The random numbers and UUIDs of an execution, the same each time it is rebuilt."""
     rng = random.Random(seed)
@@ -338,7 +365,7 @@ class Worker:
                 self._fail(rec, "States.Runtime", f"The mocked test case '{rec.test_case}' is not available: {exc.args[0]}")
                 return
         events = self.store.events(rec.arn)
-        log.info("%s: %s", rec.arn, "started" if len(events) <= 1 else f"resumed after event {events[-1]['id']}")
+        log.info("%s: %s", rec.arn, claimed(rec, events))
         rng, uuid4 = rng_for(rec.seed)
         clock = DurableClock(rec.start, self.inline_wait, before_sleep=journal.flush_pending)
         parts = rec.arn.split(":")
@@ -358,7 +385,7 @@ class Worker:
                          "a callback" if p.wake_at is None else p.wake_at.isoformat(timespec="milliseconds"))
                 return
             journal.finish(result, clock.now())
-            log.info("%s: %s", rec.arn, result.status)
+            log.info("%s: %s", rec.arn, ended(result, rec.start, clock.now()))
         except Fenced:
             log.info("%s: stopped or taken over by another worker; dropped", rec.arn)
         except ReplayMismatch as exc:

@@ -52,6 +52,20 @@ class History:
         return eid
 
 
+class ObservedHistory(History):
+    """A :class:`History` that tells ``listener`` of each event as it is recorded (``ExecutionOptions.listener``):
+    the raw entry, which :func:`event_dict` reads. Only an execution given a listener pays for the call."""
+
+    def __init__(self, clock: Clock, listener: Callable[[Any], None]):
+        super().__init__(clock)
+        self.listener = listener
+
+    def add(self, etype: str, prev: int, details_key: str | None = None, details: Any = None) -> int:
+        eid = super().add(etype, prev, details_key, details)
+        self.listener(self.events[-1])
+        return eid
+
+
 BRANCH = "branch"
 """The key beside a durable event that names the branch that wrote it (absent for the execution's own branch). The
 store keeps it so a rebuilt execution can give each branch its own events; the API does not show it."""

@@ -26,7 +26,7 @@ from .clock import CLOCK, DurableClock, iso
 from .dataflow import DataFlow
 from .decisions import ABORTABLE, TOO_DEEP, backoff, cover, match_catcher, matches, runtime_error
 from .frame import Draws, Frame, StateCtx
-from .history import History, ReplayHistory
+from .history import History, ObservedHistory, ReplayHistory
 from .options import MAX_PAYLOAD, ExecutionOptions, ExecutionResult
 from .scheduler import Aborted, Scheduler
 from .states import Outcome, choice_state, fail_state, pass_state, succeed_state, wait_state
@@ -65,6 +65,8 @@ class Execution(DataFlow):
         if o.recorded is not None:
             assert isinstance(self.clock, DurableClock), "rebuilding from a history needs a DurableClock"
             self.history: History = ReplayHistory(self.clock, o.recorded)
+        elif o.listener is not None:
+            self.history = ObservedHistory(self.clock, o.listener)
         else:
             self.history = History(self.clock)
         if o.machine_type == "EXPRESS":

@@ -49,6 +49,9 @@ class ExecutionOptions:
     # a list to receive the histories of Distributed Map children run inside this execution (not executions of their
     # own): one dict each, {"mapRunArn", "executionArn", "name", "status", "history"}
     child_histories: list[dict[str, Any]] | None = None
+    # told of each event of the execution's history as it is recorded (the raw entry: read it with event_dict), e.g.
+    # asl.progress showing the states as they run; None (the default) costs nothing per event
+    listener: Callable[[Any], None] | None = None
 
 
 @dataclass

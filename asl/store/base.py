@@ -75,6 +75,8 @@ class ExecutionRecord:
     map_run_arn: str | None = None  # a child execution of this Distributed Map Run
     redrive_count: int = 0  # RedriveExecution: how many times it was redriven, and when last
     redrive_date: datetime | None = None
+    # claim only: the worker whose lease the claim took over (it died or hung), None when it was free (new, parked)
+    taken_over_from: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -378,10 +378,13 @@ class RuleStore:
     def _take(tx: Transaction, state: ExecutionState, owner: str, lease_until: datetime,
               why: str) -> ExecutionRecord | None:
         tx.update_execution(state.arn, lease_owner=owner, lease_until=lease_until)
+        rec = tx.get_execution(state.arn)
         if state.lease_owner is not None and state.lease_owner != owner:
             # a worker that parks or ends an execution gives its lease back: this one's died or hung
             worker_log.info("%s: taken over from %s (%s)", state.arn, state.lease_owner, why)
-        return tx.get_execution(state.arn)
+            if rec is not None:
+                rec = replace(rec, taken_over_from=state.lease_owner)
+        return rec
 
     def commit(self, arn: str, owner: str, commit: Commit) -> bool:
         with self.transaction() as tx:

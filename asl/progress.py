@@ -1,0 +1,354 @@
+"""Progress in the terminal: an execution's history events as one line each, while they are recorded (``asl run``)
+or read from a store (``asl executions watch``).
+
+:class:`Progress` is fed events one at a time (AWS's event dicts, or the runtime's raw entries through
+:meth:`Progress.listener`) and writes a line for each state entered and exited (its status and duration), each
+failure, retry, caught error and wait, and a summary at the end. Parallel branches and Map iterations are indented
+and prefixed with where they run (``P[1]``, ``Map[3]/Inner[0]``): the history is flat, so each event's branch is
+found through its ``previousEventId``. Colour is for terminals only, and ``NO_COLOR`` turns it off.
+
+Nothing here runs unless progress is asked for: ``asl run`` gives the execution a listener only then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+ENDS = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
+        "ExecutionAborted": "ABORTED"}
+# events after which a failed attempt of the state runs again (a Retry)
+_ATTEMPTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled", "ParallelStateStarted",
+                       "MapStateStarted"})
+_WAITING = {"TaskSubmitted": "submitted, waiting for its callback or job", "ActivityScheduled": "waiting for an activity worker"}
+
+_CODES = {"ok": "32", "fail": "31", "warn": "33", "dim": "2", "bold": "1", "name": "1", "scope": "36"}
+_UNICODE = {"enter": "▶", "ok": "✔", "fail": "✖", "retry": "↻", "wait": "⏸", "info": "·", "more": "…"}
+_ASCII = {"enter": ">", "ok": "+", "fail": "x", "retry": "~", "wait": "=", "info": "-", "more": "..."}
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour for a terminal, unless ``NO_COLOR`` is set (to anything but the empty string, no-color.org)."""
+    return isatty(stream) and not os.environ.get("NO_COLOR")
+
+
+def isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def for_run(stream: TextIO, quiet: bool, verbose: bool, virtual: bool) -> Progress | None:
+    """The progress of ``asl run`` on ``stream`` (standard error): shown on a terminal, or anywhere with ``verbose``
+    (which adds each state's input and output); never with ``quiet``. None when it is not shown."""
+    if quiet or not (verbose or isatty(stream)):
+        return None
+    return Progress(stream, colour=colour_wanted(stream), verbose=verbose, virtual=virtual)
+
+
+def duration(seconds: float) -> str:
+    """``0.012s``, ``12.345s``, ``2m05.0s``, ``3h04m``."""
+    if seconds < 60:
+        return f"{seconds:.3f}s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}m{rest:04.1f}s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{int(hours)}h{int(rest // 60):02d}m"
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _details(ev: dict[str, Any]) -> dict[str, Any]:
+    """The event's details (the one ``...EventDetails`` value), or {}."""
+    for key, value in ev.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+@dataclass(eq=False)
+class _Run:
+    """A state entered and not exited yet (or a Map or Parallel whose branches still run)."""
+
+    name: str
+    type: str
+    entered: datetime | None
+    scope: str  # where it runs: "" at the top, "P[1]" in a Parallel's second branch ...
+    depth: int
+    parent: _Run | None
+    branches: int = 0  # a Parallel: the branches started
+    failure: tuple[str, str] | None = None  # (error, cause) of the last failed attempt, until it is retried
+    failed_at: datetime | None = None
+    retries: int = 0
+
+
+class Progress:
+    """Renders an execution's history events as lines on ``out``, one call of :meth:`event` per event, oldest
+    first. ``verbose`` adds each state's input and output (cut at ``width`` characters); ``virtual`` says the
+    times are the virtual clock's (the summary then adds the real time it took). :attr:`status` is the execution's
+    status once its end event came."""
+
+    def __init__(self, out: TextIO, *, colour: bool = False, verbose: bool = False, virtual: bool = False,
+                 width: int = 80):
+        self.out: TextIO | None = out
+        self.colour = colour
+        self.verbose = verbose
+        self.virtual = virtual
+        self.width = width
+        encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
+        self.sym = _UNICODE if encoding.startswith("utf") else _ASCII
+        self.status: str | None = None
+        self._ctx: dict[int, tuple[_Run | None, str]] = {}  # each event's state and scope, for the events after it
+        self._start: datetime | None = None
+        self._ts: datetime | None = None  # the time of the event being rendered
+        self._real_start = time.monotonic()
+        self._counts = {"states": 0, "retries": 0, "caught": 0}
+
+    # -- feeding -----------------------------------------------------------------------------------------------
+    def listener(self, entry: Any) -> None:
+        """For ``ExecutionOptions.listener``: a raw history entry as the runtime records it."""
+        from .runtime.history import event_dict
+
+        self.event(event_dict(entry))
+
+    def event(self, ev: dict[str, Any]) -> None:
+        """Render one event (no line, one, or, at the end, the summary). Never raises for a strange event: progress
+        must not break what it shows."""
+        if self.out is None:
+            return
+        try:
+            self._event(ev)
+        except (KeyError, TypeError, ValueError, AttributeError):  # an event of a shape not foreseen: shown as is
+            self._line(None, "", "info", str(ev.get("type", "?")), "")
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        etype = str(ev["type"])
+        eid, prev = int(ev["id"]), int(ev.get("previousEventId") or 0)
+        ts = _when(ev.get("timestamp"))
+        if self._start is None:
+            self._start = ts
+        self._ts = ts
+        run, scope = self._ctx.get(prev, (None, ""))
+        if etype.endswith("StateEntered"):
+            run = self._entered(ev, etype, ts, run, scope, prev)
+            scope = run.scope
+        elif etype.endswith("StateExited"):
+            run, scope = self._exited(ev, ts, run)
+        elif etype == "MapIterationStarted":
+            run, scope = self._iteration(ev, run)
+        elif etype in ENDS:
+            self._end(ev, etype, ts)
+        else:
+            self._inside(ev, etype, ts, run, scope)
+            if etype in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted") and run is not None:
+                scope = run.scope  # what follows an iteration's end is the Map's
+            elif etype.endswith("StateAborted") and run is not None:
+                scope = run.scope
+                run = run.parent
+        self._ctx[eid] = (run, scope)
+
+    # -- states ------------------------------------------------------------------------------------------------
+    def _entered(self, ev: dict[str, Any], etype: str, ts: datetime | None, at: _Run | None, scope: str,
+                 prev: int) -> _Run:
+        d = _details(ev)
+        name = str(d.get("name", "?"))
+        stype = etype[: -len("StateEntered")]
+        if at is not None and at.type == "Parallel" and scope == at.scope and prev in self._ctx:
+            # a Parallel's state, not inside one of its branches yet: the first state of its next branch
+            scope = self._join(at.scope, f"{at.name}[{at.branches}]")
+            at.branches += 1
+        run = _Run(name, stype, ts, scope, scope.count("[") if scope else 0, at)
+        self._counts["states"] += 1
+        if stype == "Wait":
+            self._line(run, run.scope, "wait", name, "Wait: waiting", d.get("input"), "in")
+        else:
+            self._line(run, run.scope, "enter", name, stype, d.get("input"), "in")
+        return run
+
+    def _exited(self, ev: dict[str, Any], ts: datetime | None, at: _Run | None) -> tuple[_Run | None, str]:
+        d = _details(ev)
+        name = str(d.get("name", "?"))
+        run = at
+        while run is not None and run.name != name:  # the Map or Parallel itself, after its branches' last event
+            run = run.parent
+        if run is None:  # a state entered before what we saw (a redriven one): no duration
+            self._line(None, at.scope if at else "", "ok", name, "exited", None, "", d.get("output"))
+            return at, at.scope if at else ""
+        took = duration((ts - run.entered).total_seconds()) if ts and run.entered else ""
+        notes = [f"{run.retries} retr{'y' if run.retries == 1 else 'ies'}"] if run.retries else []
+        if run.failure is not None:
+            self._counts["caught"] += 1
+            what = "caught " + run.failure[0]
+            self._line(run, run.scope, "warn", name, "  ".join([what, took, *notes]), d.get("output"), "out")
+        else:
+            what = ("waited " + took) if run.type == "Wait" else took
+            self._line(run, run.scope, "ok", name, "  ".join([what, *notes]), d.get("output"), "out")
+        return run.parent, run.scope
+
+    def _iteration(self, ev: dict[str, Any], at: _Run | None) -> tuple[_Run | None, str]:
+        """A Map iteration starts: its states run in the scope ``Map[index]`` under the Map's."""
+        d = _details(ev)
+        name = str(d.get("name", ""))
+        run = at
+        while run is not None and not (run.type == "Map" and run.name == name):
+            run = run.parent
+        if run is None:
+            return at, at.scope if at else ""
+        return run, self._join(run.scope, f"{name}[{d.get('index', '?')}]")
+
+    def _inside(self, ev: dict[str, Any], etype: str, ts: datetime | None, run: _Run | None, scope: str) -> None:
+        """An event within a state: a failure, a retry, a wait, a Map Run, a redrive."""
+        name = run.name if run is not None else ""
+        d = _details(ev)
+        if etype.endswith(("Failed", "TimedOut")) or etype in ("MapIterationAborted", "MapRunAborted"):
+            error = str(d.get("error", etype))
+            cause = d.get("cause")
+            if run is not None and not etype.startswith("MapIteration"):
+                run.failure, run.failed_at = (error, str(cause or "")), ts
+            where = f"{etype}: " if etype.startswith(("MapIteration", "MapRun")) else ""
+            self._line(run, scope, "fail", name, where + error + (f": {self._cause(cause)}" if cause else ""))
+        elif etype in _ATTEMPTS and run is not None and run.failure is not None:
+            run.retries += 1
+            self._counts["retries"] += 1
+            after = f" after {duration((ts - run.failed_at).total_seconds())}" if ts and run.failed_at else ""
+            self._line(run, scope, "retry", name, f"retry {run.retries}{after} ({run.failure[0]})")
+            run.failure, run.failed_at, run.branches = None, None, 0
+        elif etype in _WAITING:
+            self._line(run, scope, "wait", name, _WAITING[etype])
+        elif etype.endswith("StateAborted"):
+            self._line(run, scope, "fail", name, "aborted")
+        elif etype in ("MapRunStarted", "MapRunSucceeded", "MapRunRedriven"):
+            self._line(run, scope, "info", name, f"{etype} {d.get('mapRunArn', '')}".rstrip())
+        elif etype == "ExecutionRedriven":
+            self.status = None  # the execution runs again after the end of its earlier attempt
+            self._line(None, "", "retry", "", f"redriven (redrive {d.get('redriveCount', '?')})")
+        elif etype == "ExecutionStarted":
+            self._line(None, "", "enter", "", "execution started", d.get("input"), "in")
+
+    def _end(self, ev: dict[str, Any], etype: str, ts: datetime | None) -> None:
+        self.status = ENDS[etype]
+        d = _details(ev)
+        took = duration((ts - self._start).total_seconds()) if ts and self._start else "?"
+        if self.virtual:
+            took += f" of virtual time, {duration(time.monotonic() - self._real_start)} real"
+        c = self._counts
+        parts = [f"{c['states']} state{'s' if c['states'] != 1 else ''}"]
+        parts += [f"{c['retries']} retr{'y' if c['retries'] == 1 else 'ies'}"] if c["retries"] else []
+        parts += [f"{c['caught']} caught error{'s' if c['caught'] != 1 else ''}"] if c["caught"] else []
+        text = f"{self.status} in {took} ({', '.join(parts)})"
+        if self.status == "SUCCEEDED":
+            self._line(None, "", "ok", "", text, d.get("output"), "out", bold=True)
+            return
+        error, cause = d.get("error"), d.get("cause")
+        why = f": {error}" + (f": {self._cause(cause)}" if cause else "") if error else ""
+        self._line(None, "", "fail", "", text + why, bold=True)
+
+    def ended(self, status: str) -> None:
+        """The execution ended as ``status`` without an end event shown: say so, as the summary would."""
+        self.status = status
+        self._line(None, "", "ok" if status == "SUCCEEDED" else "fail", "", status, bold=True)
+
+    # -- lines -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _join(scope: str, part: str) -> str:
+        return f"{scope}/{part}" if scope else part
+
+    def _cause(self, cause: Any) -> str:
+        """A cause, cut to one line: a Lambda function's JSON cause by its errorMessage."""
+        text = str(cause)
+        if text.startswith("{"):
+            try:
+                message = json.loads(text).get("errorMessage")
+            except (ValueError, AttributeError):
+                message = None
+            if isinstance(message, str):
+                text = message
+        return self._cut(text)
+
+    def _cut(self, text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= self.width else text[: self.width] + self.sym["more"]
+
+    def _paint(self, text: str, kind: str) -> str:
+        code = _CODES.get(kind)
+        return f"\033[{code}m{text}\033[0m" if self.colour and code and text else text
+
+    def _line(self, run: _Run | None, scope: str, kind: str, name: str, detail: str, data: Any = None,
+              label: str = "", output: Any = None, bold: bool = False) -> None:
+        """One line: the time since the start, the branch (indented by depth), a symbol, the state, the detail, and
+        with ``verbose`` the state's input or output (``data``)."""
+        depth = scope.count("[") if scope else 0
+        symbol = self.sym["ok" if kind == "warn" else kind] if kind in self.sym or kind == "warn" else self.sym["info"]
+        head = self._paint(symbol, "warn" if kind in ("warn", "retry", "wait") else kind)
+        text = self._paint(detail, "bold") if bold else detail
+        if name:
+            parts = [f"{head} {self._paint(name, 'name')}"] + ([text] if text else [])
+        else:
+            parts = [f"{head} {text}" if text else head]
+        shown = data if data is not None else output
+        if self.verbose and shown is not None:
+            parts.append(self._paint(f"{label or 'out'}={self._cut(str(shown))}", "dim"))
+        where = (self._paint(scope, "scope") + " ") if scope else ""
+        elapsed = ""
+        if self._ts is not None and self._start is not None:
+            elapsed = "+" + duration(max(0.0, (self._ts - self._start).total_seconds()))
+        self._write(f"{self._paint(f'{elapsed:>10}', 'dim')} {'  ' * depth}{where}{'  '.join(parts)}")
+
+    def _write(self, line: str) -> None:
+        out = self.out
+        if out is None:
+            return
+        try:
+            out.write(line + "\n")
+            out.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: progress stops, the execution goes on
+            self.out = None
+
+
+def watch(page: Callable[[str | None], dict[str, Any]], status: Callable[[], str], progress: Progress,
+          interval: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> str:
+    """Follow one execution until it ends, rendering its events on ``progress`` as they arrive; its final status.
+
+    ``page(token)`` is GetExecutionHistory from ``token`` (None: from the start), ``status()`` DescribeExecution's
+    status. Once caught up, the last page is read again from the token that led to it every ``interval`` seconds
+    (events already shown are skipped), so a poll costs one page however long the history is. An execution that
+    ends without an end event in its history (which should not happen) ends the watch with its status line too.
+    """
+    token: str | None = None
+    seen = 0
+    ended = False  # DescribeExecution said it ended: one more read, then stop
+    while True:
+        got = page(token)
+        for ev in got.get("events", []):
+            if int(ev["id"]) > seen:
+                seen = int(ev["id"])
+                progress.event(ev)
+        if got.get("nextToken"):
+            token = got["nextToken"]
+            continue
+        if progress.status is not None:
+            return progress.status
+        if ended:
+            final = status()
+            progress.ended(final)
+            return final
+        if status() != "RUNNING":
+            ended = True
+            continue
+        sleep(interval)
