@@ -2,7 +2,8 @@
 
 Every request is ``POST /`` with ``X-Amz-Target: AWSStepFunctions.<Operation>`` and a JSON body; the answer is
 200 with the operation's result (timestamps as epoch seconds), or 400 with ``{"__type": <error name>,
-"message": ...}``. The server is a thin front over :class:`~asl.service.StepFunctions` (which checks each
+"message": ...}``. GET (and HEAD) serve the web console beside it (:mod:`asl.console.web`), whose pages read
+their data through this same API. The server is a thin front over :class:`~asl.service.StepFunctions` (which checks each
 request against the API model), with worker threads running the executions from the same durable store.
 
 Any ``Host`` is served, so a client that sends StartSyncExecution and TestState to the ``sync-`` host prefix
@@ -38,13 +39,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import jsontext
+from . import console, jsontext
 from .api import TARGET_PREFIX, encode
 from .durable import Worker
 from .service import ServiceError, StepFunctions
@@ -190,10 +191,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(408, "RequestTimeout", f"The request did not arrive whole within "
                                                    f"{server.request_timeout:g} seconds", close=True, wait=1.0)
 
-    def _send(self, status: int, data: bytes, close: bool = False, wait: float | None = None) -> None:
+    def _send(self, status: int, data: bytes, close: bool = False, wait: float | None = None,
+              content_type: str = _JSON_TYPE, headers: Mapping[str, str] | None = None) -> None:
         """The answer in one write, status line, headers and body together."""
-        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nDate: {_http_date()}\r\nContent-Type: {_JSON_TYPE}\r\n"
+        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nDate: {_http_date()}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(data)}\r\nx-amzn-RequestId: {self.request_id or uuid.uuid4()}\r\n")
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n"
         if close or self.close_connection:
             head += "Connection: close\r\n"
             self.close_connection = True
@@ -282,7 +286,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._error(405, "MethodNotAllowed", "The Step Functions API takes POST / requests (awsJson1_0)", close=True)
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        """The web console's pages and files (asl/console/web.py); HEAD is the same without the body."""
+        length_text = (self.headers.get("Content-Length") or "0").strip()
+        if not (length_text.isascii() and length_text.isdigit()) or int(length_text) > 65536:
+            self._error(400, "BadRequest", "A GET request takes no body", close=True)
+            return
+        if int(length_text) and len(self.rfile.read(int(length_text))) < int(length_text):
+            self.close_connection = True
+            return
+        response = console.handle(self.server.service, self.path, self.headers)
+        self._send(response.status, response.body, content_type=response.content_type, headers=response.headers)
+
+    do_HEAD = do_GET  # noqa: N815
 
 
 class _HTTPServer(ThreadingHTTPServer):

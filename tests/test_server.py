@@ -199,7 +199,7 @@ def test_bad_requests_get_aws_style_errors_never_a_traceback(servers: list[Serve
                                     "at 'stateMachineArn' failed to satisfy constraint: Member must not be null"})
     status, body = _raw(server.url, "POST", b"x" * (9 * 1024 * 1024), target)
     assert (status, body["__type"]) == (413, "RequestEntityTooLarge")
-    status, body = _raw(server.url, "GET", b"", {})
+    status, body = _raw(server.url, "PUT", b"", {})
     assert status == 405
     # the server is still up and says nothing about a traceback
     assert _raw(server.url, "POST", b"{}", target)[0] == 200

@@ -213,7 +213,7 @@ def test_stop_closes_idle_kept_alive_connections() -> None:
     (b"POST / HTTP/1.1\r\n" + b"X-H: 1\r\n" * 120 + b"\r\n", 431, "RequestHeaderFieldsTooLarge"),
     (b"POST /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "RequestURITooLong"),
     (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501, "NotImplemented"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 405, "MethodNotAllowed"),
+    (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405, "MethodNotAllowed"),
     (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", 411, "MissingContentLength"),
 ])
 def test_a_malformed_request_gets_a_json_error(server: Server, raw: bytes, status: int, code: str) -> None:
