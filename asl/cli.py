@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .cli_report import run_report_option, test_report_option, write_run_report, write_test_report
 from .diagnostics import Severity
 from .parse import load_file
 from .validate import validate as _validate
@@ -159,11 +160,12 @@ def _load_callable(spec: str) -> Any:
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress, even on a terminal.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show progress even when standard error is not a terminal, with each state's input and output.")
+@run_report_option
 @lambda_options
 def run(definition: str, input_text: str | None, input_file: str | None, tasks: tuple[str, ...], name: str | None,
         history: bool, child_histories: str | None, real_time: bool, mock_config: str | None, test_case: str | None,
         lambdas: tuple[str, ...], template_path: str | None, config_path: str | None, aws_endpoint: str | None,
-        state_machine: str | None, quiet: bool = False, verbose: bool = False) -> None:
+        state_machine: str | None, quiet: bool = False, verbose: bool = False, report_path: str | None = None) -> None:
     """Run a state machine DEFINITION (or the one of a --template) locally and print its output.
 
     On success the output JSON is printed and the exit status is 0. When the execution fails, the error and
@@ -210,7 +212,7 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
     opts = ExecutionOptions(execution_name=name, tasks=registered, clock=RealClock() if real_time else VirtualClock(),
                             adapters=adapters, mocks=mocks.start() if mocks else None,
                             state_machine_name=mocks.state_machine if mocks else machine_name, machine_type=machine_type,
-                            child_histories=[] if child_histories is not None or history else None,
+                            child_histories=[] if child_histories is not None or history or report_path else None,
                             listener=progress.listener if progress is not None else None)
     try:
         result = run_machine(machine, input_text, opts)
@@ -221,7 +223,9 @@ def run(definition: str, input_text: str | None, input_file: str | None, tasks: 
         from .conformance import _json_history
 
         click.echo(json.dumps(_json_history(result.history), indent=1, ensure_ascii=False), err=True)
-    _child_histories(opts.child_histories or [], child_histories)
+    if report_path:
+        write_run_report(report_path, result, text, opts.child_histories or [])
+    _child_histories(opts.child_histories or [] if history or child_histories is not None else [], child_histories)
     if result.status == "SUCCEEDED":
         click.echo(result.output)
         sys.exit(0)
@@ -325,11 +329,12 @@ def _mock_config(path: str) -> Any:
 @click.option("--coverage", "coverage_path", type=click.Path(dir_okay=False), help="Write coverage (JSON): states, Choice rules, Retriers, Catchers.")
 @click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail (exit 1) when overall coverage is below this percentage.")
 @click.option("-v", "--verbose", is_flag=True, help="List what was not covered.")
+@test_report_option
 @lambda_options
 def test_command(suites: tuple[str, ...], definition: str | None, mock_config: str | None, state_machine_name: str | None,
                  input_text: str, expects: tuple[str, ...], junit_path: str | None, coverage_path: str | None,
                  min_coverage: float | None, verbose: bool, lambdas: tuple[str, ...], template_path: str | None,
-                 config_path: str | None, aws_endpoint: str | None) -> None:
+                 config_path: str | None, aws_endpoint: str | None, report_dir: str | None = None) -> None:
     """Run test SUITES (spec/test-suite.schema.json) on a virtual clock, with mocked responses.
 
     Prints each test's verdict with a diff for each failure and the coverage of each definition. Exit 0 when
@@ -384,6 +389,8 @@ def test_command(suites: tuple[str, ...], definition: str | None, mock_config: s
             except OSError as exc:
                 click.echo(f"cannot write {out_path}: {exc.strerror or exc}", err=True)
                 sys.exit(2)
+    if report_dir:
+        write_test_report(report_dir, results)
     status = 0 if all(r.passed for r in results) else 1
     if min_coverage is not None and report["percent"] < min_coverage:
         click.echo(f"coverage {report['percent']:.1f}% is below the minimum {min_coverage:g}%", err=True)

@@ -188,7 +188,7 @@
       if (!g) throw new Error("the graph could not be drawn when the report was written");
       return g;
     }
-    async execution(arn) { const ex = this.ex(arn); return { describe: ex.describe, definition: ex.definition }; }
+    async execution(arn) { const ex = this.ex(arn); return { describe: ex.describe, definition: ex.definition, test: ex.test }; }
     async history(arn) { return this.ex(arn).events; }
     async newEvents() { return []; }
     async mapRuns(arn) { return this.ex(arn).mapRuns || []; }
@@ -577,15 +577,17 @@
   }
 
   function executionsTable(source, items, showMachine) {
+    const tests = items.some((e) => e.verdict);
     const body = h("tbody", null, items.map((e) => h("tr", null, [
       h("td", null, link(source.href("execution", e.executionArn), e.name)),
+      tests ? h("td", null, e.verdict ? badge(e.verdict === "passed" ? "SUCCEEDED" : "FAILED", e.verdict) : "") : null,
       h("td", null, badge(e.status)),
-      showMachine ? h("td", null, link(source.href("machine", e.stateMachineArn), e.stateMachineArn.split(":").slice(6).join(":"))) : null,
+      showMachine ? h("td", null, link(source.href("machine", e.stateMachineArn), (e.stateMachineArn || "").split(":").slice(6).join(":"))) : null,
       h("td", { class: "num" }, fmtTime(e.startDate)),
       h("td", { class: "num" }, fmtTime(e.stopDate)),
       h("td", { class: "num" }, e.stopDate ? fmtDuration(e.stopDate - e.startDate) : ""),
     ])));
-    return h("table", { class: "grid executions" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), h("th", null, "Status"),
+    return h("table", { class: "grid executions" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), tests ? h("th", null, "Test") : null, h("th", null, "Status"),
       showMachine ? h("th", null, "State machine") : null, h("th", null, "Started"), h("th", null, "Ended"), h("th", null, "Duration")])), body]);
   }
 
@@ -625,8 +627,8 @@
     const page = Math.min(query.page || 1, Math.max(1, Math.ceil(items.length / PAGE_SIZE)));
     clear(main);
     const form = h("form", { class: "filters", method: "get", action: source.live ? "/" : "#" }, [
-      h("label", null, ["State machine", h("select", { name: "stateMachine" }, [h("option", { value: "" }, "(all)")]
-        .concat(machines.map((m) => h("option", { value: m.stateMachineArn, selected: m.stateMachineArn === query.stateMachine }, m.name))))]),
+      machines.length ? h("label", null, ["State machine", h("select", { name: "stateMachine" }, [h("option", { value: "" }, "(all)")]
+        .concat(machines.map((m) => h("option", { value: m.stateMachineArn, selected: m.stateMachineArn === query.stateMachine }, m.name))))]) : null,
       h("label", null, ["Status", h("select", { name: "status" }, [h("option", { value: "" }, "(any)")]
         .concat(STATUSES.map((s) => h("option", { value: s, selected: s === query.status }, s))))]),
       h("label", null, ["Name contains", h("input", { name: "name", value: query.name || "", maxlength: 80, size: 24 })]),
@@ -705,6 +707,7 @@
       ]);
       const t1 = performance.now();
       this.describe = ex.describe;
+      this.test = ex.test || null;
       try { this.definition = JSON.parse(ex.definition); } catch (e) { this.definition = {}; }
       this.definitionText = ex.definition;
       this.events = events;
@@ -801,6 +804,12 @@
       const io = h("div", { class: "io" }, [block("Input", d.input, false), block("Output", d.output, false),
         d.error || d.cause ? h("div", null, [h("h3", null, "Error"), kv([["Error", d.error], ["Cause", d.cause ? h("pre", null, pretty(d.cause)) : null]])]) : null]);
       clear(this.summary).append(grid, io);
+      if (this.test) {
+        const t = this.test;
+        this.summary.prepend(h("div", { class: "test-result" }, [h("h3", null, ["Test ", t.suite ? t.suite + " › " : "", t.name, " ",
+          badge(t.passed ? "SUCCEEDED" : "FAILED", t.passed ? "passed" : "failed")]),
+        t.failures && t.failures.length ? h("pre", { class: "failures" }, t.failures.join("\n\n")) : null]));
+      }
       if (d.mapRunArn) {
         this.source.describeMapRun(d.mapRunArn).then((run) => {
           const el = this.summary.querySelector(".parent-link");
