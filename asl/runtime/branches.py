@@ -326,8 +326,9 @@ def _map_in_turn(ex: Execution, st: State, items: list[Any], eff: Any, frame: Fr
             if failed is not None:
                 _remember(ex, st, frame, succeeded)
                 _aborted_state(h, err, sub.cursor)
-                failed.final_event = ("MapStateFailed", len(h.events))
-                frame.cursor = len(h.events)
+                # AWS's MapStateFailed follows from what failed the iteration, as MapIterationFailed does
+                failed.final_event = ("MapStateFailed", sub.cursor)
+                frame.cursor = sub.cursor
                 raise failed from None
             prev = sub.cursor
             continue
