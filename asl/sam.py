@@ -3,18 +3,21 @@
 ``load_template(path)`` reads a template (YAML with CloudFormation's short tags such as ``!GetAtt``, ``!Ref`` and
 ``!Sub``, or JSON). :meth:`Template.state_machine` gives a state machine's definition as CloudFormation would deploy
 it: ``Definition``, ``DefinitionUri`` (a local file) or ``DefinitionString``, with ``DefinitionSubstitutions``
-applied, each value resolved (``!GetAtt Fn.Arn`` is the ARN of the local function, ``!Ref`` a function's name,
-``!Sub`` with the pseudo parameters). :meth:`Template.functions` gives each ``AWS::Serverless::Function`` and
-``AWS::Lambda::Function`` (``CodeUri`` / ``Code``, ``Handler``, ``Runtime`` python3.x or nodejs, ``Timeout``,
-``MemorySize``, ``Environment``, with ``Globals``) as a local Lambda function, named as CloudFormation names it
-(``FunctionName``, else the logical id), so the definition's Tasks reach it. Anything a template holds that cannot
-run locally is a :class:`~asl.errors.ConfigError` naming the resource and the property.
+applied, each value resolved as CloudFormation documents it (``!GetAtt Fn.Arn`` is the ARN of the local function;
+``!Ref`` a function's name, a state machine's ARN, a queue's URL, a topic's ARN; ``!Sub`` with the pseudo
+parameters). :meth:`Template.functions` gives each ``AWS::Serverless::Function`` and ``AWS::Lambda::Function``
+(``CodeUri`` / ``Code``, ``Handler``, ``Runtime`` python3.x or nodejs, ``Timeout``, ``MemorySize``,
+``Environment``, with ``Globals``) as a local Lambda function, named as CloudFormation names it (``FunctionName``,
+resolved, else the logical id), so the definition's Tasks reach it; a ``Runtime`` naming a newer Python than this
+one runs under that Python when the PATH has it. Anything a template holds that cannot run locally is a
+:class:`~asl.errors.ConfigError` naming the resource and the property.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,11 @@ PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoVa
 _SUB = re.compile(r"\$\{([^}!]+)\}")
 # the attributes !GetAtt may read, for the resource types whose attributes asl gives
 _ATTRIBUTES = {"AWS::Serverless::Function": {"Arn"}, "AWS::Lambda::Function": {"Arn", "SnapStartResponse"},
-               "AWS::Serverless::StateMachine": {"Arn", "Name"}, "AWS::StepFunctions::StateMachine": {"Arn", "Name"}}
+               "AWS::Serverless::StateMachine": {"Arn", "Name"}, "AWS::StepFunctions::StateMachine": {"Arn", "Name"},
+               "AWS::SQS::Queue": {"Arn", "QueueName", "QueueUrl"}, "AWS::SNS::Topic": {"TopicArn", "TopicName"}}
+_STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+# the properties that name a resource (CloudFormation makes up a name when there is none; asl takes the logical id)
+_NAME_PROPERTIES = ("FunctionName", "StateMachineName", "Name", "TableName", "QueueName", "TopicName", "BucketName")
 NODE_SUFFIXES = (".mjs", ".js", ".cjs")
 
 
@@ -66,7 +73,7 @@ class Template:
     body: dict[str, Any]
     region: str = "us-east-1"
     account: str = "123456789012"
-    _names: dict[str, str] = field(default_factory=dict)
+    _naming: set[str] = field(default_factory=set)  # the resources whose name is being resolved (a loop is an error)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -78,15 +85,26 @@ class Template:
 
     # -- intrinsic functions ------------------------------------------------------------------------------------------
     def name_of(self, logical_id: str) -> str:
-        """What ``!Ref`` gives for a resource: a function's or a state machine's name (its Name property, else the
-        logical id), a parameter's default, any other resource's logical id (a local stand-in for its name)."""
+        """A resource's name (its name property, which may be an intrinsic function such as ``!Sub``, else the logical
+        id as a local stand-in for the name CloudFormation would make up), a parameter's default, or a pseudo
+        parameter's value."""
         res = self.resources.get(logical_id)
         if isinstance(res, dict):
             props = res.get("Properties") or {}
-            for key in ("FunctionName", "StateMachineName", "Name", "TableName", "QueueName", "TopicName", "BucketName"):
-                if isinstance(props.get(key), str):
-                    return str(props[key])
-            return logical_id
+            key = next((k for k in _NAME_PROPERTIES if k in props and props[k] is not None), None)
+            if key is None:
+                return logical_id
+            if logical_id in self._naming:
+                raise ConfigError(self._where("Resources", logical_id, "Properties", key) + ": the name refers to "
+                                                                                          "itself")
+            self._naming.add(logical_id)
+            try:
+                name = self.resolve(props[key], f"Resources/{logical_id}/Properties/{key}")
+            finally:
+                self._naming.discard(logical_id)
+            if not isinstance(name, str | int):
+                raise ConfigError(self._where("Resources", logical_id, "Properties", key) + ": expected a string")
+            return str(name)
         params = self.body.get("Parameters") or {}
         if logical_id in params:
             default = (params[logical_id] or {}).get("Default")
@@ -99,6 +117,19 @@ class Template:
         if logical_id in pseudo:
             return str(pseudo[logical_id])
         raise ConfigError(self._where("Resources") + f": no resource or parameter named '{logical_id}'")
+
+    def ref(self, logical_id: str) -> str:
+        """What ``!Ref`` gives, as each resource type documents it: a state machine's ARN, a queue's URL, a topic's
+        ARN; for the other resources (a function, a table, a bucket ...) their name; a parameter's default, a pseudo
+        parameter's value."""
+        kind = str((self.resources.get(logical_id) or {}).get("Type", ""))
+        if kind in _STATE_MACHINES:
+            return self.attribute(logical_id, "Arn")
+        if kind == "AWS::SQS::Queue":
+            return self.attribute(logical_id, "QueueUrl")
+        if kind == "AWS::SNS::Topic":
+            return self.attribute(logical_id, "TopicArn")
+        return self.name_of(logical_id)
 
     def attribute(self, logical_id: str, attr: str) -> str:
         """What ``!GetAtt`` gives: a function's or state machine's ARN or name, else an ARN-shaped stand-in."""
@@ -113,10 +144,18 @@ class Template:
                                                          f"'{attr}' (it has: {', '.join(sorted(known))})")
         if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function") and attr == "Arn":
             return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
-        if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+        if kind in _STATE_MACHINES:
             return name if attr == "Name" else f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
         if attr in ("Name", "QueueName", "TopicName"):
             return name
+        if attr == "QueueUrl":
+            return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}"
+        if attr == "TopicArn":
+            return f"arn:aws:sns:{self.region}:{self.account}:{name}"
+        if kind in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable") and attr == "Arn":
+            return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
+        if kind == "AWS::S3::Bucket" and attr == "Arn":
+            return f"arn:aws:s3:::{name}"
         service = kind.split("::")[1].lower() if kind.count("::") >= 2 else "resource"
         return f"arn:aws:{service}:{self.region}:{self.account}:{name}"
 
@@ -129,7 +168,7 @@ class Template:
         if len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
-                return self.name_of(str(arg))
+                return self.ref(str(arg))
             if key == "Fn::GetAtt":
                 parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
                 return self.attribute(str(parts[0]), str(parts[1]) if len(parts) > 1 else "Arn")
@@ -157,12 +196,12 @@ class Template:
         if "." in name and not name.startswith("AWS::"):
             logical_id, attr = name.split(".", 1)
             return self.attribute(logical_id, attr)
-        return self.name_of(name)
+        return self.ref(name)
 
     # -- state machines -----------------------------------------------------------------------------------------------
     def state_machine_ids(self) -> list[str]:
         return [k for k, r in self.resources.items() if isinstance(r, dict) and
-                r.get("Type") in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")]
+                r.get("Type") in _STATE_MACHINES]
 
     def state_machine(self, logical_id: str | None = None) -> tuple[str, str, str]:
         """A state machine's (name, definition text, type): the only one, or the one ``logical_id`` names."""
@@ -244,11 +283,75 @@ class Template:
             file = next((f"{module}{s}" for s in NODE_SUFFIXES if (code_dir / f"{module}{s}").is_file()), f"{module}.js")
             handler = f"{file}:{attr}"
         label = f"{self.path}: {where}/Handler ({logical_id})"
-        check_handler(handler, code_dir, label, kind, packaged=True)
+        interpreter = ""
+        wanted = _python_version(runtime) if kind == "python" else None
+        if wanted is not None and wanted > sys.version_info[:2]:  # a newer Python than this one: run it under that one
+            interpreter = _find_python(wanted)
+        if interpreter:
+            _check_handler_with(interpreter, handler, code_dir, label)
+        else:
+            try:
+                check_handler(handler, code_dir, label, kind, packaged=True)
+            except ConfigError as exc:
+                if wanted is None or wanted <= sys.version_info[:2] or "not valid Python" not in str(exc):
+                    raise
+                raise ConfigError(f"{exc}, as Python {sys.version_info[0]}.{sys.version_info[1]} reads it; its Runtime "
+                                  f"is {runtime}: put python{wanted[0]}.{wanted[1]} on the PATH to run it with that "
+                                  "Python") from None
         env = {k: str(self.resolve(v, f"{where}/Environment/Variables/{k}")) for k, v in env_vars.items()}
         timeout = float(props.get("Timeout", DEFAULT_TIMEOUT))
         memory = int(props.get("MemorySize", 128))
-        return LambdaFunction(self.name_of(logical_id), handler, str(code_dir), timeout, env, memory, runtime=kind)
+        return LambdaFunction(self.name_of(logical_id), handler, str(code_dir), timeout, env, memory, runtime=kind,
+                              runtime_id=runtime, interpreter=interpreter)
+
+
+def _python_version(runtime: str) -> tuple[int, int] | None:
+    """The Python a Lambda runtime identifier names (``python3.12`` → (3, 12))."""
+    m = re.fullmatch(r"python(\d+)\.(\d+)", runtime)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+_PYTHONS: dict[tuple[int, int], str] = {}
+
+
+def _find_python(version: tuple[int, int]) -> str:
+    """``pythonX.Y`` on the PATH, if it runs and is that Python ("" otherwise); found once a process."""
+    if version not in _PYTHONS:
+        import shutil
+        import subprocess
+
+        found = shutil.which(f"python{version[0]}.{version[1]}") or ""
+        if found:  # a version manager's shim may be on the PATH for a Python it does not select
+            try:
+                out = subprocess.run([found, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                                     text=True, timeout=30, check=False)
+                found = found if out.returncode == 0 and out.stdout.split() == [str(v) for v in version] else ""
+            except (OSError, subprocess.SubprocessError):
+                found = ""
+        _PYTHONS[version] = found
+    return _PYTHONS[version]
+
+
+def _check_handler_with(interpreter: str, handler: str, code_dir: Path, where: str) -> None:
+    """The start-up check of a Python handler (its file is there, is Python, defines the handler: asl.config's own
+    check), run by the Python that will run the function, which reads syntax this one may not."""
+    import inspect
+    import subprocess
+
+    from . import config
+
+    script = "\n".join(["import ast, sys", "from pathlib import Path", "class ConfigError(Exception):", "    pass",
+                        inspect.getsource(config._check_handler),
+                        "try:", "    _check_handler(sys.argv[1], Path(sys.argv[2]), sys.argv[3], True)",
+                        "except ConfigError as exc:", "    print(exc)"])
+    try:
+        out = subprocess.run([interpreter, "-c", script, handler, str(code_dir), where], capture_output=True, text=True,
+                             timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"{where}: cannot check the handler with {interpreter}: {exc}") from None
+    if out.returncode != 0 or out.stdout.strip():
+        raise ConfigError(out.stdout.strip() or f"{where}: cannot check the handler with {interpreter}: "
+                                                f"{out.stderr.strip()[-500:]}")
 
 
 def _substituted(m: re.Match[str], subs: dict[str, Any]) -> str:

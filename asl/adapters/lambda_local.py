@@ -56,6 +56,9 @@ class LambdaFunction:
     # the command started in, as before the file's own folder became its code directory)
     import_path: tuple[str, ...] = ()
     runtime: str = "python"  # or "nodejs": a handler file.js:export (also .mjs, .cjs) run by Node.js
+    runtime_id: str = ""  # the Lambda runtime a template names (python3.12, nodejs20.x), for AWS_EXECUTION_ENV
+    # the Python that runs it when not the one running asl (a template's Runtime names a newer Python than this one)
+    interpreter: str = ""
 
 
 def _payload(payload: Any) -> Any:
@@ -144,24 +147,38 @@ class Invocation:
     error: str | None = None
 
 
+def _sdk_path() -> str:
+    """The folder this Python imports boto3 from ("" without it): another Python running a function gets boto3 from
+    there, as Lambda's Python runtimes include it (its dependencies are pure Python, found in the same folder)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("boto3")
+    return str(Path(spec.origin).parent.parent) if spec is not None and spec.origin else ""
+
+
 class _Process:
     """One function process: forked by the fork server, or started anew (``subprocess.Popen``)."""
 
-    def __init__(self, fn: LambdaFunction, region: str, account: str, server: ForkServer | None = None):
+    def __init__(self, fn: LambdaFunction, region: str, account: str, server: ForkServer | None = None,
+                 endpoint_url: str | None = None):
         code_dir = str(Path(fn.code_dir).resolve())
         stream = time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + uuid.uuid4().hex
+        # the endpoint asl sends AWS service calls to: the function's AWS SDK calls go there too (AWS_ENDPOINT_URL,
+        # read by boto3 and the AWS SDK for JavaScript v3), so both see the same tables, queues and buckets
+        endpoint = {"AWS_ENDPOINT_URL": endpoint_url} if endpoint_url else {}
         # what Lambda sets in a function's environment (the function's own variables win, as on Lambda)
         env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}", "AWS_LAMBDA_LOG_STREAM_NAME": stream,
                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "_HANDLER": fn.handler, "LAMBDA_RUNTIME_DIR": "/var/runtime",
-               "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
-               "TZ": ":UTC", "LAMBDA_TASK_ROOT": code_dir, **fn.environment, "PYTHONUNBUFFERED": "1"}
+               "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime_id}" if fn.runtime_id else
+               f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+               "TZ": ":UTC", "LAMBDA_TASK_ROOT": code_dir, **endpoint, **fn.environment, "PYTHONUNBUFFERED": "1"}
         import_path = list(fn.import_path)
         self.proc: subprocess.Popen[bytes] | ForkedProcess
         if fn.runtime == "nodejs":  # Lambda's Node.js runtime, emulated by a script node runs (no fork server)
             env.pop("PYTHONUNBUFFERED")
-            env["AWS_EXECUTION_ENV"] = "AWS_Lambda_nodejs"
+            env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{fn.runtime_id or 'nodejs'}"
             popen = subprocess.Popen(["node", NODE_RUNTIME, fn.handler, code_dir], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=None, env=env, cwd=code_dir)
             assert popen.stdin is not None and popen.stdout is not None
@@ -169,13 +186,18 @@ class _Process:
             return
         env["PYTHONPATH"] = os.pathsep.join(x for x in (*import_path, env.get("PYTHONPATH", "")) if x)
         argv = [RUNTIME, fn.handler, code_dir]
-        forked = server.spawn(argv, env, code_dir, import_path) if server and server.usable_for(env, import_path) else None
-        if forked is not None:
-            self.proc, self.stdin, self.stdout = forked
-            return
+        python = sys.executable
+        if fn.interpreter:  # another Python (not forked): with this one's AWS SDK, as Lambda's runtimes have boto3
+            python = fn.interpreter
+            env["PYTHONPATH"] = os.pathsep.join(x for x in (env["PYTHONPATH"], _sdk_path()) if x)
+        elif server and server.usable_for(env, import_path):
+            forked = server.spawn(argv, env, code_dir, import_path)
+            if forked is not None:
+                self.proc, self.stdin, self.stdout = forked
+                return
         # The runtime file is run as a script: it needs only the standard library, and importing the asl package
         # first cost 60 ms a process (ten functions starting at once in a Map waited for each other's imports)
-        popen = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+        popen = subprocess.Popen([python, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
                                  env=env, cwd=code_dir)
         assert popen.stdin is not None and popen.stdout is not None
         self.proc, self.stdin, self.stdout = popen, popen.stdin, popen.stdout
@@ -230,6 +252,8 @@ class LocalLambda:
         self.functions: dict[str, LambdaFunction] = {}
         self.echo = echo  # where to copy what handlers print, line by line, prefixed with the function name
         self.fallback = fallback  # an adapter for functions not emulated here (e.g. AwsServices: a real endpoint)
+        # where the fallback sends AWS service calls (a moto server, LocalStack): the functions' SDK calls go there too
+        self.endpoint_url: str | None = getattr(fallback, "endpoint_url", None)
         self._idle: dict[str, list[_Process]] = {}
         self._lock = threading.Lock()
         self._server: ForkServer | None = None  # started with the first function process
@@ -372,7 +396,7 @@ class LocalLambda:
                     return p
                 p.kill()  # ended, or orphaned by the fork server's end: retired
             server = self._fork_server()
-        return _Process(fn, request.region, request.account, server)
+        return _Process(fn, request.region, request.account, server, self.endpoint_url)
 
     def _taken(self, proc: _Process) -> None:
         with self._lock:
