@@ -13,6 +13,10 @@ fi
 # without PostgreSQL who cannot install it may set ASL_REQUIRE_POSTGRES=0 to have them skipped).
 export ASL_REQUIRE_POSTGRES="${ASL_REQUIRE_POSTGRES:-1}"
 .venv/bin/python -m tests.pgcluster --ensure-installed >/dev/null || [ "$ASL_REQUIRE_POSTGRES" = 0 ]
+# Debian's Chromium for the web console's browser tests (Playwright drives it; nothing is downloaded), the same
+# way: installed if missing, and its absence an error unless ASL_REQUIRE_CHROMIUM=0.
+export ASL_REQUIRE_CHROMIUM="${ASL_REQUIRE_CHROMIUM:-1}"
+.venv/bin/python -m tests.browser --ensure-installed >/dev/null || [ "$ASL_REQUIRE_CHROMIUM" = 0 ]
 .venv/bin/ruff check asl tests
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

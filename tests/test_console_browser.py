@@ -1,0 +1,284 @@
+"""The web console in a real browser: headless Chromium (Debian's, driven by Playwright) opens the pages of an
+in-process ``asl serve``, after their scripts ran, and finds the graph, the statuses and the history; a report
+opens from file:// with the network off. Screenshots go to the test's temporary folder.
+
+Without Chromium these tests are skipped, unless it is required (CI, or ASL_REQUIRE_CHROMIUM=1: scripts/test.sh
+installs it and sets that), where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from . import browser as chromium
+from .consolekit import DEMO, STATES, console_server, create, start, wait_done
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = chromium.find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None  # noqa: N806
+    if path is None or sync_playwright is None:
+        missing = "Chromium (Debian's chromium package)" if path is None else "the playwright package"
+        if chromium.required():
+            pytest.fail(f"{missing} is required for the console's browser tests (ASL_REQUIRE_CHROMIUM or CI is set)")
+        pytest.skip(f"{missing} is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("dialog", lambda d: d.accept())  # Stop and Redrive ask first
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    folder = tmp_path_factory.mktemp("console-browser")
+    with console_server(folder) as (server, sfn):
+        machine = create(sfn)
+        ok = start(sfn, machine, "first")
+        failed = start(sfn, machine, "second", {"items": [5], "ok": False})
+        assert wait_done(sfn, ok) == "SUCCEEDED" and wait_done(sfn, failed) == "FAILED"
+        yield server, sfn, machine, ok, failed
+
+
+def ready(pg: Any) -> None:
+    pg.wait_for_selector("html[data-ready=true]", timeout=WAIT_MS)
+
+
+def classes(pg: Any, name: str) -> set[str]:
+    return set(pg.get_attribute(f'svg.asl-graph [data-state="{name}"]', "class").split())
+
+
+def execution_url(server: Any, arn: str) -> str:
+    return f"{server.url}/executions/{quote(arn, safe='')}"
+
+
+def test_an_execution_page_shows_the_graph_coloured_and_the_history(served: Any, page: Any, tmp_path: Path) -> None:
+    server, _, _, arn, _ = served
+    page.goto(execution_url(server, arn))
+    ready(page)
+    assert page.locator("svg.asl-graph").count() == 1
+    drawn = page.eval_on_selector_all("svg.asl-graph [data-state]", "els => els.map(e => e.getAttribute('data-state'))")
+    assert sorted(drawn) == sorted(STATES)
+    assert page.text_content("#execution-status") == "SUCCEEDED"
+    types = page.eval_on_selector_all("table.history tr.event td.type", "els => els.map(e => e.textContent)")
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded" and "LambdaFunctionFailed" in types
+    # what happened to each state
+    assert "status-caught" in classes(page, "Bad")
+    assert {"status-succeeded", "status-retried"} <= classes(page, "Flaky")
+    for name in ("Init", "Both", "Left", "Right", "Each", "Double", "Check", "Done"):
+        assert "status-succeeded" in classes(page, name), name
+    assert "status-notreached" in classes(page, "Broken")
+    taken = page.eval_on_selector_all("svg.asl-graph .edge.edge-taken",
+                                      "els => els.map(e => e.dataset.from + '>' + e.dataset.to)")
+    assert {"Init>Flaky", "Check>Done", "Bad>Both"} <= set(taken) and "Check>Broken" not in taken
+    # a state's input, output, variables and error on click
+    page.click('svg.asl-graph [data-state="Bad"]')
+    assert page.text_content("#state-name") == "Bad"
+    panel = page.text_content("aside.state-panel")
+    assert "Nope" in panel and "this task always fails" in panel and "Error (caught)" in panel
+    assert '"items"' in panel and '"customer": "Ada"' in panel  # its input, and the variable Init assigned
+    page.click('svg.asl-graph [data-state="Flaky"]')
+    assert "Error (retried)" in page.text_content("aside.state-panel")
+    # an event's details open in the table
+    page.click("table.history tr.event[data-id='2']")
+    assert '"name": "Init"' in page.text_content("table.history tr.detail")
+    page.screenshot(path=str(tmp_path / "execution.png"), full_page=True)
+    assert (tmp_path / "execution.png").stat().st_size > 10_000
+
+
+def test_map_iterations_colour_the_graph_one_at_a_time(served: Any, page: Any) -> None:
+    server, _, _, arn, _ = served
+    page.goto(execution_url(server, arn) + "?state=Each")
+    ready(page)
+    assert page.text_content("#state-name") == "Each"
+    buttons = page.locator(".iterations button")
+    assert buttons.count() == 3
+    buttons.nth(1).click()
+    assert "iteration 1" in page.text_content(".focus-note")
+    page.click('svg.asl-graph [data-state="Double"]')
+    panel = page.text_content("aside.state-panel")
+    assert '"twice": 4' in panel and "Each[1]" in panel
+
+
+def test_a_failed_execution_shows_its_error_and_the_failed_state(served: Any, page: Any) -> None:
+    server, _, _, _, failed = served
+    page.goto(execution_url(server, failed))
+    ready(page)
+    assert page.text_content("#execution-status") == "FAILED"
+    assert "status-failed" in classes(page, "Broken")
+    assert "status-notreached" in classes(page, "Done")
+    assert "NotOk" in page.text_content("main")
+    assert page.locator("table.history tr.event td.type", has_text="ExecutionFailed").count() == 1
+
+
+def test_from_the_list_to_an_execution(served: Any, page: Any) -> None:
+    server, _, machine, arn, _ = served
+    page.goto(server.url + "/")
+    ready(page)
+    assert page.locator("table.machines a", has_text="demo").count() == 1
+    assert page.locator("table.executions tbody tr").count() == 2
+    page.select_option("select[name=status]", "FAILED")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/?status=FAILED")
+    ready(page)
+    assert page.locator("table.executions tbody tr").count() == 1
+    page.goto(server.url + "/?name=fir")
+    ready(page)
+    page.click("table.executions a:text-is('first')")
+    page.wait_for_url("**/executions/**")
+    ready(page)
+    assert page.text_content("#execution-status") == "SUCCEEDED"
+    # and to its state machine, whose page draws the graph and lists its executions
+    page.click("header .crumbs a:text-is('demo')")
+    ready(page)
+    assert page.locator("svg.asl-graph [data-state]").count() == len(STATES)
+    assert page.locator("table.executions tbody tr").count() == 2
+
+
+def test_a_running_execution_updates_live_and_can_be_stopped_and_redriven(served: Any, page: Any) -> None:
+    server, sfn, _, _, _ = served
+    waiting = create(sfn, "waiting", {"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "Seconds": 3600, "Next": "After"}, "After": {"Type": "Pass", "End": True}}})
+    arn = start(sfn, waiting, "long", {})
+    page.goto(execution_url(server, arn))
+    ready(page)
+    page.wait_for_selector('svg.asl-graph [data-state="Nap"].status-running', timeout=WAIT_MS)
+    assert page.text_content("#execution-status") == "RUNNING"
+    page.click("#stop")
+    page.wait_for_selector("#execution-status:text-is('ABORTED')", timeout=WAIT_MS)
+    assert "status-aborted" in classes(page, "Nap")
+    assert page.locator("table.history td.type", has_text="ExecutionAborted").count() == 1
+    page.click("#redrive")
+    page.wait_for_selector("#execution-status:text-is('RUNNING')", timeout=WAIT_MS)
+    page.wait_for_selector("table.history td.type:text-is('ExecutionRedriven')", timeout=WAIT_MS)
+    page.click("#stop")
+    page.wait_for_selector("#execution-status:text-is('ABORTED')", timeout=WAIT_MS)
+    # a short wait ends by itself while the page polls
+    short = create(sfn, "short", {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 2, "Next": "After"},
+                                                               "After": {"Type": "Pass", "End": True}}})
+    arn = start(sfn, short, "brief", {})
+    page.goto(execution_url(server, arn))
+    ready(page)
+    page.wait_for_selector("#execution-status:text-is('SUCCEEDED')", timeout=WAIT_MS)
+    page.wait_for_selector('svg.asl-graph [data-state="After"].status-succeeded', timeout=WAIT_MS)
+
+
+def test_a_distributed_map_lists_its_children_which_open(served: Any, page: Any) -> None:
+    server, sfn, _, _, _ = served
+    machine = create(sfn, "fanout", {"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Work", "States": {"Work": {"Type": "Pass", "End": True}}}}}})
+    arn = start(sfn, machine, "fan", {"items": ["a", "b", "c"]})
+    assert wait_done(sfn, arn) == "SUCCEEDED"
+    page.goto(execution_url(server, arn))
+    ready(page)
+    runs = page.locator("#map-runs .map-run")
+    assert runs.count() == 1
+    children = runs.locator("table.executions tbody tr a")
+    assert children.count() == 3
+    children.first.click()
+    page.wait_for_url("**/executions/**")
+    ready(page)
+    assert page.text_content("#execution-status") == "SUCCEEDED"
+    assert "status-succeeded" in classes(page, "Work")
+    page.wait_for_selector("a:text-is('parent execution')", timeout=WAIT_MS)
+
+
+def test_a_report_opens_offline_from_a_file(browser: Any, tmp_path: Path) -> None:
+    definition = tmp_path / "demo.asl.json"
+    definition.write_text(json.dumps(DEMO))
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text("from asl.errors import TaskFailed\n"
+                        "calls = []\n"
+                        "def flaky(value, context):\n"
+                        "    calls.append(1)\n"
+                        "    if len(calls) == 1:\n"
+                        "        raise TaskFailed('Boom', 'first')\n"
+                        "    return value\n"
+                        "def bad(value, context):\n"
+                        "    raise TaskFailed('Nope', 'never')\n")
+    report = tmp_path / "report.html"
+    from .consolekit import BAD, FLAKY
+
+    done = subprocess.run([sys.executable, "-m", "asl", "run", str(definition), "--input", '{"items": [1, 2], "ok": true}',
+                           "--task", f"{FLAKY}={handlers}:flaky", "--task", f"{BAD}={handlers}:bad", "--report", str(report)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, offline=True)
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    pg = context.new_page()
+    pg.goto(report.as_uri())
+    ready(pg)
+    assert sorted(pg.eval_on_selector_all("svg.asl-graph [data-state]", "els => els.map(e => e.dataset.state)")) == sorted(STATES)
+    assert pg.text_content("#execution-status") == "SUCCEEDED"
+    assert "status-caught" in classes(pg, "Bad")
+    assert pg.locator("table.history td.type:text-is('ExecutionSucceeded')").count() == 1
+    pg.click('svg.asl-graph [data-state="Init"]')
+    assert '"customer": "Ada"' in pg.text_content("aside.state-panel")
+    pg.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    context.close()
+
+
+def test_a_test_report_lists_the_tests_and_opens_each(browser: Any, tmp_path: Path) -> None:
+    definition = tmp_path / "hello.asl.json"
+    definition.write_text(json.dumps({"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": True}}}))
+    suite = tmp_path / "hello.test.json"
+    suite.write_text(json.dumps({"stateMachine": "hello.asl.json", "tests": [
+        {"name": "passes", "input": {"a": 1}, "expect": {"status": "SUCCEEDED", "output": {"a": 1}}},
+        {"name": "fails on purpose", "input": {"a": 1}, "expect": {"output": {"a": 2}}}]}))
+    done = subprocess.run([sys.executable, "-m", "asl", "test", str(suite), "--report", str(tmp_path / "report")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    index = tmp_path / "report" / "index.html"
+    context = browser.new_context(offline=True)
+    pg = context.new_page()
+    pg.goto(index.as_uri())
+    ready(pg)
+    rows = pg.locator("table.executions tbody tr")
+    assert rows.count() == 2
+    assert pg.locator("table.executions .badge", has_text="failed").count() == 1
+    pg.click("table.executions a:has-text('fails on purpose')")
+    pg.wait_for_url("**/tests/*.html")
+    ready(pg)
+    assert "status-succeeded" in classes(pg, "Hello")
+    assert "failed" in pg.text_content(".test-result") and '"a": 2' in pg.text_content(".test-result")
+    context.close()
+
+
+def test_render_time_is_reported_by_the_page(served: Any, page: Any) -> None:
+    """The page exposes its timings (what benchmarks/console_render.py reads); never judged here."""
+    server, _, _, arn, _ = served
+    started = time.monotonic()
+    page.goto(execution_url(server, arn))
+    ready(page)
+    timings = page.evaluate("window.aslConsole.timings")
+    assert timings["events"] > 0 and timings["total"] > 0 and time.monotonic() - started > 0
