@@ -49,11 +49,12 @@ class Config:
     echo: Any = None  # a text stream that shows what local Lambda handlers print
     store: str | None = None  # [store] location: a PostgreSQL URL, or a SQLite file's path (made absolute)
     connections: dict[str, Any] = field(default_factory=dict)  # [http.connections.NAME]: HTTP Tasks' connections
+    apigateway: Any = None  # [apigateway]: where API Gateway Tasks' endpoints are reached locally
 
     def adapters(self) -> Adapters | None:
         """The adapter registry for these settings (None when nothing is configured): AWS services through
         boto3 when an endpoint is configured, and local Lambda functions, which come first for their names."""
-        if not self.functions and not self.aws and not self.connections:
+        if not self.functions and not self.aws and not self.connections and self.apigateway is None:
             return None
         from .adapters import Adapters
         from .adapters.aws import AwsServices
@@ -62,6 +63,8 @@ class Config:
 
         adapters = Adapters()
         HttpInvoke(self.connections).register_in(adapters)
+        if self.apigateway is not None:
+            self.apigateway.register_in(adapters)
         services = None
         if self.aws:
             services = AwsServices(self.aws_endpoint_url, self.aws_region)
@@ -224,7 +227,7 @@ def load_config(path: str | Path | None = None) -> Config:
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"{p}: not valid TOML: arrays or tables are nested too deeply") from None
     cfg = Config()
-    unknown = set(data) - {"lambda", "aws", "store", "http"}
+    unknown = set(data) - {"lambda", "aws", "store", "http", "apigateway"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))}")
     aws = data.get("aws", {})
@@ -236,6 +239,10 @@ def load_config(path: str | Path | None = None) -> Config:
     if aws:
         cfg.aws, cfg.aws_endpoint_url, cfg.aws_region = True, aws.get("endpoint_url"), aws.get("region")
     cfg.connections = _connections(data.get("http", {}), p)
+    if "apigateway" in data:
+        from .adapters.apigateway import from_config
+
+        cfg.apigateway = from_config(data["apigateway"], f"{p}: apigateway")
     store = data.get("store", {})
     if not isinstance(store, dict) or set(store) - {"location"} or not isinstance(store.get("location", ""), str):
         raise ConfigError(f"{p}: store: expected a table with location (a postgresql:// URL or a file path)")

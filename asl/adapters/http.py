@@ -134,26 +134,72 @@ class HttpInvoke:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
         timeout = min(SOCKET_TIMEOUT, request.timeout) if request.timeout else SOCKET_TIMEOUT
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the definition's endpoint
-                status, reason, raw, got = resp.status, resp.reason, resp.read(), resp.headers
-        except urllib.error.HTTPError as exc:
-            reason = exc.reason or _status_text(exc.code)
-            raise _failed(f"States.Http.StatusCode.{exc.code}", str(reason)) from None
-        except (urllib.error.URLError, OSError) as exc:  # refused, unresolvable, timed out
+            reply = exchange(req, timeout)
+        except OSError as exc:  # refused, unresolvable, timed out
             why = getattr(exc, "reason", exc)
             raise _failed("States.Http.Socket", f"The HTTP Task could not reach {endpoint}: {why}") from None
-        grouped: dict[str, list[str]] = {}
-        for k, v in got.items():
-            grouped.setdefault(k.lower(), []).append(v)
-        text = raw.decode("utf-8", "replace")
-        try:
-            body: Any = json.loads(text) if text.strip() else ""
-        except ValueError:
-            body = text
-        return {"Headers": grouped, "ResponseBody": body, "StatusCode": status, "StatusText": reason or _status_text(status)}
+        reason = reply.reason or status_text(reply.status)
+        if not 200 <= reply.status < 300:
+            raise _failed(f"States.Http.StatusCode.{reply.status}", reason)
+        return {"Headers": group_headers(reply.headers, lower=True), "ResponseBody": parse_body(reply.body),
+                "StatusCode": reply.status, "StatusText": reason}
 
 
-def _status_text(code: int) -> str:
+# -- what the HTTP Task and the API Gateway integration (apigateway.py) share ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP response as a Task reads it: status, reason phrase, headers in order (repeats kept), raw body."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is then the reply itself
+
+
+_FOLLOWING = urllib.request.build_opener()
+_NOT_FOLLOWING = urllib.request.build_opener(_NoRedirects())
+
+
+def exchange(req: urllib.request.Request, timeout: float, follow_redirects: bool = True) -> Reply:
+    """Send ``req`` and read the reply, whatever its status (a 4xx or 5xx is a Reply too). Raises OSError
+    (``urllib.error.URLError`` among them) when no reply comes: refused, unresolvable, timed out."""
+    opener = _FOLLOWING if follow_redirects else _NOT_FOLLOWING
+    try:
+        with opener.open(req, timeout=timeout) as resp:  # the definition's endpoint
+            return Reply(resp.status, resp.reason or "", list(resp.headers.items()), resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            body = exc.read() if exc.fp is not None else b""
+            headers = list(exc.headers.items()) if exc.headers is not None else []
+        return Reply(exc.code, str(exc.reason or ""), headers, body)
+
+
+def group_headers(pairs: list[tuple[str, str]], lower: bool = False) -> dict[str, list[str]]:
+    """Response headers as a map of lists of values, in order (names lower-cased if ``lower``)."""
+    grouped: dict[str, list[str]] = {}
+    for k, v in pairs:
+        grouped.setdefault(k.lower() if lower else k, []).append(v)
+    return grouped
+
+
+def parse_body(raw: bytes) -> Any:
+    """A response body: its JSON value when it is JSON text, else the text ("" when empty)."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(text) if text.strip() else ""
+    except ValueError:
+        return text
+
+
+def status_text(code: int) -> str:
+    """The standard reason phrase of an HTTP status code ("" for a code without one)."""
     try:
         return HTTPStatus(code).phrase
     except ValueError:

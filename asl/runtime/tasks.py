@@ -389,6 +389,10 @@ def _task_function(ex: Execution, res: Resource, timeout: int | None, token: str
         from ..adapters.http import HttpInvoke
 
         adapter = HttpInvoke()
+    if adapter is None and res.service_name == "apigateway" and res.action in ("invoke", "invoke.waitForTaskToken"):
+        from ..adapters.apigateway import ApiGatewayInvoke
+
+        adapter = ApiGatewayInvoke()  # needs no configuration either; asl.toml's [apigateway] registers one
     if adapter is None:
         return None
     from ..adapters import TaskRequest
