@@ -40,13 +40,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import console, jsontext
-from .api import TARGET_PREFIX, encode
+from .api import TARGET_PREFIX
 from .durable import Worker
 from .service import ServiceError, StepFunctions
 from .store import StoreError, StoreUnavailable
@@ -71,14 +72,23 @@ INTERNAL_FAILURE = "asl failed on this request because of an internal error; the
 _JSON_TYPE = "application/x-amz-json-1.0"
 
 
+def _epoch(value: Any) -> Any:
+    """A datetime in a result as awsJson1_0 sends it, epoch seconds (what :func:`asl.api.encode` makes): given to
+    the JSON encoder as its ``default``, so a result is not walked and copied once more before it is encoded (a page
+    of 1,000 history events took 20 ms to walk, about as long as to encode)."""
+    if isinstance(value, datetime):
+        return round(value.timestamp(), 3)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _json_bytes(value: Any) -> bytes:
     """Compact UTF-8 JSON of a response. A string holding a lone surrogate cannot be UTF-8, so such a value is
     sent with every non-ASCII character escaped (``\\ud800``), which any JSON reader turns back into the same
     value: the answer is always sent, never lost to a UnicodeEncodeError."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_epoch).encode()
     except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return json.dumps(value, separators=(",", ":"), default=_epoch).encode()
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -240,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "SerializationException", f"The request body is not JSON: {exc}")
             return
         try:
-            data = _json_bytes(encode(self.server.service.call(operation, body)))
+            data = _json_bytes(self.server.service.call(operation, body))
         except ServiceError as exc:
             self._error(400, exc.code, exc.message)
             return

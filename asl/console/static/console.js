@@ -73,8 +73,13 @@
   }
   function errorBox(err) { return h("p", { class: "error" }, String(err && err.message ? err.message : err)); }
   const enc = encodeURIComponent;
+  const detailKeys = new Map();  // event type -> the name of its details member
   function detailsOf(ev) {
-    for (const key in ev) if (key.length > 12 && key.slice(-12) === "EventDetails") return ev[key];
+    const known = detailKeys.get(ev.type);
+    if (known !== undefined) return ev[known] || null;
+    for (const key in ev) {
+      if (key.length > 12 && key.slice(-12) === "EventDetails") { detailKeys.set(ev.type, key); return ev[key]; }
+    }
     return null;
   }
 
@@ -124,16 +129,29 @@
       ]);
       return { describe: describe, definition: forExecution.definition };
     }
+    /** The whole history: read oldest first and newest first at once, until the two meet in the middle. */
     async history(arn, progress) {
-      let events = [], token;
-      do {
-        const page = await this.call("GetExecutionHistory", Object.assign({ executionArn: arn, maxResults: 1000 },
-          token ? { nextToken: token } : {}));
-        events = events.concat(page.events);
-        token = page.nextToken;
-        if (progress) progress(events.length);
-      } while (token);
-      return events;
+      const forward = [], backward = [];
+      let high = 0, low = Infinity, done = false;
+      const count = () => { if (progress) progress(forward.length + backward.length); };
+      const read = async (reverse, pages, keep) => {
+        let token;
+        for (;;) {
+          const page = await this.call("GetExecutionHistory", Object.assign({ executionArn: arn, maxResults: 1000,
+            reverseOrder: reverse }, token ? { nextToken: token } : {}));
+          pages.push(page.events);
+          if (page.events.length) keep(page.events[page.events.length - 1].id);
+          count();
+          token = page.nextToken;
+          if (!token || done || high >= low) { done = true; return; }
+        }
+      };
+      await Promise.all([read(false, forward, (id) => { high = Math.max(high, id); }),
+        read(true, backward, (id) => { low = Math.min(low, id); })]);
+      const events = [].concat.apply([], forward);
+      const last = events.length ? events[events.length - 1].id : 0;
+      const tail = [].concat.apply([], backward).filter((e) => e.id > last).reverse();
+      return events.concat(tail);
     }
     /** Events after lastId, read newest first until an event already shown. */
     async newEvents(arn, lastId) {
@@ -247,15 +265,17 @@
     const mapRuns = [];
     const nested = [];
     const running = executionStatus === "RUNNING";
-    const EMPTY = [];
-    const ctxKey = (c) => c.length ? c.map((p) => p[0] + "[" + p[1] + "]").join(" / ") : "";
+    // a Map iteration context: [[map, index], ...] from the outermost, with its text made once (.key)
+    const made = (c) => { c.key = c.map((p) => p[0] + "[" + p[1] + "]").join(" / "); return c; };
+    const EMPTY = made([]);
+    const ctxKey = (c) => c.key;
     const within = (c, name) => {
       // the iterations of the Maps that contain the state `name`
       if (!c.length) return c;
       const anc = st.ancestors[name] || EMPTY;
       let keep = true;
       for (const p of c) if (anc.indexOf(p[0]) < 0) { keep = false; break; }
-      return keep ? c : c.filter((p) => anc.indexOf(p[0]) >= 0);
+      return keep ? c : made(c.filter((p) => anc.indexOf(p[0]) >= 0));
     };
     const nearest = (name, kind) => {
       for (let s = name; s != null; s = st.parent[s]) if (st.type[s] === kind) return s;
@@ -286,14 +306,14 @@
       let c = p >= 0 ? ctx[p] : EMPTY;
       c = own == null ? EMPTY : within(c, own);
       const iteration = t.slice(0, 12) === "MapIteration" && d.index != null;
-      ctx[i] = iteration ? c.filter((q) => q[0] !== own).concat([[own, d.index]]) : c;
+      ctx[i] = iteration ? made(c.filter((q) => q[0] !== own).concat([[own, d.index]])) : c;
       if (own == null) {
         if (pe && (t === "ExecutionSucceeded" || FAILURE.test(t)) && pe.type.slice(-11) === "StateExited") edges.add(owner[p] + "\u0001\u0001n");
         continue;
       }
-      const key = own + "\u0001" + ctxKey(c);
+      const key = c.length ? own + "\u0001" + c.key : own;
       if (entered) {
-        const v = { state: own, ctx: c, ctxKey: ctxKey(c), entered: i, exited: -1, events: [i], failures: [], retries: 0, retried: [],
+        const v = { state: own, ctx: c, ctxKey: c.key, entered: i, exited: -1, events: [i], failures: [], retries: 0, retried: [],
           pending: -1, caught: -1, aborted: false, iterations: null, mapRuns: [] };
         state(own).visits.push(v);
         open.set(key, v);
