@@ -916,5 +916,7 @@ def task_heartbeat(token: str, store_path: str | None) -> None:
 
 # Commands kept in modules of their own (this one is long enough), registered on the group here.
 from .cli_graph import graph as _graph  # noqa: E402 - after the group it joins
+from .cli_progress import watch as _watch  # noqa: E402
 
 main.add_command(_graph)
+executions.add_command(_watch)

@@ -1,0 +1,54 @@
+"""``asl executions watch``: follow one execution in the store until it ends (registered on the ``executions``
+group by :mod:`asl.cli`; the lines are :mod:`asl.progress`'s)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .cli import _STORE_HELP, _call, _execution_arn, _service, _store_errors
+
+PAGE = 100  # events a poll reads at most, once caught up: it reads the last page again
+
+
+@click.command("watch")
+@click.argument("execution")
+@click.option("--store", "store_path", envvar="ASL_STORE", type=click.Path(dir_okay=False), help=_STORE_HELP)
+@click.option("--interval", type=click.FloatRange(0.01, 60), default=0.5, show_default=True,
+              help="Seconds between reads of the history while nothing new has come.")
+@click.option("-v", "--verbose", is_flag=True, help="Show each state's input and output too.")
+def _watch(execution: str, store_path: str | None, interval: float, verbose: bool) -> None:
+    """Follow EXECUTION (its ARN or name) until it ends: its history's events, as they arrive, as lines (states
+    entered and exited, failures, retries, waits, and the final status).
+
+    Exit 0 when it SUCCEEDED, 1 when it FAILED, TIMED_OUT or ABORTED (or it does not exist), 130 on Ctrl-C.
+    Colour when standard output is a terminal, unless NO_COLOR is set.
+    """
+    from .progress import Progress, colour_wanted
+    from .progress import watch as follow
+
+    sfn = _service(store_path, create=False)
+    arn = _execution_arn(sfn, execution)
+    out = sys.stdout
+    progress = Progress(out, colour=colour_wanted(out), verbose=verbose)
+
+    def page(token: str | None) -> dict[str, Any]:
+        more = {"nextToken": token} if token else {}
+        result: dict[str, Any] = _call(sfn.get_execution_history, executionArn=arn, maxResults=PAGE, **more)
+        return result
+
+    def status() -> str:
+        return str(_call(sfn.describe_execution, executionArn=arn)["status"])
+
+    try:
+        with _store_errors():
+            final = follow(page, status, progress, interval)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped watching {arn} (it goes on)", err=True)
+        sys.exit(130)
+    sys.exit(0 if final == "SUCCEEDED" else 1)
+
+
+watch: click.Command = _watch  # declared: asl.cli imports it while this module imports asl.cli
