@@ -301,6 +301,17 @@ def _opt_j(raw: Mapping[str, Any], key: str) -> Any:
     return compile_jtemplate(raw[key], key) if key in raw else ABSENT
 
 
+def _credentials(raw: Mapping[str, Any], ptr: str, ql: str) -> dict[str, Any]:
+    """A Task's ``Credentials`` (the role it assumes: ``RoleArn``, or ``RoleArn.$`` / a JSONata expression), compiled
+    as a payload template under the key "Credentials"; nothing when it has none."""
+    value = raw.get("Credentials") if raw.get("Type") == "Task" else None
+    if not isinstance(value, Mapping):
+        return {}
+    if ql == JSONATA:
+        return {"Credentials": compile_jtemplate(value, "Credentials")}
+    return {"Credentials": compile_template(value, pointer_join(ptr, "Credentials"))}
+
+
 def _compile_rule(raw: Mapping[str, Any], ptr: str, ql: str) -> Rule:
     if ql == JSONATA:
         return Rule("Condition", next=raw.get("Next"), assign=_compile_assign(raw, ptr, ql), output=_opt_j(raw, "Output"),
@@ -338,13 +349,15 @@ def _compile_state(name: str, raw: Mapping[str, Any], ptr: str, top_ql: str) -> 
         kw["items_path"] = _opt_path(raw, "ItemsPath")
         kw["error_path"] = _path_or_call(raw.get("ErrorPath"))
         kw["cause_path"] = _path_or_call(raw.get("CausePath"))
-        kw["fields"] = MappingProxyType({f: compile_path(raw[f]) for f in _PATH_FIELDS if isinstance(raw.get(f), str)})
+        kw["fields"] = MappingProxyType({f: compile_path(raw[f]) for f in _PATH_FIELDS if isinstance(raw.get(f), str)}
+                                        | _credentials(raw, ptr, ql))
     else:
         kw["arguments"] = _opt_j(raw, "Arguments")
         kw["output"] = _opt_j(raw, "Output")
         kw["items"] = _opt_j(raw, "Items")
         kw["item_selector"] = _opt_j(raw, "ItemSelector")
-        kw["fields"] = MappingProxyType({f: compile_jtemplate(raw[f], f) for f in _JSONATA_FIELDS if f in raw})
+        kw["fields"] = MappingProxyType({f: compile_jtemplate(raw[f], f) for f in _JSONATA_FIELDS if f in raw}
+                                        | _credentials(raw, ptr, ql))
     if "Result" in raw:
         kw["result"] = raw["Result"]
     kw["assign"] = _compile_assign(raw, ptr, ql)

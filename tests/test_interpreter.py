@@ -191,6 +191,17 @@ def test_the_runner_compares_what_a_recording_marks_as_skipped(tmp_path: Path) -
                                                  "End": True}}}
     assert run_case(case({"status": "SUCCEEDED", "output": {"SdkHttpMetadata": {"Date": "then"}}}, metadata)).passed
     assert not run_case(case({"status": "SUCCEEDED", "output": {}}, metadata)).passed
+    # the history is compared event by event, details and all (timestamps aside)
+    passing = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    good = run_case(case({"status": "SUCCEEDED", "output": {}}, passing))
+    recorded = [{**e, "timestamp": "timestamp"} for e in good.result.history]  # type: ignore[union-attr]
+    path = case({"status": "SUCCEEDED", "output": {}}, passing)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "history": recorded}))
+    assert run_case(path).passed
+    recorded[2]["stateExitedEventDetails"] = {**recorded[2]["stateExitedEventDetails"], "output": '{"x":1}'}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "history": recorded}))
+    verdict = run_case(path)
+    assert not verdict.passed and "history event 3 (PassStateExited) differs at /stateExitedEventDetails/output" in verdict.diffs[0]
 
 
 def test_history_texts_follow_a_task_that_changes_its_input_in_place() -> None:
@@ -250,3 +261,26 @@ def test_history_is_made_when_read_and_matches_the_log() -> None:
     assert exited["stateExitedEventDetails"] == {"name": "P", "output": '{"a":1}', "outputDetails": {"truncated": False},
                                                  "assignedVariables": {"v": "1"}, "assignedVariablesDetails": {"truncated": False}}
     assert r.history[4]["stateExitedEventDetails"] == {"name": "Q", "output": '{"a":1}', "outputDetails": {"truncated": False}}
+
+
+def test_a_task_with_credentials_records_the_role_it_assumes() -> None:
+    """TaskScheduled / LambdaFunctionScheduled carry ``taskCredentials`` (the API's TaskCredentials) with the
+    RoleArn the state gives, literal, by path, or by JSONata expression."""
+    def handler(value: Any, context: Any) -> Any:
+        return value
+
+    role = "arn:aws:iam::111111111111:role/trusted"
+    for ql, credentials in (("JSONPath", {"RoleArn": role}), ("JSONPath", {"RoleArn.$": "$.role"}),
+                            ("JSONata", {"RoleArn": "{% $states.input.role %}"})):
+        for resource, event in (("arn:aws:lambda:us-east-1:111111111111:function:f", "lambdaFunctionScheduledEventDetails"),
+                                ("arn:aws:states:::lambda:invoke", "taskScheduledEventDetails")):
+            machine = load({"QueryLanguage": ql, "StartAt": "T", "States": {
+                "T": {"Type": "Task", "Resource": resource, "Credentials": credentials, "End": True}}})
+            r = run(machine, json.dumps({"role": role}), ExecutionOptions(tasks={resource: handler}))
+            assert r.status == "SUCCEEDED", (ql, resource, r.cause)
+            scheduled = next(e for e in r.history if event in e)
+            assert scheduled[event]["taskCredentials"] == {"roleArn": role}, (ql, resource)
+    machine = load({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                                     "Credentials": {"RoleArn.$": "$.missing"}, "End": True}}})
+    r = run(machine, "{}", ExecutionOptions(tasks={"arn:aws:states:::lambda:invoke": handler}))
+    assert r.status == "FAILED" and r.error == "States.Runtime"

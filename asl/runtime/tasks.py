@@ -28,6 +28,20 @@ if TYPE_CHECKING:
     from .loop import Execution
 
 # Task -------------------------------------------------------------------------------------------------------------
+def _task_credentials(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx) -> dict[str, Any]:
+    """``{"roleArn": ...}`` from the state's ``Credentials``, evaluated against its input (JSONPath) or ``$states``
+    (JSONata)."""
+    tpl = st.fields["Credentials"]
+    if st.query_language == JSONATA:
+        value = ex.jeval(tpl, ex.states_binding(raw, frame, sctx), frame, sctx)
+    else:
+        value = ex.eval_template(tpl, ex.input_path(st, raw, frame, sctx), frame, sctx, st)
+    role = value.get("RoleArn") if isinstance(value, dict) else None
+    if not isinstance(role, str):
+        raise StateError("States.Runtime", f"The Credentials field's RoleArn must be a string, but was: {dumps(role)}")
+    return {"roleArn": role}
+
+
 _TASK_LIMITS = ("TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath")
 
 
@@ -49,6 +63,8 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
                 raise ex.query_error(frame, sctx, name, message)
             raise StateError("States.Runtime", message)
     limits = {k: v for k, v in (("timeoutInSeconds", timeout), ("heartbeatInSeconds", heartbeat)) if v is not None}
+    if "Credentials" in st.fields:  # the role the task assumes, as the scheduled event records it
+        limits["taskCredentials"] = _task_credentials(ex, st, raw, frame, sctx)
 
     mocked = ex.opts.mocks is not None and ex.opts.mocks.mocks(st.name)
     callback = not mocked and ex.journal is not None and (
@@ -66,7 +82,7 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
         if lam:
             frame.cursor = h.add("LambdaFunctionScheduled", frame.cursor, "lambdaFunctionScheduledEventDetails",
                                  {"resource": res.arn, "input": dumps(eff), "inputDetails": {"truncated": False},
-                                  **({"timeoutInSeconds": timeout} if timeout is not None else {})})
+                                  **{k: v for k, v in limits.items() if k != "heartbeatInSeconds"}})
             if ex.scheduler.live:  # beside other branches: AWS schedules each branch's task before it starts them
                 ex.scheduler.pause()
             frame.cursor = h.add("LambdaFunctionStarted", frame.cursor)
