@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from typing import Any, TextIO
 
 ENDS = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
         "ExecutionAborted": "ABORTED"}
-# events after which a failed attempt of the state runs again (a Retry)
-_ATTEMPTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled", "ParallelStateStarted",
-                       "MapStateStarted"})
+_STATE_EVENT = re.compile(r"(Pass|Task|Choice|Wait|Succeed|Fail|Parallel|Map)State(Entered|Exited|Started|Succeeded|"
+                          r"Failed|Aborted)")
+# events after which a failed attempt of a Task runs again (a Retry; a Map's or Parallel's is its Started event)
+_ATTEMPTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 _WAITING = {"TaskSubmitted": "submitted, waiting for its callback or job", "ActivityScheduled": "waiting for an activity worker"}
 
 _CODES = {"ok": "32", "fail": "31", "warn": "33", "dim": "2", "bold": "1", "name": "1", "scope": "36"}
@@ -90,12 +92,13 @@ class _Run:
     type: str
     entered: datetime | None
     scope: str  # where it runs: "" at the top, "P[1]" in a Parallel's second branch ...
-    depth: int
     parent: _Run | None
+    open: bool = True  # entered, not exited or aborted yet
     branches: int = 0  # a Parallel: the branches started
     failure: tuple[str, str] | None = None  # (error, cause) of the last failed attempt, until it is retried
     failed_at: datetime | None = None
     retries: int = 0
+    starts: int = 0  # a Map's or Parallel's Started events: a second one is a Retry
 
 
 class Progress:
@@ -115,6 +118,7 @@ class Progress:
         self.sym = _UNICODE if encoding.startswith("utf") else _ASCII
         self.status: str | None = None
         self._ctx: dict[int, tuple[_Run | None, str]] = {}  # each event's state and scope, for the events after it
+        self._open: list[_Run] = []  # states entered and not exited, in the order they were entered
         self._start: datetime | None = None
         self._ts: datetime | None = None  # the time of the event being rendered
         self._real_start = time.monotonic()
@@ -135,7 +139,7 @@ class Progress:
         try:
             self._event(ev)
         except (KeyError, TypeError, ValueError, AttributeError):  # an event of a shape not foreseen: shown as is
-            self._line(None, "", "info", str(ev.get("type", "?")), "")
+            self._line("", "info", str(ev.get("type", "?")), "")
 
     def _event(self, ev: dict[str, Any]) -> None:
         etype = str(ev["type"])
@@ -145,101 +149,147 @@ class Progress:
             self._start = ts
         self._ts = ts
         run, scope = self._ctx.get(prev, (None, ""))
-        if etype.endswith("StateEntered"):
-            run = self._entered(ev, etype, ts, run, scope, prev)
-            scope = run.scope
-        elif etype.endswith("StateExited"):
-            run, scope = self._exited(ev, ts, run)
-        elif etype == "MapIterationStarted":
-            run, scope = self._iteration(ev, run)
+        state = _STATE_EVENT.fullmatch(etype)
+        if state and state[2] == "Entered":
+            run, scope = self._entered(ev, state[1], ts, run, scope, prev)
+        elif state and state[2] == "Exited":
+            run, scope = self._exited(ev, state[1], ts, run)
+        elif state:
+            run, scope = self._state_event(state[1], state[2], ts, run)
+        elif etype.startswith("MapIteration"):
+            run, scope = self._iteration(ev, etype[len("MapIteration"):], ts, run, scope)
         elif etype in ENDS:
             self._end(ev, etype, ts)
+            self._open.clear()
         else:
             self._inside(ev, etype, ts, run, scope)
-            if etype in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted") and run is not None:
-                scope = run.scope  # what follows an iteration's end is the Map's
-            elif etype.endswith("StateAborted") and run is not None:
-                scope = run.scope
-                run = run.parent
         self._ctx[eid] = (run, scope)
 
     # -- states ------------------------------------------------------------------------------------------------
-    def _entered(self, ev: dict[str, Any], etype: str, ts: datetime | None, at: _Run | None, scope: str,
-                 prev: int) -> _Run:
+    def _find(self, at: _Run | None, stype: str, name: str | None = None, failed: bool = True) -> _Run | None:
+        """The state an event without a name of its own is about (Map/Parallel events, aborts): the nearest open
+        state of type ``stype`` (named ``name``; with ``failed`` False, one not failed yet) up from the state of the
+        event before, else the latest entered such state (AWS links these events to other branches' events)."""
+
+        def fits(r: _Run) -> bool:
+            return r.open and r.type == stype and (name is None or r.name == name) and (failed or r.failure is None)
+
+        r = at
+        while r is not None:
+            if fits(r):
+                return r
+            r = r.parent
+        return next((r for r in reversed(self._open) if fits(r)), None)
+
+    def _close(self, run: _Run) -> None:
+        run.open = False
+        if run in self._open:
+            self._open.remove(run)
+
+    def _entered(self, ev: dict[str, Any], stype: str, ts: datetime | None, at: _Run | None, scope: str,
+                 prev: int) -> tuple[_Run | None, str]:
         d = _details(ev)
         name = str(d.get("name", "?"))
-        stype = etype[: -len("StateEntered")]
         if at is not None and at.type == "Parallel" and scope == at.scope and prev in self._ctx:
             # a Parallel's state, not inside one of its branches yet: the first state of its next branch
             scope = self._join(at.scope, f"{at.name}[{at.branches}]")
             at.branches += 1
-        run = _Run(name, stype, ts, scope, scope.count("[") if scope else 0, at)
+        run = _Run(name, stype, ts, scope, at)
         self._counts["states"] += 1
-        if stype == "Wait":
-            self._line(run, run.scope, "wait", name, "Wait: waiting", d.get("input"), "in")
-        else:
-            self._line(run, run.scope, "enter", name, stype, d.get("input"), "in")
-        return run
+        kind, what = {"Wait": ("wait", "Wait: waiting"), "Fail": ("fail", "Fail")}.get(stype, ("enter", stype))
+        self._line(run.scope, kind, name, what, d.get("input"), "in")
+        if stype == "Fail":  # it ends its branch here: what follows is its parent's
+            return at, scope
+        self._open.append(run)
+        return run, scope
 
-    def _exited(self, ev: dict[str, Any], ts: datetime | None, at: _Run | None) -> tuple[_Run | None, str]:
+    def _exited(self, ev: dict[str, Any], stype: str, ts: datetime | None,
+                at: _Run | None) -> tuple[_Run | None, str]:
         d = _details(ev)
         name = str(d.get("name", "?"))
-        run = at
-        while run is not None and run.name != name:  # the Map or Parallel itself, after its branches' last event
-            run = run.parent
+        run = self._find(at, stype, name)
         if run is None:  # a state entered before what we saw (a redriven one): no duration
-            self._line(None, at.scope if at else "", "ok", name, "exited", None, "", d.get("output"))
+            self._line(at.scope if at else "", "ok", name, "exited", d.get("output"), "out")
             return at, at.scope if at else ""
+        self._close(run)
         took = duration((ts - run.entered).total_seconds()) if ts and run.entered else ""
         notes = [f"{run.retries} retr{'y' if run.retries == 1 else 'ies'}"] if run.retries else []
         if run.failure is not None:
             self._counts["caught"] += 1
-            what = "caught " + run.failure[0]
-            self._line(run, run.scope, "warn", name, "  ".join([what, took, *notes]), d.get("output"), "out")
+            what = "caught " + (run.failure[0] or "its error")
+            self._line(run.scope, "warn", name, "  ".join([what, took, *notes]), d.get("output"), "out")
         else:
             what = ("waited " + took) if run.type == "Wait" else took
-            self._line(run, run.scope, "ok", name, "  ".join([what, *notes]), d.get("output"), "out")
+            self._line(run.scope, "ok", name, "  ".join([what, *notes]), d.get("output"), "out")
         return run.parent, run.scope
 
-    def _iteration(self, ev: dict[str, Any], at: _Run | None) -> tuple[_Run | None, str]:
-        """A Map iteration starts: its states run in the scope ``Map[index]`` under the Map's."""
-        d = _details(ev)
-        name = str(d.get("name", ""))
-        run = at
-        while run is not None and not (run.type == "Map" and run.name == name):
-            run = run.parent
+    def _state_event(self, stype: str, what: str, ts: datetime | None, at: _Run | None) -> tuple[_Run | None, str]:
+        """A Map's or Parallel's Started, Succeeded or Failed event, or any state's Aborted event."""
+        run = self._find(at, stype, failed=what != "Failed")
         if run is None:
             return at, at.scope if at else ""
-        return run, self._join(run.scope, f"{name}[{d.get('index', '?')}]")
+        if what == "Started":
+            if run.starts:  # started again: a Retry (AWS records no MapStateFailed for the attempt that failed)
+                if run.failure is None:
+                    run.failure = ("", "")
+                self._retry(run, ts)
+            run.starts += 1
+        elif what == "Failed":
+            run.failure, run.failed_at = ("", ""), ts  # its error is not in the history, only in a Catch's output
+            self._line(run.scope, "fail", run.name, "a branch failed" if stype == "Parallel" else "an iteration failed")
+        elif what == "Aborted":
+            self._close(run)
+            self._line(run.scope, "fail", run.name, "aborted")
+            return run.parent, run.scope
+        return run, run.scope
+
+    def _iteration(self, ev: dict[str, Any], what: str, ts: datetime | None, at: _Run | None,
+                   scope: str) -> tuple[_Run | None, str]:
+        """A Map iteration's event: its states run in the scope ``Map[index]`` under the Map's."""
+        d = _details(ev)
+        run = self._find(at, "Map", str(d.get("name", "")))
+        if run is None:
+            return at, scope
+        inner = self._join(run.scope, f"{run.name}[{d.get('index', '?')}]")
+        if what == "Started":
+            return run, inner
+        if what in ("Failed", "Aborted"):
+            run.failed_at = ts  # when the Map is retried, its delay counts from here
+            self._line(inner, "fail", "", f"iteration {what.lower()}")
+        return run, run.scope
+
+    def _retry(self, run: _Run, ts: datetime | None) -> None:
+        """A state that failed runs again: its Retry."""
+        assert run.failure is not None
+        run.retries += 1
+        self._counts["retries"] += 1
+        after = f" after {duration((ts - run.failed_at).total_seconds())}" if ts and run.failed_at else ""
+        why = f" ({run.failure[0]})" if run.failure[0] else ""
+        self._line(run.scope, "retry", run.name, f"retry {run.retries}{after}{why}")
+        run.failure, run.failed_at, run.branches = None, None, 0
 
     def _inside(self, ev: dict[str, Any], etype: str, ts: datetime | None, run: _Run | None, scope: str) -> None:
-        """An event within a state: a failure, a retry, a wait, a Map Run, a redrive."""
+        """An event within a state (a task's failure, a retry, a wait), a Map Run's, or a redrive."""
         name = run.name if run is not None else ""
         d = _details(ev)
-        if etype.endswith(("Failed", "TimedOut")) or etype in ("MapIterationAborted", "MapRunAborted"):
+        if etype.endswith(("Failed", "TimedOut")) or etype == "MapRunAborted":
             error = str(d.get("error", etype))
             cause = d.get("cause")
-            if run is not None and not etype.startswith("MapIteration"):
+            if run is not None and not etype.startswith("MapRun"):
                 run.failure, run.failed_at = (error, str(cause or "")), ts
-            where = f"{etype}: " if etype.startswith(("MapIteration", "MapRun")) else ""
-            self._line(run, scope, "fail", name, where + error + (f": {self._cause(cause)}" if cause else ""))
+            where = f"{etype}: " if etype.startswith("MapRun") else ""
+            self._line(scope, "fail", name, where + error + (f": {self._cause(cause)}" if cause else ""))
         elif etype in _ATTEMPTS and run is not None and run.failure is not None:
-            run.retries += 1
-            self._counts["retries"] += 1
-            after = f" after {duration((ts - run.failed_at).total_seconds())}" if ts and run.failed_at else ""
-            self._line(run, scope, "retry", name, f"retry {run.retries}{after} ({run.failure[0]})")
-            run.failure, run.failed_at, run.branches = None, None, 0
+            self._retry(run, ts)
         elif etype in _WAITING:
-            self._line(run, scope, "wait", name, _WAITING[etype])
-        elif etype.endswith("StateAborted"):
-            self._line(run, scope, "fail", name, "aborted")
+            self._line(scope, "wait", name, _WAITING[etype])
         elif etype in ("MapRunStarted", "MapRunSucceeded", "MapRunRedriven"):
-            self._line(run, scope, "info", name, f"{etype} {d.get('mapRunArn', '')}".rstrip())
+            self._line(scope, "info", name, f"{etype} {d.get('mapRunArn', '')}".rstrip())
         elif etype == "ExecutionRedriven":
             self.status = None  # the execution runs again after the end of its earlier attempt
-            self._line(None, "", "retry", "", f"redriven (redrive {d.get('redriveCount', '?')})")
+            self._line("", "retry", "", f"redriven (redrive {d.get('redriveCount', '?')})")
         elif etype == "ExecutionStarted":
-            self._line(None, "", "enter", "", "execution started", d.get("input"), "in")
+            self._line("", "enter", "", "execution started", d.get("input"), "in")
 
     def _end(self, ev: dict[str, Any], etype: str, ts: datetime | None) -> None:
         self.status = ENDS[etype]
@@ -253,16 +303,16 @@ class Progress:
         parts += [f"{c['caught']} caught error{'s' if c['caught'] != 1 else ''}"] if c["caught"] else []
         text = f"{self.status} in {took} ({', '.join(parts)})"
         if self.status == "SUCCEEDED":
-            self._line(None, "", "ok", "", text, d.get("output"), "out", bold=True)
+            self._line("", "ok", "", text, d.get("output"), "out", bold=True)
             return
         error, cause = d.get("error"), d.get("cause")
         why = f": {error}" + (f": {self._cause(cause)}" if cause else "") if error else ""
-        self._line(None, "", "fail", "", text + why, bold=True)
+        self._line("", "fail", "", text + why, bold=True)
 
     def ended(self, status: str) -> None:
         """The execution ended as ``status`` without an end event shown: say so, as the summary would."""
         self.status = status
-        self._line(None, "", "ok" if status == "SUCCEEDED" else "fail", "", status, bold=True)
+        self._line("", "ok" if status == "SUCCEEDED" else "fail", "", status, bold=True)
 
     # -- lines -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -289,8 +339,8 @@ class Progress:
         code = _CODES.get(kind)
         return f"\033[{code}m{text}\033[0m" if self.colour and code and text else text
 
-    def _line(self, run: _Run | None, scope: str, kind: str, name: str, detail: str, data: Any = None,
-              label: str = "", output: Any = None, bold: bool = False) -> None:
+    def _line(self, scope: str, kind: str, name: str, detail: str, data: Any = None, label: str = "",
+              bold: bool = False) -> None:
         """One line: the time since the start, the branch (indented by depth), a symbol, the state, the detail, and
         with ``verbose`` the state's input or output (``data``)."""
         depth = scope.count("[") if scope else 0
@@ -301,9 +351,8 @@ class Progress:
             parts = [f"{head} {self._paint(name, 'name')}"] + ([text] if text else [])
         else:
             parts = [f"{head} {text}" if text else head]
-        shown = data if data is not None else output
-        if self.verbose and shown is not None:
-            parts.append(self._paint(f"{label or 'out'}={self._cut(str(shown))}", "dim"))
+        if self.verbose and data is not None:
+            parts.append(self._paint(f"{label or 'out'}={self._cut(str(data))}", "dim"))
         where = (self._paint(scope, "scope") + " ") if scope else ""
         elapsed = ""
         if self._ts is not None and self._start is not None:

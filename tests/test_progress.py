@@ -118,7 +118,7 @@ def test_run_failure_ends_with_the_status_line_and_keeps_its_error_lines(tmp_pat
     r = CliRunner().invoke(main, ["run", str(f), "-v"])
     assert r.exit_code == 1 and r.stdout == ""
     lines = plain(r.stderr)
-    assert re.fullmatch(r" +\+0\.000s ▶ F  Fail  in=\{\}", lines[1]), lines
+    assert re.fullmatch(r" +\+0\.000s ✖ F  Fail  in=\{\}", lines[1]), lines
     assert re.fullmatch(r" +\+0\.000s ✖ FAILED in 0\.000s of virtual time, [0-9.]+s real \(1 state\): Boom: it broke",
                         lines[2]), lines
     assert lines[3:] == ["FAILED: error: Boom", "cause: it", "broke"]  # as without progress
@@ -170,6 +170,66 @@ def test_a_terminal_shows_progress_in_colour_and_no_color_turns_the_colour_off(m
 
     status, out, shown = run_on_a_terminal([*machine, "--quiet"], env)
     assert status == 0 and json.loads(out) == OUTPUT and shown == ""
+
+
+def rendered(definition: dict[str, Any], input_value: Any) -> list[str]:
+    """The progress lines of a run of ``definition``, through ExecutionOptions.listener, times left out."""
+    out = io.StringIO()
+    progress = Progress(out)  # no encoding: ASCII symbols
+    options = ExecutionOptions(clock=VirtualClock(), listener=progress.listener)
+    Execution(load(json.dumps(definition)), json.dumps(input_value), options).run()
+    return [x.split(" ", 1)[1].strip() if x.startswith("+") else x for x in
+            (line.lstrip() for line in out.getvalue().splitlines())]
+
+
+def test_nested_branches_their_failures_and_aborts_are_placed_where_they_happened() -> None:
+    inner = {"Type": "Map", "ItemsPath": "$.ys", "End": True, "ItemProcessor": {"StartAt": "X", "States": {
+        "X": {"Type": "Pass", "Next": "Y"}, "Y": {"Type": "Fail", "Error": "Inner", "Cause": "bad"}}}}
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.xs", "End": True,
+                                          "ItemProcessor": {"StartAt": "N", "States": {"N": inner}}}}},
+        {"StartAt": "S", "States": {"S": {"Type": "Wait", "Seconds": 5, "End": True}}}]}}}
+    lines = rendered(definition, {"xs": [{"ys": [1]}]})
+    assert lines == [
+        "> execution started",
+        "> P  Parallel",
+        "P[0] > M  Map",
+        "P[0]/M[0] > N  Map",
+        "P[0]/M[0]/N[0] > X  Pass",
+        "P[0]/M[0]/N[0] + X  0.000s",
+        "P[0]/M[0]/N[0] x Y  Fail",
+        "P[0]/M[0]/N[0] x iteration failed",
+        "P[0]/M[0] x N  an iteration failed",
+        "P[0]/M[0] x iteration failed",
+        "P[0]/M[0] x N  aborted",
+        "P[0] x M  an iteration failed",
+        "P[1] = S  Wait: waiting",
+        "P[0] x M  aborted",
+        "P[1] x S  aborted",  # a sibling branch's state, though AWS links its event to the failed branch's
+        "x P  a branch failed",
+        "x FAILED in 0.000s (6 states): Inner: bad",
+    ]
+
+
+def test_a_map_retried_then_caught() -> None:
+    definition = {"StartAt": "M", "States": {
+        "M": {"Type": "Map", "ItemsPath": "$.xs", "Next": "Done",
+              "Retry": [{"ErrorEquals": ["Inner"], "MaxAttempts": 1, "IntervalSeconds": 3}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+              "ItemProcessor": {"StartAt": "Y", "States": {"Y": {"Type": "Fail", "Error": "Inner"}}}},
+        "Done": {"Type": "Succeed"}}}
+    lines = rendered(definition, {"xs": [1]})
+    assert lines[3:] == [
+        "M[0] x iteration failed",
+        "~ M  retry 1 after 3.000s",  # AWS records no MapStateFailed for the attempt retried: its second start
+        "M[0] x Y  Fail",
+        "M[0] x iteration failed",
+        "x M  an iteration failed",
+        "+ M  caught its error  3.000s  1 retry",
+        "> Done  Succeed",
+        "+ Done  0.000s",
+        "+ SUCCEEDED in 3.000s (4 states, 1 retry, 1 caught error)",
+    ]
 
 
 def test_no_listener_records_a_plain_history_and_a_listener_sees_every_event() -> None:
