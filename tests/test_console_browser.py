@@ -211,6 +211,24 @@ def test_a_distributed_map_lists_its_children_which_open(served: Any, page: Any)
     page.wait_for_selector("a:text-is('parent execution')", timeout=WAIT_MS)
 
 
+def test_a_nested_execution_is_linked_from_the_state_that_started_it(served: Any, page: Any) -> None:
+    server, sfn, _, _, _ = served
+    child = create(sfn, "child", {"StartAt": "Inside", "States": {"Inside": {"Type": "Pass", "End": True}}})
+    parent = create(sfn, "parent", {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+        "Parameters": {"StateMachineArn": child, "Input": {"from": "parent"}}}}})
+    arn = start(sfn, parent, "nest", {})
+    assert wait_done(sfn, arn) == "SUCCEEDED"
+    page.goto(execution_url(server, arn) + "?state=Call")
+    ready(page)
+    started = page.locator("aside.state-panel a[href*='/executions/']")
+    assert started.count() == 1 and ":execution:child:" in started.text_content()
+    started.click()
+    page.wait_for_url("**/executions/*child*")
+    ready(page)
+    assert page.text_content("#execution-status") == "SUCCEEDED" and "status-succeeded" in classes(page, "Inside")
+
+
 def test_a_report_opens_offline_from_a_file(browser: Any, tmp_path: Path) -> None:
     definition = tmp_path / "demo.asl.json"
     definition.write_text(json.dumps(DEMO))
@@ -288,9 +306,13 @@ def test_a_long_history_is_read_whole_from_both_ends(served: Any, page: Any) -> 
     # started, the Map's entered and started, 6 events an iteration, its succeeded and exited, the execution's end
     assert ids == list(range(1, 3 + 600 * 6 + 3 + 1))
     assert page.text_content("#history .count") == f"{len(ids):,} events"
-    assert page.locator("table.history tbody tr.event").count() == 500  # the first rows; more on demand
-    page.click("#history .more button:text-is('Show all')")
-    assert page.locator("table.history tbody tr.event").count() == len(ids)
+    assert page.locator("table.history tbody tr.event").count() == 500  # a page of rows at a time
+    page.click("#history .pager button[name=last]")
+    rows = page.eval_on_selector_all("table.history tbody tr.event", "els => els.map(e => Number(e.dataset.id))")
+    assert rows == list(range(3501, len(ids) + 1))
+    page.fill("#history .pager input[name=page]", "2")
+    page.dispatch_event("#history .pager input[name=page]", "change")
+    assert page.text_content("table.history tbody tr.event td.num") == "501"
 
 
 def test_render_time_is_reported_by_the_page(served: Any, page: Any) -> None:

@@ -73,6 +73,8 @@
   }
   function errorBox(err) { return h("p", { class: "error" }, String(err && err.message ? err.message : err)); }
   const enc = encodeURIComponent;
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  function esc(text) { return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
   const detailKeys = new Map();  // event type -> the name of its details member
   function detailsOf(ev) {
     const known = detailKeys.get(ev.type);
@@ -477,7 +479,7 @@
   class HistoryTable {
     constructor(source) {
       this.source = source;
-      this.shown = PAGE_ROWS;
+      this.page = 0;
       this.text = "";
       this.stateFilter = null;
       this.opened = new Set();
@@ -487,7 +489,7 @@
       this.an = an;
       this.render();
     }
-    filterState(name) { this.stateFilter = name; this.shown = PAGE_ROWS; this.render(); this.root.scrollIntoView({ behavior: "smooth" }); }
+    filterState(name) { this.stateFilter = name; this.page = 0; this.render(); this.root.scrollIntoView({ behavior: "smooth" }); }
     rows() {
       const an = this.an, events = an.events, out = [];
       const text = this.text.toLowerCase(), want = this.stateFilter;
@@ -508,7 +510,7 @@
       const search = h("input", { type: "search", placeholder: "Filter: event type, state or id", value: this.text, size: 32 });
       search.addEventListener("input", () => {
         this.text = search.value;
-        this.shown = PAGE_ROWS;
+        this.page = 0;
         const pos = search.selectionStart;
         this.render();
         const again = this.root.querySelector("input[type=search]");
@@ -522,23 +524,26 @@
           : rows.length.toLocaleString() + " of " + events.length.toLocaleString() + " events")]);
       const body = h("tbody");
       const start = events.length ? events[0].timestamp : 0;
-      const frag = document.createDocumentFragment();
-      const limit = Math.min(rows.length, this.shown);
-      for (let r = 0; r < limit; r++) {
+      // a page of rows at a time: a table of 25,000 rows took the browser seconds to lay out
+      const pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
+      this.page = Math.min(this.page, pages - 1);
+      const first = this.page * PAGE_ROWS, limit = Math.min(rows.length, first + PAGE_ROWS);
+      // one HTML text for all rows: 25,000 rows made as elements one by one took seconds
+      const parts = [];
+      for (let r = first; r < limit; r++) {
         const i = rows[r], ev = events[i];
         const own = an.owner[i];
         const cls = FAILURE.test(ev.type) ? "fail" : /Succeeded$/.test(ev.type) ? "ok" : /Aborted$/.test(ev.type) ? "warn" : "";
-        const tr = h("tr", { class: "event " + cls, "data-id": ev.id }, [
-          h("td", { class: "num" }, String(ev.id)),
-          h("td", { class: "type" }, ev.type),
-          h("td", null, own == null ? "" : [own, an.ctx[i].length ? h("span", { class: "muted" }, " · " + an.ctxKey(an.ctx[i])) : null]),
-          h("td", { class: "num" }, "+" + fmtDuration(ev.timestamp - start)),
-          h("td", { class: "num" }, fmtTime(ev.timestamp)),
-        ]);
-        frag.append(tr);
-        if (this.opened.has(ev.id)) { tr.classList.add("open"); frag.append(this.detailRow(ev)); }
+        parts.push('<tr class="event ' + cls + (this.opened.has(ev.id) ? " open" : "") + '" data-id="' + Number(ev.id) + '"><td class="num">' +
+          Number(ev.id) + '</td><td class="type">' + esc(ev.type) + "</td><td>" +
+          (own == null ? "" : esc(own) + (an.ctx[i].length ? '<span class="muted"> · ' + esc(an.ctx[i].key) + "</span>" : "")) +
+          '</td><td class="num">+' + esc(fmtDuration(ev.timestamp - start)) + '</td><td class="num">' + esc(fmtTime(ev.timestamp)) + "</td></tr>");
       }
-      body.append(frag);
+      body.innerHTML = parts.join("");
+      for (const id of this.opened) {
+        const tr = body.querySelector('tr[data-id="' + Number(id) + '"]');
+        if (tr) tr.after(this.detailRow(events[this.indexOf(id)]));
+      }
       body.addEventListener("click", (e) => {
         const tr = e.target.closest("tr.event");
         if (!tr || e.target.closest("a")) return;
@@ -557,11 +562,15 @@
         h("thead", null, h("tr", null, [h("th", null, "ID"), h("th", null, "Type"), h("th", null, "State"),
           h("th", null, "Elapsed"), h("th", null, "Time")])), body]);
       add(root, [tools, table]);
-      if (limit < rows.length) {
-        add(root, h("div", { class: "more" }, [
-          h("span", { class: "muted" }, "Showing " + limit.toLocaleString() + " of " + rows.length.toLocaleString()),
-          h("button", { type: "button", onclick: () => { this.shown += PAGE_ROWS * 2; this.render(); } }, "Show more"),
-          h("button", { type: "button", onclick: () => { this.shown = rows.length; this.render(); } }, "Show all")]));
+      if (pages > 1) {
+        const go = (n) => () => { this.page = n; this.render(); this.root.scrollIntoView(); };
+        const button = (label, n, name) => h("button", { type: "button", name: name, disabled: n === this.page || n < 0 || n >= pages, onclick: go(n) }, label);
+        const jump = h("input", { type: "number", min: 1, max: pages, value: this.page + 1, name: "page", style: "width:6em" });
+        jump.addEventListener("change", () => { const n = Math.round(Number(jump.value)) - 1; if (n >= 0 && n < pages && n !== this.page) go(n)(); });
+        add(root, h("div", { class: "more pager" }, [button("« First", 0, "first"), button("‹ Previous", this.page - 1, "previous"),
+          h("span", null, ["Page ", jump, " of " + pages.toLocaleString()]),
+          button("Next ›", this.page + 1, "next"), button("Last »", pages - 1, "last"),
+          h("span", { class: "muted" }, "rows " + (first + 1).toLocaleString() + "–" + limit.toLocaleString() + " of " + rows.length.toLocaleString())]));
       }
     }
     indexOf(id) {
@@ -684,7 +693,7 @@
         field("ARN", sm.stateMachineArn), field("Type", sm.type), field("Created", fmtTime(sm.creationDate)),
         field("Role", sm.roleArn), field("Revision", sm.revisionId)]))]);
     const graphPanel = h("section", { class: "panel graph-panel" }, [h("h2", null, "Graph"), h("p", { class: "loading" }, "Drawing…")]);
-    add(main, [graphPanel, h("section", { class: "panel" }, block("Definition", JSON.stringify(definition, null, 2) === "{}" ? sm.definition : JSON.stringify(definition, null, 2), false))]);
+    add(main, [graphPanel, h("section", { class: "panel" }, block("Definition", JSON.stringify(definition, null, 2) === "{}" ? sm.definition : JSON.stringify(definition, null, 2), true))]);
     const executionsPanel = h("section", { class: "panel" }, [h("h2", null, "Executions"), h("p", { class: "loading" }, "Loading…")]);
     add(main, executionsPanel);
     const [svg, items] = await Promise.all([source.graph("machine", arn).catch((e) => e), source.executions(arn, query.status)]);
