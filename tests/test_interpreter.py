@@ -284,3 +284,32 @@ def test_a_task_with_credentials_records_the_role_it_assumes() -> None:
                                                      "Credentials": {"RoleArn.$": "$.missing"}, "End": True}}})
     r = run(machine, "{}", ExecutionOptions(tasks={"arn:aws:states:::lambda:invoke": handler}))
     assert r.status == "FAILED" and r.error == "States.Runtime"
+
+
+def test_a_task_token_nothing_can_answer_in_process() -> None:
+    """``asl run`` / ``run()`` have no store to take a callback: a .waitForTaskToken task sends its request
+    (TaskSubmitted, as on AWS), then times out on the execution's clock as an unanswered task does on AWS, or, with no
+    TimeoutSeconds/HeartbeatSeconds, fails at once saying why, never succeeding with the request's own response."""
+    resource = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    sent: list[Any] = []
+
+    def send(value: Any, context: Any) -> Any:
+        sent.append(value)
+        return {"StatusCode": 200}
+
+    def machine(**task: Any) -> Any:
+        return load({"StartAt": "Ask", "States": {
+            "Ask": {"Type": "Task", "Resource": resource, "Parameters": {"FunctionName": "f", "Payload": {"t.$": "$$.Task.Token"}},
+                    "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "TimedOut"}], "End": True, **task},
+            "TimedOut": {"Type": "Pass", "End": True}}})
+
+    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    r = run(machine(TimeoutSeconds=600), "{}", ExecutionOptions(tasks={resource: send}, clock=clock))
+    types = [e["type"] for e in r.history]
+    assert r.status == "SUCCEEDED" and types[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskTimedOut"]
+    assert clock.now() == datetime(2026, 1, 1, 0, 10, tzinfo=UTC) and len(sent) == 1 and sent[0]["Payload"]["t"]
+    r = run(machine(HeartbeatSeconds=60, TimeoutSeconds=600), "{}", ExecutionOptions(tasks={resource: send}))
+    assert r.status == "SUCCEEDED" and "TaskTimedOut" in [e["type"] for e in r.history]
+    r = run(machine(), "{}", ExecutionOptions(tasks={resource: send}))
+    assert r.status == "FAILED" and r.error == "States.Runtime" and "waits for its task token" in (r.cause or "")
+    assert "TaskSubmitted" in [e["type"] for e in r.history]

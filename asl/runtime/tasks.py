@@ -111,6 +111,8 @@ def task_state(ex: Execution, st: State, raw: Any, frame: Frame, sctx: StateCtx)
                                      {"resourceType": rtype, "resource": rname})
         else:
             fn = _task_function(ex, res, timeout)
+            if res.pattern == WAIT_FOR_TASK_TOKEN:  # an in-process run: no store to take the callback
+                return _callback_without_store(ex, st, fn, eff, frame, sctx, timeout, heartbeat, rtype, rname)
         if ex.journal is not None:
             ex.journal.flush()  # the task is a side effect: what led to it is committed first
         try:
@@ -393,6 +395,37 @@ def _await_callback(ex: Execution, st: State, eff: Any, frame: Frame, sctx: Stat
         if not ex.scheduler.live:
             raise Parked(wake)
         ex.scheduler.wait_callback(wake)  # the other branches go on; the execution parks when they all wait
+
+
+def _callback_without_store(ex: Execution, st: State, fn: TaskFunction | None, eff: Any, frame: Frame, sctx: StateCtx,
+                            timeout: int | None, heartbeat: int | None, rtype: str, rname: str) -> Any:
+    """A ``.waitForTaskToken`` task in an in-process run (``asl run``, ``run()``: no store). The request is sent and
+    TaskSubmitted written, as on AWS; then the task waits for its token, which nothing can send back to such a run,
+    so it ends as an unanswered task does on AWS: States.Timeout once its TimeoutSeconds or HeartbeatSeconds have
+    passed on the execution's clock. With neither, it would wait as long as the execution may run: it fails at once
+    instead, saying why (mock it, or run it with a store where SendTaskSuccess can reach it)."""
+    h = frame.history
+    context = ex.context(sctx, frame)
+    if ex.scheduler.live:
+        outcome = _run_task(st, fn, lambda f: ex.scheduler.call(f, eff, context, timeout))
+    else:
+        outcome = _run_task(st, fn, lambda f: _call_task(ex, f, eff, context, timeout))
+    if isinstance(outcome, StateError):
+        raise _task_failed(ex, frame, outcome, (rtype, rname))
+    frame.cursor = h.add("TaskSubmitted", frame.cursor, "taskSubmittedEventDetails",
+                         {"resourceType": rtype, "resource": rname, "output": outcome[1], "outputDetails": {"truncated": False}})
+    limits = [s for s in (heartbeat, timeout) if s is not None]
+    if not limits:
+        raise StateError("States.Runtime", f"The state '{st.name}' waits for its task token (.waitForTaskToken) and has no "
+                         "TimeoutSeconds or HeartbeatSeconds, and nothing can send the token back to an in-process run: "
+                         "mock the state, or run the execution with a store (asl start and asl worker, or asl serve) "
+                         "and answer it with SendTaskSuccess")
+    ex.scheduler.sleep(float(min(limits)))
+    frame.cursor = h.add("TaskTimedOut", frame.cursor, "taskTimedOutEventDetails",
+                         {"error": "States.Timeout", "resource": rname, "resourceType": rtype})
+    if heartbeat is not None and (timeout is None or heartbeat < timeout):
+        raise HeartbeatTimedOut
+    raise StateError("States.Timeout", None)
 
 
 def _task_function(ex: Execution, res: Resource, timeout: int | None, token: str | None = None) -> TaskFunction | None:
