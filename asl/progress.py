@@ -5,7 +5,8 @@ or read from a store (``asl executions watch``).
 :meth:`Progress.listener`) and writes a line for each state entered and exited (its status and duration), each
 failure, retry, caught error and wait, and a summary at the end. Parallel branches and Map iterations are indented
 and prefixed with where they run (``P[1]``, ``Map[3]/Inner[0]``): the history is flat, so each event's branch is
-found through its ``previousEventId``. Colour is for terminals only, and ``NO_COLOR`` turns it off.
+found through its ``previousEventId`` (and the events AWS links to another branch's event, such as aborts, through
+the states still open). Colour is for terminals only, and ``NO_COLOR`` turns it off.
 
 Nothing here runs unless progress is asked for: ``asl run`` gives the execution a listener only then.
 """
@@ -40,6 +41,7 @@ def colour_wanted(stream: TextIO) -> bool:
 
 
 def isatty(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (False for anything that cannot tell, e.g. a closed stream)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError, OSError):
@@ -66,6 +68,7 @@ def duration(seconds: float) -> str:
 
 
 def _when(value: Any) -> datetime | None:
+    """An event's timestamp: a datetime (the runtime, the service) or ISO text (JSON read back); None otherwise."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -277,14 +280,14 @@ class Progress:
             cause = d.get("cause")
             if run is not None and not etype.startswith("MapRun"):
                 run.failure, run.failed_at = (error, str(cause or "")), ts
-            where = f"{etype}: " if etype.startswith("MapRun") else ""
+            where = f"Map Run {etype[6:].lower().replace('timedout', 'timed out')}: " if etype.startswith("MapRun") else ""
             self._line(scope, "fail", name, where + error + (f": {self._cause(cause)}" if cause else ""))
         elif etype in _ATTEMPTS and run is not None and run.failure is not None:
             self._retry(run, ts)
         elif etype in _WAITING:
             self._line(scope, "wait", name, _WAITING[etype])
         elif etype in ("MapRunStarted", "MapRunSucceeded", "MapRunRedriven"):
-            self._line(scope, "info", name, f"{etype} {d.get('mapRunArn', '')}".rstrip())
+            self._line(scope, "info", name, f"Map Run {etype[6:].lower()} {d.get('mapRunArn', '')}".rstrip())
         elif etype == "ExecutionRedriven":
             self.status = None  # the execution runs again after the end of its earlier attempt
             self._line("", "retry", "", f"redriven (redrive {d.get('redriveCount', '?')})")
