@@ -721,32 +721,41 @@
       this.timings = {};
     }
 
+    /** The execution, its definition and graph first (drawn at once, uncoloured), then the whole history, which
+     * a big execution takes a while to read; then the statuses. */
     async load() {
       const t0 = performance.now();
       const source = this.source, arn = this.arn;
       clear(this.app).append(topBar(source, [link(source.href("list"), "Home"), " / execution"]));
       const main = h("main", null, h("p", { class: "loading" }, "Loading the execution…"));
       this.app.append(main);
-      const loading = main.firstChild;
-      const [ex, svg, events, mapRuns] = await Promise.all([
-        source.execution(arn),
-        source.graph("execution", arn).catch((e) => e),
-        source.history(arn, (n) => { loading.textContent = "Loading the history… " + n.toLocaleString() + " events"; }),
-        source.mapRuns(arn).catch(() => []),
-      ]);
-      const t1 = performance.now();
+      this.read = 0;
+      const history = source.history(arn, (n) => { this.read = n; this.showProgress(); });
+      const mapRuns = source.mapRuns(arn).catch(() => []);
+      history.catch(() => {});  // its failure is reported below, once the first part is drawn
+      const [ex, svg] = await Promise.all([source.execution(arn), source.graph("execution", arn).catch((e) => e)]);
       this.describe = ex.describe;
       this.test = ex.test || null;
       try { this.definition = JSON.parse(ex.definition); } catch (e) { this.definition = {}; }
       this.definitionText = ex.definition;
-      this.events = events;
-      this.mapRunData = mapRuns;
-      this.an = analyze(this.definition, events, this.describe.status);
-      const t2 = performance.now();
+      this.events = [];
+      this.mapRunData = [];
+      this.an = null;
       this.build(main, svg);
+      const first = performance.now();
+      [this.events, this.mapRunData] = await Promise.all([history, mapRuns]);
+      const t1 = performance.now();
+      this.an = analyze(this.definition, this.events, this.describe.status);
+      const t2 = performance.now();
+      this.refresh();
       const t3 = performance.now();
-      this.timings = { data: t1 - t0, analyze: t2 - t1, render: t3 - t2, total: t3, events: events.length };
+      this.timings = { firstPaint: first, data: t1 - t0, analyze: t2 - t1, render: t3 - t2, total: t3, events: this.events.length };
       if (this.describe.status === "RUNNING" && source.live) this.schedule();
+    }
+
+    showProgress() {
+      const note = this.app.querySelector(".history-progress") || this.app.querySelector("main > .loading");
+      if (note) note.textContent = "Loading the history… " + this.read.toLocaleString() + " events";
     }
 
     build(main, svg) {
@@ -782,6 +791,12 @@
     refresh() {
       this.renderHeader();
       this.renderSummary();
+      if (!this.an) {  // the history is still on its way
+        clear(this.statePanel).append(h("p", { class: "loading history-progress" }, "Loading the history…"));
+        clear(this.table.root).append(h("h2", null, "History"), h("p", { class: "loading" }, "Loading…"));
+        this.showProgress();
+        return;
+      }
       if (this.graph) this.graph.colour(this.an);
       this.renderFocus();
       this.table.update(this.an);
@@ -824,7 +839,7 @@
         field("Started", fmtTime(d.startDate)),
         field("Ended", d.stopDate ? fmtTime(d.stopDate) : "—"),
         field("Duration", fmtDuration((d.stopDate || Date.now() / 1000) - d.startDate)),
-        field("Events", this.events.length.toLocaleString()),
+        field("Events", this.an ? this.events.length.toLocaleString() : "…"),
         d.redriveCount ? field("Redriven", d.redriveCount + " time(s)") : null,
         d.mapRunArn ? field("Map Run", h("span", { class: "parent-link" }, d.mapRunArn)) : null,
         d.stateMachineVersionArn ? field("Version", d.stateMachineVersionArn) : null,
@@ -878,6 +893,11 @@
     renderState() {
       const panel = clear(this.statePanel);
       if (this.graph) this.graph.select(this.selected);
+      if (!this.an) {  // drawn once the history is in
+        panel.append(h("p", { class: "loading history-progress" }, "Loading the history…"));
+        this.showProgress();
+        return;
+      }
       const an = this.an, name = this.selected;
       if (!name) {
         add(panel, [h("h2", null, "States"), h("p", { class: "muted" }, "Click a state in the graph to see its input, output, variables and errors."),
@@ -988,7 +1008,15 @@
 
     schedule() { clearTimeout(this.timer); this.timer = setTimeout(() => this.poll(false), 1000); }
 
-    async poll(force) {
+    /** One poll at a time (a click on Stop may come while the timer's poll runs): each waits for the one before. */
+    poll(force) {
+      clearTimeout(this.timer);
+      this.polling = (this.polling || Promise.resolve()).then(() => this.pollOnce(force));
+      return this.polling;
+    }
+
+    async pollOnce(force) {
+      if (!this.an) return;  // still loading: the load shows the latest
       try {
         const before = this.describe.status;
         const ex = await this.source.execution(this.arn);
