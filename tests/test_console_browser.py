@@ -266,6 +266,52 @@ def test_a_report_opens_offline_from_a_file(browser: Any, tmp_path: Path) -> Non
     context.close()
 
 
+NESTED = {"StartAt": "Outer", "States": {
+    "Outer": {"Type": "Map", "ItemsPath": "$.rows", "Next": "Done", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+              "ItemProcessor": {"StartAt": "Inner", "States": {"Inner": {"Type": "Map", "End": True, "ItemProcessor": {
+                  "StartAt": "Check", "States": {
+                      "Check": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericGreaterThan": 2, "Next": "Big"}],
+                                "Default": "Small"},
+                      "Big": {"Type": "Fail", "Error": "TooBig"}, "Small": {"Type": "Succeed"}}}}}}},
+    "Caught": {"Type": "Pass", "End": True}, "Done": {"Type": "Succeed"}}}
+PARALLEL = {"StartAt": "Both", "States": {
+    "Both": {"Type": "Parallel", "Next": "Done", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "Branches": [
+        {"StartAt": "Quick", "States": {"Quick": {"Type": "Fail", "Error": "Oops"}}},
+        {"StartAt": "Slow", "States": {"Slow": {"Type": "Wait", "Seconds": 10, "Next": "Later"},
+                                       "Later": {"Type": "Pass", "End": True}}}]},
+    "Caught": {"Type": "Pass", "End": True}, "Done": {"Type": "Succeed"}}}
+
+
+@pytest.mark.parametrize(("definition", "value", "expected", "owners"), [
+    # an inner Map's failure fails its iteration of the outer Map, whose Catch catches it: MapStateFailed of the
+    # outer Map follows the inner one's, and the inner Map's MapStateAborted is its own
+    (NESTED, {"rows": [[1, 2], [3]]}, {"Outer": "caught", "Inner": "failed", "Check": "succeeded", "Big": "failed",
+                                       "Small": "succeeded", "Caught": "succeeded", "Done": "notreached"},
+     {"MapStateAborted": "Inner", "MapIterationFailed": "Outer"}),
+    # a branch fails, the other is stopped in its Wait (its WaitStateAborted follows the Fail state's event)
+    (PARALLEL, {}, {"Both": "caught", "Quick": "failed", "Slow": "aborted", "Later": "notreached",
+                    "Caught": "succeeded", "Done": "notreached"}, {"WaitStateAborted": "Slow", "ParallelStateFailed": "Both"}),
+])
+def test_failures_inside_maps_and_parallels_are_given_to_the_right_states(
+        browser: Any, tmp_path: Path, definition: dict[str, Any], value: Any, expected: dict[str, str],
+        owners: dict[str, str]) -> None:
+    path = tmp_path / "machine.asl.json"
+    path.write_text(json.dumps(definition))
+    done = subprocess.run([sys.executable, "-m", "asl", "run", str(path), "--input", json.dumps(value), "--report",
+                           str(tmp_path / "report.html")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    pg = browser.new_context(offline=True).new_page()
+    pg.goto((tmp_path / "report.html").as_uri())
+    ready(pg)
+    got = {name: next(c[7:] for c in sorted(classes(pg, name)) if c.startswith("status-")) for name in expected}
+    assert got == expected
+    rows = pg.eval_on_selector_all("table.history tr.event", "els => els.map(e => [e.children[1].textContent, "
+                                                             "e.children[2].firstChild ? e.children[2].firstChild.textContent : ''])")
+    for event_type, state in owners.items():
+        assert [s for t, s in rows if t == event_type][-1] == state, event_type
+    pg.context.close()
+
+
 def test_a_test_report_lists_the_tests_and_opens_each(browser: Any, tmp_path: Path) -> None:
     definition = tmp_path / "hello.asl.json"
     definition.write_text(json.dumps({"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": True}}}))

@@ -231,6 +231,7 @@
 
   // ---------------------------------------------------------------------------------------------- analysis
   const FAILURE = /(Failed|TimedOut)$/;
+  const ENDS = /^(Map|Parallel)State(Succeeded|Failed)$/;
   const STATUS_ORDER = ["running", "failed", "aborted", "caught", "succeeded"];
 
   /** What the definition says of each state: its type, the Parallel or Map it is in, whether it ends a block. */
@@ -279,10 +280,12 @@
       for (const p of c) if (anc.indexOf(p[0]) < 0) { keep = false; break; }
       return keep ? c : made(c.filter((p) => anc.indexOf(p[0]) >= 0));
     };
-    const nearest = (name, kind) => {
+    const above = (name, kind) => {  // the state `name` or the nearest around it of this type (null: none)
       for (let s = name; s != null; s = st.parent[s]) if (st.type[s] === kind) return s;
-      return name;
+      return null;
     };
+    const nearest = (name, kind) => above(name, kind) || name;
+    const visitOf = (name, c) => { const w = within(c, name); return open.get(w.length ? name + "\u0001" + w.key : name); };
     function state(name) {
       let s = states[name];
       if (!s) s = states[name] = { name: name, type: st.type[name] || "?", visits: [] };
@@ -303,10 +306,29 @@
       if (own != null && !entered && !exited) {
         if (t.slice(0, 8) === "Parallel") own = nearest(own, "Parallel");
         else if (t.slice(0, 3) === "Map" && t.slice(0, 12) !== "MapIteration") own = nearest(own, "Map");
+        if (ENDS.test(t)) {
+          // a Map or Parallel that has ended already (a nested one whose failure this one follows) passes the
+          // event to the one around it: MapStateFailed of an outer Map points at the inner Map's MapStateFailed
+          const kind = t.charAt(0) === "M" ? "Map" : "Parallel", base = p >= 0 ? ctx[p] : EMPTY;
+          for (let v = visitOf(own, base); own != null && v && v.ended; v = own != null ? visitOf(own, base) : null) {
+            own = st.parent[own] != null ? above(st.parent[own], kind) : null;
+          }
+        }
+      }
+      let c = p >= 0 ? ctx[p] : EMPTY;
+      let forced = null;
+      if (own != null && t.slice(-12) === "StateAborted" && st.type[own] !== t.slice(0, -12)) {
+        // a branch stopped because another failed: its *StateAborted follows the event that failed, so its state
+        // is the open one of that type in the same Parallel or Map
+        const kind = t.slice(0, -12), around = above(st.parent[own], "Parallel") || above(st.parent[own], "Map");
+        for (const v of open.values()) {
+          if (!v.aborted && v.exited < 0 && st.type[v.state] === kind &&
+              (around == null || (st.ancestors[v.state] || EMPTY).indexOf(around) >= 0)) { forced = v; break; }
+        }
+        if (forced) own = forced.state;
       }
       owner[i] = own;
-      let c = p >= 0 ? ctx[p] : EMPTY;
-      c = own == null ? EMPTY : within(c, own);
+      c = forced ? forced.ctx : own == null ? EMPTY : within(c, own);
       const iteration = t.slice(0, 12) === "MapIteration" && d.index != null;
       ctx[i] = iteration ? made(c.filter((q) => q[0] !== own).concat([[own, d.index]])) : c;
       if (own == null) {
@@ -316,6 +338,7 @@
       const key = c.length ? own + "\u0001" + c.key : own;
       if (entered) {
         const v = { state: own, ctx: c, ctxKey: c.key, entered: i, exited: -1, events: [i], failures: [], retries: 0, retried: [],
+          fail: st.type[own] === "Fail", ended: false,
           pending: -1, caught: -1, aborted: false, iterations: null, mapRuns: [] };
         state(own).visits.push(v);
         open.set(key, v);
@@ -337,13 +360,15 @@
           : t === "MapIterationFailed" ? "failed" : "aborted";
         v.iterations.set(d.index, { index: d.index, status: status, event: i });
       } else if (FAILURE.test(t)) {
+        if (ENDS.test(t)) v.ended = true;
         v.failures.push(i);
         if (v.pending < 0) v.pending = i;
         if (pe && pe.type.slice(-12) === "StateEntered" && st.ends[own]) edges.add(own + "\u0001\u0001n");
       } else if (t.slice(-7) === "Aborted") {
         v.aborted = true;
       } else {
-        if (v.pending >= 0) { v.retries++; v.retried.push(v.pending); v.pending = -1; }
+        if (v.pending >= 0) { v.retries++; v.retried.push(v.pending); v.pending = -1; v.ended = false; }
+        if (ENDS.test(t)) v.ended = true;
         if (t === "MapRunStarted" || t === "MapRunRedriven") { v.mapRuns.push(d.mapRunArn); mapRuns.push({ state: own, arn: d.mapRunArn, event: i }); }
         if ((t === "TaskSubmitted" || t === "TaskSucceeded") && typeof d.output === "string" && d.output.indexOf("ExecutionArn") >= 0) {
           const m = /"ExecutionArn"\s*:\s*"(arn:[^"]+)"/.exec(d.output);
@@ -367,9 +392,10 @@
 
   function visitStatus(v, running) {
     if (v.exited >= 0) return v.caught >= 0 ? "caught" : "succeeded";
+    if (v.pending >= 0 || v.fail) return "failed";  // a Fail state entered has failed
     if (v.aborted) return "aborted";
-    if (v.pending >= 0 || v.failures.length) return running && v.pending < 0 ? "running" : "failed";
-    return running ? "running" : "aborted";
+    if (running) return "running";
+    return v.failures.length ? "failed" : "aborted";
   }
 
   /** The visits of a state that count under the Map iteration in focus (all of them when none is). */
