@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -162,3 +163,11 @@ def encode(value: Any) -> Any:
 
 
 __all__ = ["TARGET_PREFIX", "RequestError", "check_request", "encode", "method_name", "model", "operation_names"]
+
+
+def event_details(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A history event's details (its one ``...EventDetails`` member, as GetExecutionHistory gives it), or {}."""
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, Mapping):
+            return value
+    return {}

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+from .api import event_details as _details
+
 ENDS = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
         "ExecutionAborted": "ABORTED"}
 _STATE_EVENT = re.compile(r"(Pass|Task|Choice|Wait|Succeed|Fail|Parallel|Map)State(Entered|Exited|Started|Succeeded|"
@@ -77,14 +79,6 @@ def _when(value: Any) -> datetime | None:
         except ValueError:
             return None
     return None
-
-
-def _details(ev: dict[str, Any]) -> dict[str, Any]:
-    """The event's details (the one ``...EventDetails`` value), or {}."""
-    for key, value in ev.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
 
 
 @dataclass(eq=False)

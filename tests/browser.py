@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
-import subprocess
 import sys
+
+from .debian import apt_install, can_install
 
 # Debian's /usr/bin/chromium is a shell wrapper that sets flags and runs /usr/lib/chromium/chromium
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium")
@@ -38,27 +38,14 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _run_quietly(cmd: list[str]) -> bool:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"browser: {shlex.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}", file=sys.stderr)
-    return r.returncode == 0
-
-
 def ensure_installed() -> str | None:
     """find_chromium(), after installing Debian's chromium package if it is missing and we can (root, apt-get).
 
     None when Chromium is not there and cannot be installed.
     """
     found = find_chromium()
-    if found is not None or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if found is not None or not can_install() or not apt_install("chromium", "browser"):
         return found
-    lock = ["-o", "DPkg::Lock::Timeout=300"]  # wait for a parallel apt-get (the PostgreSQL install) to finish
-    if not _run_quietly(["apt-get", *lock, "-q", "update"]):
-        return None
-    if not _run_quietly(["apt-get", *lock, "-q", "install", "-y", "--no-install-recommends", "chromium"]):
-        return None
     return find_chromium()
 
 

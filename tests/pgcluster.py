@@ -31,6 +31,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from .debian import apt_install, can_install
+
 _TOOLS = ("initdb", "pg_ctl", "postgres")
 _DEBIAN_ROOT = Path("/usr/lib/postgresql")
 # The server's socket is <folder>/.s.PGSQL.5432 and a Unix socket path must fit in 108 bytes
@@ -74,29 +76,14 @@ def find_bindir() -> Path | None:
     return None
 
 
-def _run_quietly(cmd: list[str]) -> bool:
-    """Run cmd, showing its output only when it fails."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"pgcluster: {shlex.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}", file=sys.stderr)
-    return r.returncode == 0
-
-
 def ensure_installed() -> Path | None:
     """find_bindir(), after installing Debian's postgresql package if it is missing and we can (root, apt-get).
 
     None when PostgreSQL is not there and cannot be installed.
     """
     bindir = find_bindir()
-    if bindir is not None or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if bindir is not None or not can_install() or not apt_install("postgresql", "pgcluster"):
         return bindir
-    # Wait for a parallel apt-get's dpkg lock rather than fail at once.
-    lock = ["-o", "DPkg::Lock::Timeout=300"]
-    if not _run_quietly(["apt-get", *lock, "-q", "update"]):
-        return None
-    if not _run_quietly(["apt-get", *lock, "-q", "install", "-y", "--no-install-recommends", "postgresql"]):
-        return None
     return find_bindir()
 
 

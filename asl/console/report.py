@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..api import encode
+from ..api import event_details as _details
 from .assets import page
 
 log = logging.getLogger("asl.console")
@@ -29,13 +30,6 @@ def graph_svg(definition: str) -> str | None:
     except Exception:  # a report is written whatever the graph's fate; the page says the graph is missing
         log.warning("cannot draw the graph for the report", exc_info=True)
         return None
-
-
-def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, Mapping):
-            return value
-    return {}
 
 
 def machine_arn_of(execution_arn: str) -> str:
