@@ -39,7 +39,11 @@ def graph(definition: str, output: str | None, fmt: str | None) -> None:
         for d in errors or problems:
             click.echo(f"{definition}:{d.location}: {d.severity.value} {d.code}: {d.message}", err=True)
         sys.exit(1)
-    chosen = fmt or _FORMATS.get(Path(output).suffix.lower(), "svg") if output else fmt or "svg"
+    if output is not None and fmt is None and Path(output).suffix.lower() not in _FORMATS:
+        click.echo(f"{output}: cannot tell the format from the extension '{Path(output).suffix}': name the file "
+                   ".svg, .html or .dot, or give --format", err=True)
+        sys.exit(2)
+    chosen = fmt or (_FORMATS[Path(output).suffix.lower()] if output else "svg")
     title = Path(definition).name
     text = {"svg": render_svg, "dot": render_dot}.get(chosen)
     rendered = text(parsed.value) if text else render_html(parsed.value, title=title)

@@ -159,3 +159,67 @@ def test_cli_bad_input(tmp_path: Path) -> None:
     source.write_text(json.dumps(NESTED))
     result = runner.invoke(main, ["graph", str(source), "-o", str(tmp_path / "no" / "such" / "dir.svg")])
     assert result.exit_code == 2 and "cannot write file" in result.output
+
+
+def _boxes(root: ET.Element) -> dict[str, tuple[float, float, float, float]]:
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        shape = next((c for c in g if c.get("class") in ("shape", "box")), None)
+        if g.get("data-state") and shape is not None and shape.tag == f"{SVG}rect":
+            x, y = float(shape.get("x") or 0), float(shape.get("y") or 0)
+            out[g.get("data-state") or ""] = (x, y, x + float(shape.get("width") or 0), y + float(shape.get("height") or 0))
+    return out
+
+
+def test_what_a_trial_found_drawn_right() -> None:
+    """A rule and the Default to one state, or two Catchers to one state, are one edge with both labels; a Map's
+    processor with a loop back and labels stays inside the Map's box; every label lies inside the picture; status
+    classes win over the type's colours (aborted too); a Distributed Map says so."""
+    definition = {"StartAt": "Outer", "States": {
+        "Outer": {"Type": "Map", "End": True, "Catch": [{"ErrorEquals": ["E"], "Next": "Handle"}],
+                  "ItemProcessor": {"StartAt": "Poll", "States": {
+                      "Poll": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:ok", "Next": "Ready?",
+                               "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "GiveUp"},
+                                         {"ErrorEquals": ["States.ALL"], "Next": "GiveUp"}]},
+                      "Ready?": {"Type": "Choice", "Default": "Sleep", "Choices": [
+                          {"Not": {"Variable": "$.done", "IsPresent": True}, "Next": "Sleep"},
+                          {"Variable": "$.done.x", "NumericGreaterThanEquals": 10, "Next": "Ok"}]},
+                      "Sleep": {"Type": "Wait", "Seconds": 2, "Next": "Poll"},
+                      "GiveUp": {"Type": "Fail"}, "Ok": {"Type": "Succeed"}}}},
+        "Handle": {"Type": "Pass", "End": True}}}
+    svg = render_svg(definition)
+    root = _tree(svg)
+    edges = [(g.get("data-from"), g.get("data-to"), g.get("class"), "".join(g.itertext())) for g in _groups(root, "edge")]
+    to_sleep = [e for e in edges if e[:2] == ("Ready?", "Sleep")]
+    assert len(to_sleep) == 1 and "kind-choice" in (to_sleep[0][2] or "") and "Default" in to_sleep[0][3]
+    to_give_up = [e for e in edges if e[:2] == ("Poll", "GiveUp")]
+    assert len(to_give_up) == 1 and "States.Timeout" in to_give_up[0][3] and "States.ALL" in to_give_up[0][3]
+    boxes = _boxes(root)
+    branch = next(g for g in _groups(root, "branch"))
+    rect = next(c for c in branch if c.tag == f"{SVG}rect")
+    bx0, bx1 = float(rect.get("x") or 0), float(rect.get("x") or 0) + float(rect.get("width") or 0)
+    ox0, _, ox1, _ = boxes["Outer"]
+    assert ox0 <= bx0 and bx1 <= ox1  # the processor's box inside the Map's
+    for name in ("Poll", "Sleep", "Ok", "GiveUp"):
+        assert bx0 <= boxes[name][0] and boxes[name][2] <= bx1, name
+    vx, _, vw, _ = (float(v) for v in (root.get("viewBox") or "").split())
+    for text in root.iter(f"{SVG}text"):
+        x, anchor = float(text.get("x") or 0), text.get("text-anchor")
+        width = len(text.text or "") * 6.2
+        start = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        assert vx <= start + 1 and start + width <= vx + vw + 1, text.text
+    assert ".node.status-aborted > .shape" in svg and ".cluster.status-failed > .box" in svg
+    distributed = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "W", "States": {"W": {"Type": "Pass", "End": True}}}}}}
+    assert "distributed (standard), reads s3:getObject" in "".join(_tree(render_svg(distributed)).itertext())
+
+
+def test_cli_refuses_an_extension_it_cannot_write(tmp_path: Path) -> None:
+    source = tmp_path / "ok.json"
+    source.write_text(json.dumps(NESTED))
+    result = CliRunner().invoke(main, ["graph", str(source), "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 2 and "cannot tell the format" in result.output and not (tmp_path / "g.png").exists()
+    result = CliRunner().invoke(main, ["graph", str(source), "-o", str(tmp_path / "g.txt"), "--format", "dot"])
+    assert result.exit_code == 0 and (tmp_path / "g.txt").read_text().startswith("digraph")

@@ -25,6 +25,10 @@ TERMINAL = 22.0
 DUMMY_WIDTH = 12.0
 SWEEPS = 6
 SECOND_LINE = 34
+CLUSTER_DETAIL = 64
+NAME_CHARS = 48  # a state's name is drawn cut to this many characters (whole in the tooltip)
+EDGE_LABEL_CHARS = 30
+LABEL_CHAR_WIDTH = 6.2  # px per character of an edge label (10.5 px font)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Route:
     edge: Edge
     points: list[tuple[float, float]]
     back: bool = False
+    label_at: tuple[float, float, str] | None = None  # x, y and text-anchor of the edge's label
 
 
 @dataclass
@@ -56,27 +61,32 @@ class Laid:
     routes: list[Route]
     width: float
     height: float
+    x0: float = 0.0  # where the block's box starts (its content, lanes and labels lie within width x height)
+    y0: float = 0.0
 
     def shifted(self, dx: float, dy: float) -> Laid:
         """The same layout moved by (dx, dy), nested blocks too."""
         nodes = [Placed(p.node, p.x + dx, p.y + dy, p.width, p.height, [b.shifted(dx, dy) for b in p.blocks])
                  for p in self.nodes]
-        routes = [Route(r.edge, [(x + dx, y + dy) for x, y in r.points], r.back) for r in self.routes]
-        return Laid(nodes, routes, self.width, self.height)
+        routes = [Route(r.edge, [(x + dx, y + dy) for x, y in r.points], r.back,
+                        None if r.label_at is None else (r.label_at[0] + dx, r.label_at[1] + dy, r.label_at[2]))
+                  for r in self.routes]
+        return Laid(nodes, routes, self.width, self.height, self.x0 + dx, self.y0 + dy)
 
 
 def _size(node: Node) -> tuple[float, float, list[Laid]]:
     if node.type in ("Start", "End"):
         return TERMINAL, TERMINAL, []
     # second lines are drawn cut to SECOND_LINE characters (whole in the tooltip)
-    text = max(len(node.name), min(len(node.detail), SECOND_LINE) * 0.85, min(len(node.retry) + 2, SECOND_LINE) * 0.85)
-    if node.blocks:
+    text = max(min(len(node.name), NAME_CHARS), min(len(node.detail), SECOND_LINE) * 0.85,
+               min(len(node.retry) + 2, SECOND_LINE) * 0.85)
+    if node.blocks:  # a box has room for its whole detail line (a Distributed Map's reader and writer)
+        text = max(text, min(len(node.detail), CLUSTER_DETAIL) * 0.85)
         inner = [layout(b) for b in node.blocks]
         width = sum(b.width for b in inner) + NODE_GAP * (len(inner) - 1) + 2 * CLUSTER_PAD
         width = max(width, text * CHAR_WIDTH + 2 * CLUSTER_PAD)
         height = max((b.height for b in inner), default=0.0) + CLUSTER_HEADER + 2 * CLUSTER_PAD
-        if node.retry:
-            height += DETAIL_HEIGHT
+        height += DETAIL_HEIGHT * (bool(node.retry) + bool(node.detail))
         return width, height, inner
     height = NODE_HEIGHT + DETAIL_HEIGHT * (bool(node.detail) + bool(node.retry))
     return max(text * CHAR_WIDTH + 28.0, 90.0), height, []
@@ -182,7 +192,12 @@ def layout(block: Block) -> Laid:
     right = max((x[n] + width_of[n] / 2 for n in layer_of), default=0.0)
     right = max([right] + [px for r in routes if r.back for px, _ in r.points])
     left = min([left] + [px for r in routes if r.back for px, _ in r.points])
-    laid = Laid([placed[n] for n in names], routes, right - left, height)
+    for r in routes:  # room for the labels too
+        if r.label_at is not None:
+            span = min(len(r.edge.label), EDGE_LABEL_CHARS) * LABEL_CHAR_WIDTH
+            lx, _, anchor = r.label_at
+            left, right = min(left, lx - span if anchor == "end" else lx), max(right, lx + span if anchor == "start" else lx)
+    laid = Laid([placed[n] for n in names], routes, right - left, height, left, 0.0)
     return _settle(laid).shifted(-left, 0.0)
 
 
@@ -191,7 +206,8 @@ def _settle(laid: Laid) -> Laid:
     out = []
     for p in laid.nodes:
         if p.blocks:
-            top = p.y - p.height / 2 + CLUSTER_HEADER + CLUSTER_PAD + (DETAIL_HEIGHT if p.node.retry else 0.0)
+            top = (p.y - p.height / 2 + CLUSTER_HEADER + CLUSTER_PAD
+                   + DETAIL_HEIGHT * (bool(p.node.retry) + bool(p.node.detail)))
             total = sum(b.width for b in p.blocks) + NODE_GAP * (len(p.blocks) - 1)
             cursor = p.x - total / 2
             blocks = []
@@ -200,7 +216,7 @@ def _settle(laid: Laid) -> Laid:
                 cursor += b.width + NODE_GAP
             p = Placed(p.node, p.x, p.y, p.width, p.height, blocks)
         out.append(p)
-    return Laid(out, laid.routes, laid.width, laid.height)
+    return Laid(out, laid.routes, laid.width, laid.height, laid.x0, laid.y0)
 
 
 def _order(rows: list[list[str]], up: dict[str, list[str]], down: dict[str, list[str]]) -> None:
@@ -294,7 +310,34 @@ def _routes(block: Block, placed: dict[str, Placed], chains: dict[tuple[str, str
         else:
             lane, sx, tx = left_edge - 14.0 * lanes, s.x - s.width / 2, t.x - t.width / 2
         routes.append(Route(e, [(sx, s.y + 6), (lane, s.y + 6), (lane, t.y - 6), (tx, t.y - 6)], back=True))
+    _place_labels(routes)
     return routes
+
+
+def _place_labels(routes: list[Route]) -> None:
+    """Each label on its edge's first stretch, where the edges of one source part, on the side the edge heads to;
+    labels of one source's edges at staggered heights so they do not meet."""
+    seen: dict[str, int] = {}
+    for r in routes:
+        if not r.edge.label:
+            continue
+        k = seen.get(r.edge.source, 0)
+        seen[r.edge.source] = k + 1
+        if r.back:
+            (_, y1), (lane, _), (_, y2) = r.points[0], r.points[1], r.points[2]
+            anchor = "start" if lane >= r.points[0][0] else "end"
+            r.label_at = (lane + (4 if anchor == "start" else -4), (y1 + y2) / 2 + 13 * k, anchor)
+            continue
+        (x1, y1), (x2, y2) = r.points[0], r.points[1]
+        # a row of its own below the source (13 px apart), where the edge is at that height
+        ly = min(y1 + 10 + 13 * k, y1 + (y2 - y1) * 0.85)
+        along = (ly - y1) / (y2 - y1) if y2 != y1 else 0.5
+        # the drawn curve leaves vertically and bends halfway: follow it roughly (a smoothstep of the line)
+        lx = x1 + (x2 - x1) * (along * along * (3 - 2 * along))
+        if x2 < x1 - 1:
+            r.label_at = (lx - 5, ly, "end")
+        else:
+            r.label_at = (lx + 5, ly, "start")
 
 
 __all__ = ["END", "START", "Laid", "Placed", "Route", "layout"]

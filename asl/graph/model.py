@@ -117,6 +117,23 @@ def _detail(state: Mapping[str, Any]) -> str:
     return ""
 
 
+def _distributed(state: Mapping[str, Any], processor: Mapping[str, Any]) -> str:
+    """A Distributed Map's mode and what it reads and writes, in a few words; "" for an inline Map."""
+    config = processor.get("ProcessorConfig")
+    if not isinstance(config, Mapping) or config.get("Mode") != "DISTRIBUTED":
+        return ""
+    words = ["distributed" + (f" ({config['ExecutionType'].lower()})" if isinstance(config.get("ExecutionType"), str) else "")]
+    reader = state.get("ItemReader")
+    if isinstance(reader, Mapping):
+        resource = str(reader.get("Resource", ""))
+        words.append("reads " + resource.removeprefix("arn:aws:states:::"))
+    if isinstance(state.get("ItemBatcher"), Mapping):
+        words.append("batched")
+    if isinstance(state.get("ResultWriter"), Mapping):
+        words.append("writes results")
+    return ", ".join(words)
+
+
 def build_block(states_parent: Mapping[str, Any], pointer: str, top: bool = False) -> Block:
     """The block of the ``States`` in ``states_parent`` (a definition, a branch or a Map's processor) at
     ``pointer``; ``top`` adds the start and end markers."""
@@ -143,6 +160,7 @@ def build_block(states_parent: Mapping[str, Any], pointer: str, top: bool = Fals
             key = "ItemProcessor" if isinstance(state.get("ItemProcessor"), Mapping) else "Iterator"
             if isinstance(state.get(key), Mapping):
                 node.blocks = [build_block(state[key], f"{ptr}/{key}")]
+                node.detail = _distributed(state, state[key])
         nodes.append(node)
         edges.extend(_transitions(name, state, states))
         if state.get("End") is True or kind in ("Succeed", "Fail"):
@@ -151,7 +169,27 @@ def build_block(states_parent: Mapping[str, Any], pointer: str, top: bool = Fals
                 edges.append(Edge(name, END, "next"))
     if top and ends:
         nodes.append(Node(END, "End", pointer))
-    return Block(nodes, edges, START if top else start)
+    return Block(nodes, _merged(edges), START if top else start)
+
+
+_KIND_ORDER = ("next", "choice", "default", "catch")
+
+
+def _merged(edges: list[Edge]) -> list[Edge]:
+    """One edge per source and target (a rule and the Default, or two Catchers, to the same state would be drawn on
+    top of each other): the first kind of next, choice, default, catch, with the labels joined."""
+    by_pair: dict[tuple[str, str], list[Edge]] = {}
+    for e in edges:
+        by_pair.setdefault((e.source, e.target), []).append(e)
+    out = []
+    for (source, target), group in by_pair.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        kind = min((e.kind for e in group), key=_KIND_ORDER.index)
+        labels = [e.label for e in group if e.label]
+        out.append(Edge(source, target, kind, " / ".join(labels)))
+    return out
 
 
 def _transitions(name: str, state: Mapping[str, Any], states: Mapping[str, Any]) -> list[Edge]:

@@ -5,7 +5,8 @@ The SVG's elements carry what a page needs to colour a run without laying out ag
 ``g.node.state.type-<Type>`` with ``data-state`` (state names are unique in a whole machine, nested ones too);
 Parallel and Map states are ``g.cluster.type-<Type>`` boxes with ``data-state``, their branches
 ``g.cluster.branch``; edges are ``g.edge.kind-<next|choice|default|catch>`` with ``data-from``/``data-to``. The
-style colours the classes ``status-succeeded|failed|caught|retried|running|notreached`` and ``edge-taken``.
+style colours the classes ``status-succeeded|failed|caught|retried|running|aborted|notreached`` and ``edge-taken``
+(over the colours of the types).
 """
 
 from __future__ import annotations
@@ -15,12 +16,23 @@ from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from .layout import CLUSTER_HEADER, DETAIL_HEIGHT, SECOND_LINE, Laid, Placed, Route, layout
+from .layout import (
+    CLUSTER_DETAIL,
+    CLUSTER_HEADER,
+    DETAIL_HEIGHT,
+    EDGE_LABEL_CHARS,
+    LABEL_CHAR_WIDTH,
+    NAME_CHARS,
+    SECOND_LINE,
+    Laid,
+    Placed,
+    Route,
+    layout,
+)
 from .model import END, START, Block, build_graph
 
 MARGIN = 16.0
-LABEL_CHARS = 44
-EDGE_LABEL_CHARS = 30
+LABEL_CHARS = NAME_CHARS
 
 STYLE = """
 .asl-graph { font: 12px system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
@@ -40,17 +52,19 @@ STYLE = """
 .asl-graph .edge > path { fill: none; stroke: #8a939c; stroke-width: 1.3; marker-end: url(#asl-arrow); }
 .asl-graph .edge.kind-default > path { stroke-dasharray: 5 3; }
 .asl-graph .edge.kind-catch > path { stroke: #d9822b; stroke-dasharray: 4 3; }
-.asl-graph .edge > text { fill: #545b64; font-size: 10.5px; }
+.asl-graph .edge > text { fill: #545b64; font-size: 10.5px; paint-order: stroke; stroke: #ffffff; stroke-width: 3px;
+  stroke-linejoin: round; }
 .asl-graph .edge.kind-catch > text { fill: #b5651d; }
-.asl-graph .status-succeeded > .shape, .asl-graph .status-succeeded > .box { fill: #d4f0dc; stroke: #1d8102; stroke-width: 2; }
-.asl-graph .status-failed > .shape, .asl-graph .status-failed > .box { fill: #fbd9d4; stroke: #d13212; stroke-width: 2; }
-.asl-graph .status-caught > .shape, .asl-graph .status-caught > .box { fill: #fde8cf; stroke: #d9822b; stroke-width: 2; }
-.asl-graph .status-retried > .shape { stroke: #b58900; stroke-width: 2.5; }
-.asl-graph .status-running > .shape, .asl-graph .status-running > .box { fill: #d6e8fa; stroke: #0073bb; stroke-width: 2.5; }
+.asl-graph .node.status-succeeded > .shape, .asl-graph .cluster.status-succeeded > .box { fill: #d4f0dc; stroke: #1d8102; stroke-width: 2; }
+.asl-graph .node.status-failed > .shape, .asl-graph .cluster.status-failed > .box { fill: #fbd9d4; stroke: #d13212; stroke-width: 2; }
+.asl-graph .node.status-caught > .shape, .asl-graph .cluster.status-caught > .box { fill: #fde8cf; stroke: #d9822b; stroke-width: 2; }
+.asl-graph .node.status-retried > .shape, .asl-graph .cluster.status-retried > .box { stroke: #b58900; stroke-width: 2.5; }
+.asl-graph .node.status-running > .shape, .asl-graph .cluster.status-running > .box { fill: #d6e8fa; stroke: #0073bb; stroke-width: 2.5; }
+.asl-graph .node.status-aborted > .shape, .asl-graph .cluster.status-aborted > .box { fill: #eddad6; stroke: #7d2105; stroke-width: 2; }
 .asl-graph .status-notreached { opacity: 0.45; }
 .asl-graph .edge.edge-taken > path { stroke: #1d8102; stroke-width: 2.2; }
 .asl-graph .node.state, .asl-graph .cluster[data-state] > .name { cursor: pointer; }
-.asl-graph .selected > .shape, .asl-graph .selected > .box { stroke: #ff9900; stroke-width: 3; }
+.asl-graph .node.selected > .shape, .asl-graph .cluster.selected > .box { stroke: #ff9900; stroke-width: 3; }
 """
 
 _DEFS = ('<defs><marker id="asl-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -109,26 +123,18 @@ def _cluster(p: Placed) -> str:
              f'data-pointer={quoteattr(node.pointer)}>{_title(p)}',
              f'<rect class="box" x="{left:.1f}" y="{top:.1f}" width="{p.width:.1f}" height="{p.height:.1f}" rx="8"/>',
              _text(left + 10, top + CLUSTER_HEADER / 2 + 2, "name", f"{node.type}: {node.name}", "start")]
-    if node.retry:
-        parts.append(_text(left + 10, top + CLUSTER_HEADER / 2 + 2 + DETAIL_HEIGHT, "retry", "↻ " + node.retry, "start"))
+    extra = [(c, t) for c, t in (("detail", node.detail), ("retry", "↻ " + node.retry if node.retry else "")) if t]
+    for i, (cls, line) in enumerate(extra, start=1):
+        parts.append(_text(left + 10, top + CLUSTER_HEADER / 2 + 2 + DETAIL_HEIGHT * i, cls, line, "start",
+                           CLUSTER_DETAIL if cls == "detail" else SECOND_LINE))
     for i, block in enumerate(p.blocks):
         parts.append(f'<g class="cluster branch" data-branch="{i}">')
-        parts.append(f'<rect class="box" x="{block_left(block) - 6:.1f}" y="{block_top(block) - 6:.1f}" '
+        parts.append(f'<rect class="box" x="{block.x0 - 6:.1f}" y="{block.y0 - 6:.1f}" '
                      f'width="{block.width + 12:.1f}" height="{block.height + 12:.1f}" rx="6"/>')
         parts.append(_content(block))
         parts.append("</g>")
     parts.append("</g>")
     return "".join(parts)
-
-
-def block_left(block: Laid) -> float:
-    """The left edge of a laid-out block's content."""
-    return min((p.x - p.width / 2 for p in block.nodes), default=0.0)
-
-
-def block_top(block: Laid) -> float:
-    """The top edge of a laid-out block's content."""
-    return min((p.y - p.height / 2 for p in block.nodes), default=0.0)
 
 
 def _path(points: list[tuple[float, float]], back: bool) -> str:
@@ -148,15 +154,8 @@ def _edge(r: Route) -> str:
     source = "" if e.source == START else e.source
     target = "" if e.target == END else e.target
     label = ""
-    if e.label:
-        # near the target, where edges from one Choice have spread apart; a back edge's on its lane
-        (x1, y1), (x2, y2) = r.points[-2], r.points[-1]
-        # and on the side the edge heads to, so labels of edges that part do not meet
-        if r.back:
-            lx, ly, anchor = r.points[1][0] + 4, (r.points[1][1] + r.points[2][1]) / 2, "start"
-        else:
-            lx, ly = x1 + (x2 - x1) * 0.7, y1 + (y2 - y1) * 0.7 - 4
-            lx, anchor = (lx - 4, "end") if x2 < r.points[0][0] - 1 else (lx + 4, "start")
+    if e.label and r.label_at is not None:
+        lx, ly, anchor = r.label_at
         label = _text(lx, ly, "label", e.label, anchor, EDGE_LABEL_CHARS) + f"<title>{escape(e.label)}</title>"
     return (f'<g class="edge kind-{e.kind}" data-from={quoteattr(source)} data-to={quoteattr(target)}>'
             f'<path d="{_path(r.points, r.back)}"/>{label}</g>')
@@ -174,12 +173,18 @@ def _extent(laid: Laid) -> tuple[float, float, float, float]:
     for p in laid.nodes:
         xs += [p.x - p.width / 2, p.x + p.width / 2]
         ys += [p.y - p.height / 2, p.y + p.height / 2]
+        for block in p.blocks:
+            x0, y0, x1, y1 = _extent(block)
+            xs += [x0, x1]
+            ys += [y0, y1]
     for r in laid.routes:
         xs += [x for x, _ in r.points]
         ys += [y for _, y in r.points]
-        if r.edge.label:  # room for the label's text to the right of its anchor
-            xs.append(max(x for x, _ in r.points) + min(len(r.edge.label), EDGE_LABEL_CHARS) * 6.2)
-            xs.append(min(x for x, _ in r.points) - min(len(r.edge.label), EDGE_LABEL_CHARS) * 6.2)
+        if r.label_at is not None:  # room for the label's text on its side of its anchor
+            lx, ly, anchor = r.label_at
+            span = min(len(r.edge.label), EDGE_LABEL_CHARS) * LABEL_CHAR_WIDTH
+            xs.append(lx - span if anchor == "end" else lx + span)
+            ys.append(ly + 8)
     return min(xs), min(ys), max(xs), max(ys)
 
 
