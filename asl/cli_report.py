@@ -64,7 +64,8 @@ def write_test_report(folder: str, results: Sequence[Any], definition_text: Call
         text = definition_text(suite) if definition_text is not None else _definition_text(suite)
         for test in suite_result.results:
             label = f"{suite.name} › {test.name}"
-            verdict = {"verdict": "passed" if test.passed else "failed", "failures": list(test.failures)}
+            verdict = {"verdict": "passed" if test.passed else "failed", "failures": list(test.failures),
+                       "suite": suite.name, "test": test.name}
             result = test.result
             if result is None:  # the test could not run: listed, with its reason, and no page
                 items.append({"executionArn": f"test:{suite.name}:{test.name}", "name": label, "status": "FAILED",
@@ -81,7 +82,7 @@ def write_test_report(folder: str, results: Sequence[Any], definition_text: Call
             executions[arn] = entry(executions[arn]["describe"], text, executions[arn]["events"], executions[arn]["mapRuns"],
                                     test={"suite": suite.name, "name": test.name, "passed": test.passed,
                                           "failures": list(test.failures)})
-            _write(root / "tests" / file_name, execution_page(f"{label} · asl test", executions, arn))
+            _write(root / "tests" / file_name, execution_page(f"{label} · asl test", executions, arn, home="../index.html"))
             links[arn] = f"tests/{file_name}"
             d = describe(arn, result.status, executions[arn]["events"])
             items.append({**{k: d[k] for k in ("executionArn", "stateMachineArn", "status", "startDate", "stopDate")

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from . import browser as chromium
-from .consolekit import DEMO, STATES, console_server, create, start, wait_done
+from .consolekit import DEMO, STATES, console_server, create, get, start, wait_done
 
 WAIT_MS = 20_000
 
@@ -208,7 +208,7 @@ def test_a_distributed_map_lists_its_children_which_open(served: Any, page: Any)
     ready(page)
     assert page.text_content("#execution-status") == "SUCCEEDED"
     assert "status-succeeded" in classes(page, "Work")
-    page.wait_for_selector("a:text-is('parent execution')", timeout=WAIT_MS)
+    page.wait_for_selector("a.parent-execution-link", timeout=WAIT_MS)
 
 
 def test_a_nested_execution_is_linked_from_the_state_that_started_it(served: Any, page: Any) -> None:
@@ -313,28 +313,46 @@ def test_failures_inside_maps_and_parallels_are_given_to_the_right_states(
 
 
 def test_a_test_report_lists_the_tests_and_opens_each(browser: Any, tmp_path: Path) -> None:
-    definition = tmp_path / "hello.asl.json"
-    definition.write_text(json.dumps({"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": True}}}))
-    suite = tmp_path / "hello.test.json"
-    suite.write_text(json.dumps({"stateMachine": "hello.asl.json", "tests": [
+    """index.html: a summary, a filter by verdict, the tests grouped by suite in suite order; a test's page goes
+    Home to index.html."""
+    (tmp_path / "hello.asl.json").write_text(json.dumps({"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": True}}}))
+    (tmp_path / "zeta.test.json").write_text(json.dumps({"name": "zeta", "stateMachine": "hello.asl.json", "tests": [
         {"name": "passes", "input": {"a": 1}, "expect": {"status": "SUCCEEDED", "output": {"a": 1}}},
         {"name": "fails on purpose", "input": {"a": 1}, "expect": {"output": {"a": 2}}}]}))
-    done = subprocess.run([sys.executable, "-m", "asl", "test", str(suite), "--report", str(tmp_path / "report")],
-                          capture_output=True, text=True, cwd=tmp_path)
+    (tmp_path / "alpha.test.json").write_text(json.dumps({"name": "alpha", "stateMachine": "hello.asl.json", "tests": [
+        {"name": "also passes", "input": {"b": 1}, "expect": {"output": {"b": 1}}}]}))
+    done = subprocess.run([sys.executable, "-m", "asl", "test", "zeta.test.json", "alpha.test.json", "--report",
+                           str(tmp_path / "report")], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     index = tmp_path / "report" / "index.html"
     context = browser.new_context(offline=True)
     pg = context.new_page()
     pg.goto(index.as_uri())
     ready(pg)
-    rows = pg.locator("table.executions tbody tr")
-    assert rows.count() == 2
+    assert "2 of 3 tests passed" in pg.text_content(".test-summary")
+    # grouped by suite, in the order the suites were given (not by start time)
+    rows = pg.eval_on_selector_all("table.executions tbody tr", "els => els.map(e => e.className + ':' + "
+                                                               "e.querySelector('th, td').textContent)")
+    assert rows == ["suite-row:zeta · 1 of 2 passed", "test-row:passes", "test-row:fails on purpose",
+                    "suite-row:alpha · 1 of 1 passed", "test-row:also passes"]
     assert pg.locator("table.executions .badge", has_text="failed").count() == 1
+    # the filter by verdict
+    pg.select_option("select[name=verdict]", "failed")
+    pg.click("form.filters button[type=submit]")
+    pg.wait_for_function("document.querySelectorAll('table.executions tr.test-row').length === 1")
+    ready(pg)
+    assert pg.text_content("table.executions tr.test-row td") == "fails on purpose"
     pg.click("table.executions a:has-text('fails on purpose')")
     pg.wait_for_url("**/tests/*.html")
     ready(pg)
     assert "status-succeeded" in classes(pg, "Hello")
     assert "failed" in pg.text_content(".test-result") and '"a": 2' in pg.text_content(".test-result")
+    # Home (and the brand) go back to index.html, not to the list inside the test's own page
+    assert pg.get_attribute("header .crumbs a:text-is('Home')", "href") == "../index.html"
+    pg.click("header .crumbs a:text-is('Home')")
+    pg.wait_for_url("**/report/index.html")
+    ready(pg)
+    assert pg.locator(".test-summary").count() == 1
     context.close()
 
 
@@ -382,3 +400,130 @@ def test_the_render_benchmark_runs_at_tiny_size(browser: Any, tmp_path: Path) ->
     assert figures["status"] == "SUCCEEDED" and figures["events"] > 100
     for view in ("console", "report"):
         assert figures[view]["total"] > 0 and figures[view]["click_state"] >= 0
+
+
+FANFAIL = {"StartAt": "Fan", "States": {"Fan": {
+    "Type": "Map", "ItemsPath": "$.items", "Next": "After",
+    "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.bad", "BooleanEquals": True, "Next": "Explode"}],
+                  "Default": "Work"},
+        "Explode": {"Type": "Fail", "Error": "Boom"}, "Work": {"Type": "Pass", "End": True}}}},
+    "After": {"Type": "Pass", "End": True}}}
+
+
+def test_a_failed_distributed_map_shows_its_map_run_and_error_and_its_children_link_only_to_pages(
+        served: Any, page: Any) -> None:
+    server, sfn, _, _, _ = served
+    machine = create(sfn, "fanfail", FANFAIL)
+    arn = start(sfn, machine, "fanfail-1", {"items": [{"n": 1}, {"n": 2, "bad": True}]})
+    assert wait_done(sfn, arn) == "FAILED"
+    page.goto(execution_url(server, arn) + "?state=Fan")
+    ready(page)
+    # the Map Run line: its id, a link (not the text of a URL)
+    line = page.locator("aside.state-panel p", has_text="Map Run:")
+    run_id = page.text_content("#map-runs .map-run h3").split(" · ")[1].split()[0]
+    assert line.text_content() == "Map Run: " + run_id
+    assert line.locator("a").text_content() == run_id
+    # no empty error headings; the execution's error (its ExecutionFailed is no event of the state's)
+    headings = page.eval_on_selector_all("aside.state-panel .state-error", "els => els.map(e => [e.querySelector('h3')"
+                                         ".textContent, e.querySelector('.kv').children.length])")
+    assert headings and all(n > 0 for _, n in headings), headings
+    assert not any(h.startswith("Error · ExecutionFailed") or "MapStateFailed" in h for h, _ in headings), headings
+    error = sfn.describe_execution(executionArn=arn)["error"]
+    assert [h for h, _ in headings] == ["The execution's error, after this state · ExecutionFailed · event 7"]
+    assert error in page.text_content("aside.state-panel .state-error")
+    rows = page.eval_on_selector_all("table.history tr.event", "els => els.map(e => [e.children[1].textContent, "
+                                                               "e.children[2].textContent])")
+    assert [s for t, s in rows if t == "ExecutionFailed"] == [""]
+    page.click("aside.state-panel button:has-text('Show its events in the history')")
+    shown = page.eval_on_selector_all("table.history tr.event td.type", "els => els.map(e => e.textContent)")
+    assert "MapStateFailed" in shown and "ExecutionFailed" not in shown
+    # a child: its crumbs and summary go to the parent's state machine, execution and Map Run, never to a 404
+    page.click("#map-runs table.executions tbody tr a >> nth=0")
+    page.wait_for_url("**/executions/**")
+    ready(page)
+    page.wait_for_selector("a.parent-execution-link", timeout=WAIT_MS)
+    crumbs = page.eval_on_selector_all("header .crumbs a", "els => els.map(e => e.textContent)")
+    assert crumbs[:3] == ["Home", "fanfail", "fanfail-1"] and crumbs[3].startswith("Map Run ")
+    hrefs = page.eval_on_selector_all("header a, main section.panel:first-of-type a", "els => els.map(e => e.href)")
+    assert len(hrefs) >= 5
+    for href in hrefs:
+        assert get(href.split("#")[0])[0] == 200, href
+    assert not any("%2F" in h and "/state-machines/" in h for h in hrefs), hrefs
+    page.click("header .crumbs a.map-run-link")
+    page.wait_for_url("**/executions/*fanfail-1*")
+    ready(page)
+    assert page.locator("#map-runs .map-run.wanted").count() == 1
+
+
+def test_durations_carry_into_the_next_unit(browser: Any, tmp_path: Path) -> None:
+    """The history's elapsed times (a report of a made-up history): a rounded value carries into the next unit."""
+    from asl.console.report import describe, entry, execution_page
+
+    t0 = 1_700_000_000.0
+    offsets = [0, 0.9996, 9.9996, 59.999, 119.96, 179.77, 3599.6, 7199.6]
+    events: list[dict[str, Any]] = [{"id": 1, "previousEventId": 0, "timestamp": t0, "type": "ExecutionStarted",
+                                     "executionStartedEventDetails": {"input": "{}"}}]
+    for i, offset in enumerate(offsets[1:-1], start=2):
+        kind = "PassStateEntered" if i % 2 == 0 else "PassStateExited"
+        events.append({"id": i, "previousEventId": i - 1, "timestamp": t0 + offset, "type": kind,
+                       "stateEnteredEventDetails" if i % 2 == 0 else "stateExitedEventDetails": {"name": "P", "input": "{}", "output": "{}"}})
+    events.append({"id": len(events) + 1, "previousEventId": len(events), "timestamp": t0 + offsets[-1],
+                   "type": "ExecutionSucceeded", "executionSucceededEventDetails": {"output": "{}"}})
+    arn = "arn:aws:states:us-east-1:123456789012:execution:m:durations"
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    path = tmp_path / "durations.html"
+    path.write_text(execution_page("durations", {arn: entry(describe(arn, "SUCCEEDED", events), definition, events)}, arn))
+    pg = browser.new_context(offline=True).new_page()
+    pg.goto(path.as_uri())
+    ready(pg)
+    elapsed = pg.eval_on_selector_all("table.history tr.event td:nth-child(4)", "els => els.map(e => e.textContent)")
+    assert elapsed == ["+0 ms", "+1.000 s", "+10.0 s", "+60.0 s", "+2 min 0 s", "+3 min 0 s", "+60 min 0 s", "+2 h 0 min"]
+    pg.context.close()
+
+
+def test_the_graph_fits_whole_in_fit_mode_and_scrolls_at_actual_size(served: Any, page: Any) -> None:
+    server, sfn, _, _, _ = served
+    chain = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(30)}
+    chain["S30"] = {"Type": "Pass", "End": True}
+    machine = create(sfn, "tall", {"StartAt": "S0", "States": chain})
+    arn = start(sfn, machine, "tall-1", {})
+    assert wait_done(sfn, arn) == "SUCCEEDED"
+    page.goto(execution_url(server, arn))
+    ready(page)
+    measure = ("() => { const box = document.querySelector('.graph'), svg = box.querySelector('svg');"
+               " const b = box.getBoundingClientRect(), s = svg.getBoundingClientRect();"
+               " return {fit: box.classList.contains('fit'), sh: box.scrollHeight, ch: box.clientHeight, sw: box.scrollWidth,"
+               " cw: box.clientWidth, top: s.top - b.top, bottom: b.bottom - s.bottom, left: s.left - b.left,"
+               " right: b.right - s.right, overflow: getComputedStyle(box).overflowY}; }")
+    fit = page.evaluate(measure)
+    assert fit["fit"] and fit["sh"] <= fit["ch"] + 1 and fit["sw"] <= fit["cw"] + 1, fit
+    assert min(fit["top"], fit["bottom"], fit["left"], fit["right"]) >= 0, fit  # the end node is in the box
+    page.click(".graph-tools button:has-text('Actual size')")
+    actual = page.evaluate(measure)
+    assert not actual["fit"] and actual["sh"] > actual["ch"] and actual["overflow"] == "auto", actual
+
+
+def test_tables_align_headers_like_values_and_say_retried_and_filter_by_iteration(served: Any, page: Any) -> None:
+    server, _, _, arn, _ = served
+    page.goto(execution_url(server, arn))
+    ready(page)
+    aligned = ("() => Array.from(document.querySelectorAll('table.grid')).map(t => { const ths = t.querySelectorAll('thead th');"
+               " const row = t.querySelector('tbody tr:not(.suite-row)'); if (!row) return [];"
+               " return Array.from(row.children).map((td, i) => [ths[i].textContent, getComputedStyle(ths[i]).textAlign,"
+               " getComputedStyle(td).textAlign]); })")
+    for table in page.evaluate(aligned):
+        for name, head, value in table:
+            assert head.replace("start", "left") == value.replace("start", "left"), (name, head, value)
+    # the States table says retried where the graph does
+    assert "status-retried" in classes(page, "Flaky")
+    assert page.locator("table.states tr[data-state=Flaky] .badge", has_text="retried").count() == 1
+    # the history filter finds an iteration as it is shown
+    page.fill("#history input[type=search]", "Each[1]")
+    states = page.eval_on_selector_all("table.history tr.event td:nth-child(3)", "els => els.map(e => e.textContent)")
+    assert states and all("Each[1]" in s for s in states), states
+    page.goto(server.url + "/")
+    ready(page)
+    for table in page.evaluate(aligned):
+        for name, head, value in table:
+            assert head.replace("start", "left") == value.replace("start", "left"), (name, head, value)

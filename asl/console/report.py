@@ -180,16 +180,19 @@ def listing(executions: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def execution_page(title: str, executions: Mapping[str, Any], arn: str) -> str:
+def execution_page(title: str, executions: Mapping[str, Any], arn: str, home: str | None = None) -> str:
     """A self-contained page showing the execution ``arn``; the others in ``executions`` (its Map Run children)
-    are a click away in the same page."""
-    data = {"title": title, "executions": dict(executions), "list": listing(executions)}
+    are a click away in the same page. ``home``: where its Home link goes (a test's page: ``../index.html``),
+    else to the list of the executions in the page."""
+    data: dict[str, Any] = {"title": title, "executions": dict(executions), "list": listing(executions)}
+    if home is not None:
+        data["home"] = home
     return page(title, {"source": "embedded", "view": "execution", "arn": arn}, data, inline=True)
 
 
 def index_page(title: str, items: Sequence[Mapping[str, Any]], links: Mapping[str, str]) -> str:
-    """A self-contained page listing executions (``items``: ListExecutions' shape, with ``verdict`` and
-    ``failures`` for a test) that link to their own pages (``links``: execution ARN → relative URL)."""
+    """A self-contained page listing executions (``items``: ListExecutions' shape, with ``verdict``, ``failures``,
+    ``suite`` and ``test`` for a test, in suite order: the page groups them so, under a summary) that link to their own pages (``links``: execution ARN → relative URL)."""
     data = {"title": title, "executions": {}, "list": list(items), "links": dict(links)}
     return page(title, {"source": "embedded", "view": "list", "query": {}}, data, inline=True)
 

@@ -32,7 +32,8 @@
     if (!Array.isArray(children)) children = [children];
     for (const c of children) {
       if (c == null || c === false) continue;
-      node.append(c instanceof Node ? c : String(c));
+      if (Array.isArray(c)) add(node, c);  // a list among the children: its items (not the text of the list)
+      else node.append(c instanceof Node ? c : String(c));
     }
     return node;
   }
@@ -48,10 +49,15 @@
   }
   function fmtDuration(seconds) {
     if (seconds == null || isNaN(seconds)) return "";
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 120) return seconds.toFixed(seconds < 10 ? 3 : 1) + " s";
-    const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
-    if (m < 120) return m + " min " + s + " s";
+    // each unit is chosen after rounding, so that a rounded value carries into the next unit (59.9996 s is
+    // "60.0 s", 179.77 s "3 min 0 s", never "2 min 60 s")
+    const ms = Math.round(seconds * 1000);
+    if (ms < 1000) return ms + " ms";
+    if (ms < 10000) return (ms / 1000).toFixed(3) + " s";
+    const tenths = Math.round(seconds * 10);
+    if (tenths < 1200) return (tenths / 10).toFixed(1) + " s";
+    const total = Math.round(seconds), m = Math.floor(total / 60);
+    if (m < 120) return m + " min " + (total % 60) + " s";
     return Math.floor(m / 60) + " h " + (m % 60) + " min";
   }
   function pretty(text) {
@@ -83,6 +89,23 @@
       if (key.length > 12 && key.slice(-12) === "EventDetails") { detailKeys.set(ev.type, key); return ev[key]; }
     }
     return null;
+  }
+
+  /** The state machine of the execution that started a Map Run: arn:…:mapRun:<machine>/<label>:<id> →
+   * arn:…:stateMachine:<machine>. (Its children's own state machine, …:stateMachine:<machine>/<label>, has no
+   * page: the console never links to it.) */
+  function mapRunParentMachine(mapRunArn) {
+    const parts = String(mapRunArn).split(":");
+    if (parts.length < 8 || parts[5] !== "mapRun") return null;
+    return parts.slice(0, 5).concat(["stateMachine", parts[6].split("/")[0]]).join(":");
+  }
+  /** A link to a Map Run's section further down the same page (a click scrolls to it, the route stays). */
+  function mapRunAnchor(mapRunArn, text) {
+    const id = "maprun-" + enc(mapRunArn);
+    return h("a", { href: "#" + id, class: "map-run-link", onclick: (e) => {
+      const el = document.getElementById(id);
+      if (el) { e.preventDefault(); el.scrollIntoView(); }
+    } }, text);
   }
 
   // ---------------------------------------------------------------------------------------------- sources
@@ -186,6 +209,8 @@
       if (kind === "machine") return "/state-machines/" + enc(arn);
       return "/" + (query ? "?" + query : "");
     }
+    /** The section of a Map Run on its parent execution's page. */
+    mapRunHref(executionArn, mapRunArn) { return this.href("execution", executionArn) + "#maprun-" + enc(mapRunArn); }
     navigate(kind, arn, query) { location.href = this.href(kind, arn, query); }
   }
 
@@ -223,9 +248,10 @@
         if ((this.data.executions || {})[arn]) return "#/executions/" + enc(arn) + (query ? "?" + query : "");
         return (this.data.links || {})[arn] || null;
       }
-      if (kind === "list") return "#/" + (query ? "?" + query : "");
+      if (kind === "list") return !query && this.data.home ? this.data.home : "#/" + (query ? "?" + query : "");
       return null;
     }
+    mapRunHref(executionArn, mapRunArn) { return this.href("execution", executionArn, "maprun=" + enc(mapRunArn)); }
     navigate(kind, arn, query) { location.hash = this.href(kind, arn, query) || "#/"; }
   }
 
@@ -327,6 +353,26 @@
         }
         if (forced) own = forced.state;
       }
+      if (own != null && t.slice(0, 9) === "Execution") {
+        // the execution's own events (ExecutionFailed after a Map's MapStateFailed, ExecutionAborted,
+        // ExecutionRedriven) belong to no state: the visit they follow only learns its status from them, and
+        // keeps the execution's end to show its error when its own events carry none
+        const v = visitOf(own, p >= 0 ? ctx[p] : EMPTY);
+        if (v) {
+          if (FAILURE.test(t)) {
+            v.execution = i;
+            if (v.pending < 0) v.pending = i;
+            if (pe && pe.type.slice(-12) === "StateEntered" && st.ends[own]) edges.add(own + "\u0001\u0001n");
+          } else if (t.slice(-7) === "Aborted") {
+            v.aborted = true;
+          } else if (t === "ExecutionSucceeded" && st.ends[own]) {
+            edges.add(own + "\u0001\u0001n");
+          }
+        }
+        owner[i] = null;
+        ctx[i] = EMPTY;
+        continue;
+      }
       owner[i] = own;
       c = forced ? forced.ctx : own == null ? EMPTY : within(c, own);
       const iteration = t.slice(0, 12) === "MapIteration" && d.index != null;
@@ -339,7 +385,7 @@
       if (entered) {
         const v = { state: own, ctx: c, ctxKey: c.key, entered: i, exited: -1, events: [i], failures: [], retries: 0, retried: [],
           fail: st.type[own] === "Fail", ended: false,
-          pending: -1, caught: -1, aborted: false, iterations: null, mapRuns: [] };
+          pending: -1, caught: -1, aborted: false, iterations: null, mapRuns: [], execution: -1 };
         state(own).visits.push(v);
         open.set(key, v);
         if (!pe || pe.type.slice(-11) !== "StateExited") edges.add("\u0001" + own + "\u0001n");
@@ -482,10 +528,18 @@
           if (s.retried) el.classList.add("status-retried");
         }
       }
+      // the graph draws one edge for a pair of states a Next and a Catch (or two rules) both join: taken when
+      // either way was; where a pair has an edge of each kind, each is taken by its own way
+      const pairs = new Map();
       for (const el of this.edges) {
-        const kind = el.classList.contains("kind-catch") ? "c" : "n";
-        const key = (el.getAttribute("data-from") || "") + "\u0001" + (el.getAttribute("data-to") || "") + "\u0001" + kind;
-        el.classList.toggle("edge-taken", an.edges.has(key));
+        const pair = (el.getAttribute("data-from") || "") + "\u0001" + (el.getAttribute("data-to") || "");
+        pairs.set(pair, (pairs.get(pair) || 0) + 1);
+      }
+      for (const el of this.edges) {
+        const pair = (el.getAttribute("data-from") || "") + "\u0001" + (el.getAttribute("data-to") || "");
+        const taken = pairs.get(pair) > 1 ? an.edges.has(pair + "\u0001" + (el.classList.contains("kind-catch") ? "c" : "n"))
+          : an.edges.has(pair + "\u0001n") || an.edges.has(pair + "\u0001c");
+        el.classList.toggle("edge-taken", taken);
       }
     }
     select(name) {
@@ -522,7 +576,7 @@
       for (let i = 0; i < events.length; i++) {
         if (want != null && an.owner[i] !== want) continue;
         if (text) {
-          const hay = (events[i].type + " " + (an.owner[i] || "") + " " + events[i].id).toLowerCase();
+          const hay = (events[i].type + " " + (an.owner[i] || "") + " " + an.ctx[i].key + " " + events[i].id).toLowerCase();
           if (hay.indexOf(text) < 0) continue;
         }
         out.push(i);
@@ -533,7 +587,7 @@
       const an = this.an, events = an.events;
       const root = clear(this.root);
       const rows = this.rows();
-      const search = h("input", { type: "search", placeholder: "Filter: event type, state or id", value: this.text, size: 32 });
+      const search = h("input", { type: "search", placeholder: "Filter: event type, state, iteration (M[1]) or id", value: this.text, size: 32 });
       search.addEventListener("input", () => {
         this.text = search.value;
         this.page = 0;
@@ -585,8 +639,8 @@
         }
       });
       const table = h("table", { class: "grid history" }, [
-        h("thead", null, h("tr", null, [h("th", null, "ID"), h("th", null, "Type"), h("th", null, "State"),
-          h("th", null, "Elapsed"), h("th", null, "Time")])), body]);
+        h("thead", null, h("tr", null, [h("th", { class: "num" }, "ID"), h("th", null, "Type"), h("th", null, "State"),
+          h("th", { class: "num" }, "Elapsed"), h("th", { class: "num" }, "Time")])), body]);
       add(root, [tools, table]);
       if (pages > 1) {
         const go = (n) => () => { this.page = n; this.render(); this.root.scrollIntoView(); };
@@ -619,7 +673,7 @@
       const extra = [];
       const child = d && typeof d.output === "string" && /"ExecutionArn"\s*:\s*"(arn:[^"]+)"/.exec(d.output);
       if (child) extra.push(h("p", null, ["Started execution: ", link(this.source.href("execution", child[1]), child[1])]));
-      if (d && d.mapRunArn) extra.push(h("p", null, ["Map Run: ", h("a", { href: "#maprun-" + enc(d.mapRunArn) }, d.mapRunArn)]));
+      if (d && d.mapRunArn) extra.push(h("p", null, ["Map Run: ", mapRunAnchor(d.mapRunArn, d.mapRunArn)]));
       return h("tr", { class: "detail" }, h("td", { colspan: 5 }, [h("div", { class: "muted" },
         "previous event " + ev.previousEventId), extra, h("pre", null, d ? JSON.stringify(shown, null, 2) : "(no details)")]));
     }
@@ -631,19 +685,38 @@
       h("span", { class: "crumbs" }, crumbs), h("span", { class: "where" }, source.where)]);
   }
 
-  function executionsTable(source, items, showMachine) {
+  /** A table of executions. ``suites`` (a test report): the rows are grouped under their suite's name, which
+   * says how many of its tests passed (suites: suite name → [passed, total]). */
+  function executionsTable(source, items, showMachine, suites) {
     const tests = items.some((e) => e.verdict);
-    const body = h("tbody", null, items.map((e) => h("tr", null, [
-      h("td", null, link(source.href("execution", e.executionArn), e.name)),
+    const columns = 5 + (tests ? 1 : 0) + (showMachine ? 1 : 0);
+    const rows = [];
+    let suite;
+    for (const e of items) {
+      if (suites && e.suite !== suite) {
+        suite = e.suite;
+        const [passed, total] = suites[suite] || [0, 0];
+        rows.push(h("tr", { class: "suite-row" }, h("th", { colspan: columns }, [suite || "(no suite)",
+          h("span", { class: "muted" }, " · " + passed + " of " + total + " passed")])));
+      }
+      rows.push(executionRow(source, e, showMachine, tests, !!suites));
+    }
+    const body = h("tbody", null, rows);
+    return h("table", { class: "grid executions" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), tests ? h("th", null, "Test") : null, h("th", null, "Status"),
+      showMachine ? h("th", null, "State machine") : null, h("th", { class: "num" }, "Started"), h("th", { class: "num" }, "Ended"),
+      h("th", { class: "num" }, "Duration")])), body]);
+  }
+
+  function executionRow(source, e, showMachine, tests, grouped) {
+    return h("tr", { class: grouped ? "test-row" : null, "data-verdict": e.verdict || null }, [
+      h("td", null, link(source.href("execution", e.executionArn), grouped && e.test ? e.test : e.name)),
       tests ? h("td", null, e.verdict ? badge(e.verdict === "passed" ? "SUCCEEDED" : "FAILED", e.verdict) : "") : null,
       h("td", null, badge(e.status)),
       showMachine ? h("td", null, link(source.href("machine", e.stateMachineArn), (e.stateMachineArn || "").split(":").slice(6).join(":"))) : null,
       h("td", { class: "num" }, fmtTime(e.startDate)),
       h("td", { class: "num" }, fmtTime(e.stopDate)),
       h("td", { class: "num" }, e.stopDate ? fmtDuration(e.stopDate - e.startDate) : ""),
-    ])));
-    return h("table", { class: "grid executions" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), tests ? h("th", null, "Test") : null, h("th", null, "Status"),
-      showMachine ? h("th", null, "State machine") : null, h("th", null, "Started"), h("th", null, "Ended"), h("th", null, "Duration")])), body]);
+    ]);
   }
 
   function pager(source, kind, arn, query, page, total, size) {
@@ -674,11 +747,25 @@
       .map((m) => source.executions(m.stateMachineArn, query.status)));
     let items = [].concat.apply([], lists);
     if (!source.live && !machines.length) items = await source.executions(query.stateMachine, query.status);
+    // a test report (its items carry verdicts): a summary, a filter by verdict, and the tests in suite order,
+    // grouped by suite (not by start time)
+    const everyTest = !source.live ? (await source.executions()).filter((e) => e.verdict) : [];
+    const tests = everyTest.length > 0;
+    let suites = null;
+    if (tests) {
+      suites = {};
+      for (const e of everyTest) {
+        const c = suites[e.suite] || (suites[e.suite] = [0, 0]);
+        c[1]++;
+        if (e.verdict === "passed") c[0]++;
+      }
+      if (query.verdict) items = items.filter((e) => e.verdict === query.verdict);
+    }
     if (query.name) {
       const needle = query.name.toLowerCase();
       items = items.filter((e) => e.name.toLowerCase().indexOf(needle) >= 0);
     }
-    items.sort((a, b) => (b.startDate || 0) - (a.startDate || 0));
+    if (!tests) items.sort((a, b) => (b.startDate || 0) - (a.startDate || 0));
     const page = Math.min(query.page || 1, Math.max(1, Math.ceil(items.length / PAGE_SIZE)));
     clear(main);
     const form = h("form", { class: "filters", method: "get", action: source.live ? "/" : "#" }, [
@@ -686,6 +773,8 @@
         .concat(machines.map((m) => h("option", { value: m.stateMachineArn, selected: m.stateMachineArn === query.stateMachine }, m.name))))]) : null,
       h("label", null, ["Status", h("select", { name: "status" }, [h("option", { value: "" }, "(any)")]
         .concat(STATUSES.map((s) => h("option", { value: s, selected: s === query.status }, s))))]),
+      tests ? h("label", null, ["Verdict", h("select", { name: "verdict" }, [h("option", { value: "" }, "(any)")]
+        .concat(["passed", "failed"].map((s) => h("option", { value: s, selected: s === query.verdict }, s))))]) : null,
       h("label", null, ["Name contains", h("input", { name: "name", value: query.name || "", maxlength: 80, size: 24 })]),
       h("button", { type: "submit", class: "primary" }, "Filter"),
     ]);
@@ -697,13 +786,21 @@
     });
     if (machines.length) {
       add(main, h("section", { class: "panel" }, [h("h2", null, "State machines (" + machines.length + ")"),
-        h("table", { class: "grid machines" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), h("th", null, "Type"), h("th", null, "Created")])),
+        h("table", { class: "grid machines" }, [h("thead", null, h("tr", null, [h("th", null, "Name"), h("th", null, "Type"), h("th", { class: "num" }, "Created")])),
           h("tbody", null, machines.map((m) => h("tr", null, [h("td", null, link(source.href("machine", m.stateMachineArn), m.name)),
             h("td", null, m.type || ""), h("td", { class: "num" }, fmtTime(m.creationDate))])))])]));
     }
-    add(main, h("section", { class: "panel" }, [h("h2", null, "Executions"), form,
-      items.length ? executionsTable(source, items.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE), true)
-        : h("p", { class: "muted empty" }, "No executions" + (query.status || query.name || query.stateMachine ? " match these filters." : " yet.")),
+    if (tests) {
+      const passed = everyTest.filter((e) => e.verdict === "passed").length;
+      add(main, h("p", { class: "test-summary" }, [badge(passed === everyTest.length ? "SUCCEEDED" : "FAILED",
+        passed === everyTest.length ? "all passed" : (everyTest.length - passed) + " failed"),
+      " " + passed + " of " + everyTest.length + " test" + (everyTest.length === 1 ? "" : "s") + " passed",
+      " in " + Object.keys(suites).length + " suite" + (Object.keys(suites).length === 1 ? "" : "s")]));
+    }
+    add(main, h("section", { class: "panel" }, [h("h2", null, tests ? "Tests" : "Executions"), form,
+      items.length ? executionsTable(source, items.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE), !tests, suites)
+        : h("p", { class: "muted empty" }, (tests ? "No tests" : "No executions") +
+          (query.status || query.name || query.stateMachine || query.verdict ? " match these filters." : " yet.")),
       items.length > PAGE_SIZE ? pager(source, "list", null, query, page, items.length, PAGE_SIZE) : null]));
   }
 
@@ -776,6 +873,11 @@
       this.refresh();
       const t3 = performance.now();
       this.timings = { firstPaint: first, data: t1 - t0, analyze: t2 - t1, render: t3 - t2, total: t3, events: this.events.length };
+      // a link to one of its Map Runs (from a child's page): that Map Run's section
+      const hash = location.hash.indexOf("#maprun-") === 0 ? decodeURIComponent(location.hash.slice(8)) : null;
+      const wanted = this.query.maprun || hash;
+      const target = wanted ? document.getElementById("maprun-" + enc(wanted)) : null;
+      if (target) { target.classList.add("wanted"); target.scrollIntoView(); }
       if (this.describe.status === "RUNNING" && source.live) this.schedule();
     }
 
@@ -786,8 +888,15 @@
 
     build(main, svg) {
       const source = this.source, d = this.describe;
-      clear(this.app).append(topBar(source, [link(source.href("list"), "Home"), " / ",
-        link(source.href("machine", d.stateMachineArn), d.stateMachineArn.split(":").slice(6).join(":")), " / ", d.name]));
+      // a Map Run's child: its state machine (…:stateMachine:<parent>/<label>) has no page; the crumbs go to the
+      // parent's state machine, the parent execution and its Map Run once DescribeMapRun answers
+      this.crumbs = h("span", { class: "parent-crumbs" }, d.mapRunArn ? this.parentCrumbs(null)
+        : link(source.href("machine", d.stateMachineArn), d.stateMachineArn.split(":").slice(6).join(":")));
+      clear(this.app).append(topBar(source, [link(source.href("list"), "Home"), " / ", this.crumbs, " / ", d.name]));
+      if (d.mapRunArn && !this.parentRun) {
+        this.parentRun = source.describeMapRun(d.mapRunArn).catch(() => null);
+        this.parentRun.then((run) => { if (run) clear(this.crumbs).append(...this.parentCrumbs(run)); });
+      }
       clear(main);
       this.app.append(main);
       this.header = h("div");
@@ -812,6 +921,17 @@
       this.focusNote = h("div");
       this.graphPanel.insertBefore(this.focusNote, this.graph ? this.graph.box : null);
       this.refresh();
+    }
+
+    /** The crumbs of a Map Run's child: the parent's state machine, execution and Map Run (``run``: its
+     * DescribeMapRun, null before it answers or when it cannot). */
+    parentCrumbs(run) {
+      const source = this.source, mapRunArn = this.describe.mapRunArn, machine = mapRunParentMachine(mapRunArn);
+      const label = "Map Run " + mapRunArn.split(":").pop().slice(0, 8);
+      const out = machine ? [link(source.href("machine", machine), machine.split(":").slice(6).join(":")), " / "] : [];
+      if (!run) return out.concat([h("span", null, label)]);
+      return out.concat([link(source.href("execution", run.executionArn), run.executionArn.split(":").pop()), " / ",
+        link(source.mapRunHref(run.executionArn, mapRunArn), label, "map-run-link")]);
     }
 
     refresh() {
@@ -861,13 +981,14 @@
       const d = this.describe, source = this.source;
       const grid = h("div", { class: "summary-grid" }, [
         field("Execution ARN", d.executionArn),
-        field("State machine", link(source.href("machine", d.stateMachineArn), d.stateMachineArn)),
+        field("State machine", d.mapRunArn ? d.stateMachineArn : link(source.href("machine", d.stateMachineArn), d.stateMachineArn)),
         field("Started", fmtTime(d.startDate)),
         field("Ended", d.stopDate ? fmtTime(d.stopDate) : "—"),
         field("Duration", fmtDuration((d.stopDate || Date.now() / 1000) - d.startDate)),
         field("Events", this.an ? this.events.length.toLocaleString() : "…"),
         d.redriveCount ? field("Redriven", d.redriveCount + " time(s)") : null,
         d.mapRunArn ? field("Map Run", h("span", { class: "parent-link" }, d.mapRunArn)) : null,
+        d.mapRunArn ? field("Parent execution", h("span", { class: "parent-execution" }, "…")) : null,
         d.stateMachineVersionArn ? field("Version", d.stateMachineVersionArn) : null,
         d.stateMachineAliasArn ? field("Alias", d.stateMachineAliasArn) : null,
       ]);
@@ -880,11 +1001,13 @@
           badge(t.passed ? "SUCCEEDED" : "FAILED", t.passed ? "passed" : "failed")]),
         t.failures && t.failures.length ? h("pre", { class: "failures" }, t.failures.join("\n\n")) : null]));
       }
-      if (d.mapRunArn) {
-        this.source.describeMapRun(d.mapRunArn).then((run) => {
-          const el = this.summary.querySelector(".parent-link");
-          if (el) clear(el).append(link(this.source.href("execution", run.executionArn), "parent execution"), " (" + d.mapRunArn.split(":").pop() + ")");
-        }).catch(() => {});
+      if (d.mapRunArn && this.parentRun) {
+        this.parentRun.then((run) => {
+          const el = this.summary.querySelector(".parent-link"), parent = this.summary.querySelector(".parent-execution");
+          if (!run || !el || !parent) return;
+          clear(el).append(link(this.source.mapRunHref(run.executionArn, d.mapRunArn), d.mapRunArn.split(":").pop(), "map-run-link"));
+          clear(parent).append(link(this.source.href("execution", run.executionArn), run.executionArn, "parent-execution-link"));
+        });
       }
     }
 
@@ -964,12 +1087,18 @@
         ["Duration", exited ? fmtDuration(exited.timestamp - entered.timestamp) : null],
         ["Resource", resource], ["Retries", v.retries ? String(v.retries) : null],
         ["Execution started", v.child ? link(this.source.href("execution", v.child), v.child) : null]]));
-      for (const i of v.failures) {
+      // the errors its events carry (MapRunFailed and MapStateFailed may carry none: they are not listed); when
+      // none does and the execution failed right after it, the execution's error
+      let shown = 0;
+      const errorOf = (i, what) => {
         const d = detailsOf(ev[i]) || {};
-        const what = i === v.caught ? "Error (caught)" : v.retried.indexOf(i) >= 0 ? "Error (retried)" : "Error";
+        if (!d.error && !d.cause) return;
+        shown++;
         add(panel, h("div", { class: "state-error" }, [h("h3", null, what + " · " + ev[i].type + " · event " + ev[i].id),
           kv([["Error", d.error || null], ["Cause", d.cause ? h("pre", null, pretty(d.cause)) : null]])]));
-      }
+      };
+      for (const i of v.failures) errorOf(i, i === v.caught ? "Error (caught)" : v.retried.indexOf(i) >= 0 ? "Error (retried)" : "Error");
+      if (!shown && v.execution >= 0) errorOf(v.execution, "The execution's error, after this state");
       add(panel, [block("Input", din.input, true), exited ? block("Output", dout.output, true) : null]);
       const vars = variablesAt(an, v);
       add(panel, block("Variables on entry", vars == null ? null : JSON.stringify(vars), !!vars));
@@ -980,7 +1109,9 @@
       }
       if (v.iterations && v.iterations.size) add(panel, this.iterationButtons(name, v));
       if (v.mapRuns.length) {
-        add(panel, h("p", null, ["Map Run: ", v.mapRuns.map((a) => h("a", { href: "#maprun-" + enc(a) }, a.split(":").pop()))]));
+        const runs = [];
+        v.mapRuns.forEach((a, j) => runs.push(j ? ", " : null, mapRunAnchor(a, a.split(":").pop())));
+        add(panel, h("p", null, ["Map Run: "].concat(runs)));
       }
       add(panel, h("p", null, h("button", { type: "button", onclick: () => this.table.filterState(name) }, "Show its events in the history")));
     }
@@ -1006,10 +1137,11 @@
       const rows = names.map((name) => {
         const s = stateStatus(an, name);
         return h("tr", { class: "state-row", "data-state": name, style: "cursor:pointer", onclick: () => this.select(name) }, [
-          h("td", null, name), h("td", null, badge(s.status, s.status === "notreached" ? "not reached" : s.status)),
+          h("td", null, name), h("td", null, [badge(s.status, s.status === "notreached" ? "not reached" : s.status),
+            s.retried ? " " : null, s.retried ? badge("retried") : null]),
           h("td", { class: "num" }, String(s.visits.length))]);
       });
-      return h("table", { class: "grid states" }, [h("thead", null, h("tr", null, [h("th", null, "State"), h("th", null, "Status"), h("th", null, "Visits")])),
+      return h("table", { class: "grid states" }, [h("thead", null, h("tr", null, [h("th", null, "State"), h("th", null, "Status"), h("th", { class: "num" }, "Visits")])),
         h("tbody", null, rows.slice(0, 600))]);
     }
 
