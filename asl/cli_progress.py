@@ -24,7 +24,7 @@ def _watch(execution: str, store_path: str | None, interval: float, verbose: boo
     entered and exited, failures, retries, waits, and the final status).
 
     Exit 0 when it SUCCEEDED, 1 when it FAILED, TIMED_OUT or ABORTED (or it does not exist), 130 on Ctrl-C.
-    Colour when standard output is a terminal, unless NO_COLOR is set.
+    Colour when standard output is a terminal, unless NO_COLOR is set or TERM is dumb.
     """
     from .progress import Progress, colour_wanted
     from .progress import watch as follow

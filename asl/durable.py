@@ -89,17 +89,40 @@ def claimed(rec: ExecutionRecord, events: list[dict[str, Any]]) -> str:
     return f"woken after event {last['id']}"
 
 
-def ended(result: ExecutionResult, start: datetime, stop: datetime) -> str:
-    """What the worker log says of an execution that ended: ``finished SUCCEEDED in 1.234s``, or ``failed FAILED in
-    2.000s: Error: cause`` (TIMED_OUT likewise), the cause cut to one short line."""
-    took = f"in {max(0.0, (stop - start).total_seconds()):.3f}s"
+def ended(result: ExecutionResult, rec: ExecutionRecord, stop: datetime) -> str:
+    """What the worker log says of an execution that ended: ``finished SUCCEEDED 1.234s after its startDate``, or
+    ``failed FAILED 2.000s after its startDate: Error: cause`` (TIMED_OUT likewise), the cause cut to one short line.
+    The time is DescribeExecution's, from startDate (when StartExecution accepted it, which may be before a worker
+    took it) to stopDate; a redriven execution's adds the time since its redrive."""
+    took = f"{max(0.0, (stop - rec.start).total_seconds()):.3f}s after its startDate"
+    if rec.redrive_date is not None:
+        took += f" ({max(0.0, (stop - rec.redrive_date).total_seconds()):.3f}s after its redrive)"
     if result.status == SUCCEEDED:
         return f"finished {result.status} {took}"
-    why = ""
-    if result.error is not None:
-        cause = " ".join((result.cause or "").split())
-        why = f": {result.error}" + (f": {cause[:120]}{'...' if len(cause) > 120 else ''}" if cause else "")
-    return f"failed {result.status} {took}{why}"
+    return f"failed {result.status} {took}{reason(result.error, result.cause)}"
+
+
+def reason(error: str | None, cause: str | None) -> str:
+    """``: Error: cause`` for a log line, the cause cut to one short line ("" without an error)."""
+    if error is None:
+        return ""
+    text = " ".join((cause or "").split())
+    return f": {error}" + (f": {text[:120]}{'...' if len(text) > 120 else ''}" if text else "")
+
+
+def dropped(store: Store, arn: str) -> str:
+    """What the worker log says of an execution it was running when another hand ended it or took it (its next
+    commit was refused): aborted (by StopExecution, or by its Map Run), taken over by another worker, or ended."""
+    now = store.get_execution(arn)
+    if now is None:
+        return "deleted while it ran; dropped"
+    if now.status == ABORTED:
+        run = store.get_map_run(now.map_run_arn, inputs=False) if now.map_run_arn else None
+        by = "its Map Run" if run is not None and run.status != RUNNING else "StopExecution"
+        return f"aborted by {by} while it ran{reason(now.error, now.cause)}; dropped"
+    if now.status == RUNNING:
+        return f"taken over by another worker ({now.lease_owner or 'none now'}); dropped"
+    return f"ended {now.status} elsewhere while it ran; dropped"
 
 
 def rng_for(seed: str) -> tuple[random.Random, Callable[[], str]]:
@@ -157,6 +180,7 @@ def abort_map_runs(store: Store, execution_arn: str, now: datetime) -> None:
         store.update_map_run(run.arn, status=ABORTED, stop=now)
         for child in store.list_executions(status=RUNNING, map_run_arn=run.arn):
             store.stop_execution(child.arn, None, None, now)
+            log.info("%s: aborted by its Map Run (aborted: %s ended)", child.arn, execution_arn)
             abort_map_runs(store, child.arn, now)
 
 
@@ -278,6 +302,7 @@ class _StoreJournal:
             rec = self.store.get_execution(c.arn)
             if rec is not None and rec.status == RUNNING:
                 self.store.stop_execution(c.arn, error, cause, now, parent_outcome(rec, ABORTED, now, None, error, cause))
+                log.info("%s: aborted by its Map Run%s", c.arn, reason(error, cause))
                 abort_map_runs(self.store, c.arn, now)
 
     def redrive_children(self, children: list[ChildStart], attempt: int) -> None:
@@ -385,9 +410,9 @@ class Worker:
                          "a callback" if p.wake_at is None else p.wake_at.isoformat(timespec="milliseconds"))
                 return
             journal.finish(result, clock.now())
-            log.info("%s: %s", rec.arn, ended(result, rec.start, clock.now()))
+            log.info("%s: %s", rec.arn, ended(result, rec, clock.now()))
         except Fenced:
-            log.info("%s: stopped or taken over by another worker; dropped", rec.arn)
+            log.info("%s: %s", rec.arn, dropped(self.store, rec.arn))
         except ReplayMismatch as exc:
             log.error("%s: cannot be rebuilt from its history: %s", rec.arn, exc)
             self._fail(rec, "States.Runtime", f"The execution cannot be rebuilt from its history: {exc}")

@@ -6,7 +6,7 @@ or read from a store (``asl executions watch``).
 failure, retry, caught error and wait, and a summary at the end. Parallel branches and Map iterations are indented
 and prefixed with where they run (``P[1]``, ``Map[3]/Inner[0]``): the history is flat, so each event's branch is
 found through its ``previousEventId`` (and the events AWS links to another branch's event, such as aborts, through
-the states still open). Colour is for terminals only, and ``NO_COLOR`` turns it off.
+the states still open). Colour is for terminals only (not ``TERM=dumb``), and ``NO_COLOR`` turns it off.
 
 Nothing here runs unless progress is asked for: ``asl run`` gives the execution a listener only then.
 """
@@ -17,7 +17,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -38,8 +38,9 @@ _ASCII = {"enter": ">", "ok": "+", "fail": "x", "retry": "~", "wait": "=", "info
 
 
 def colour_wanted(stream: TextIO) -> bool:
-    """Colour for a terminal, unless ``NO_COLOR`` is set (to anything but the empty string, no-color.org)."""
-    return isatty(stream) and not os.environ.get("NO_COLOR")
+    """Colour for a terminal, unless ``NO_COLOR`` is set (to anything but the empty string, no-color.org) or the
+    terminal is a dumb one (``TERM=dumb``: Emacs's shell, some CI logs), which shows escape codes as text."""
+    return isatty(stream) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def isatty(stream: TextIO) -> bool:
@@ -96,6 +97,8 @@ class _Run:
     failed_at: datetime | None = None
     retries: int = 0
     starts: int = 0  # a Map's or Parallel's Started events: a second one is a Retry
+    map_run_failed: bool = False  # a Distributed Map whose Map Run failed
+    redriven: bool = False  # unfinished when the execution ended, and redriven: its next event runs it again
 
 
 class Progress:
@@ -116,6 +119,7 @@ class Progress:
         self.status: str | None = None
         self._ctx: dict[int, tuple[_Run | None, str]] = {}  # each event's state and scope, for the events after it
         self._open: list[_Run] = []  # states entered and not exited, in the order they were entered
+        self._unfinished: list[_Run] = []  # the states still open when the execution ended (a redrive runs them again)
         self._start: datetime | None = None
         self._ts: datetime | None = None  # the time of the event being rendered
         self._real_start = time.monotonic()
@@ -146,18 +150,22 @@ class Progress:
             self._start = ts
         self._ts = ts
         run, scope = self._ctx.get(prev, (None, ""))
+        if run is not None and run.redriven:  # the first event after the redrive: its state runs again
+            self._again(run, ts)
         state = _STATE_EVENT.fullmatch(etype)
         if state and state[2] == "Entered":
             run, scope = self._entered(ev, state[1], ts, run, scope, prev)
         elif state and state[2] == "Exited":
             run, scope = self._exited(ev, state[1], ts, run)
         elif state:
-            run, scope = self._state_event(state[1], state[2], ts, run)
+            run, scope = self._state_event(ev, state[1], state[2], ts, run)
         elif etype.startswith("MapIteration"):
             run, scope = self._iteration(ev, etype[len("MapIteration"):], ts, run, scope)
         elif etype in ENDS:
             self._end(ev, etype, ts)
-            self._open.clear()
+            self._unfinished, self._open = self._open, []
+        elif etype == "ExecutionRedriven":
+            run, scope = self._redriven(ev)
         else:
             self._inside(ev, etype, ts, run, scope)
         self._ctx[eid] = (run, scope)
@@ -220,7 +228,8 @@ class Progress:
             self._line(run.scope, "ok", name, "  ".join([what, *notes]), d.get("output"), "out")
         return run.parent, run.scope
 
-    def _state_event(self, stype: str, what: str, ts: datetime | None, at: _Run | None) -> tuple[_Run | None, str]:
+    def _state_event(self, ev: dict[str, Any], stype: str, what: str, ts: datetime | None,
+                     at: _Run | None) -> tuple[_Run | None, str]:
         """A Map's or Parallel's Started, Succeeded or Failed event, or any state's Aborted event."""
         run = self._find(at, stype, failed=what != "Failed")
         if run is None:
@@ -232,8 +241,15 @@ class Progress:
                 self._retry(run, ts)
             run.starts += 1
         elif what == "Failed":
-            run.failure, run.failed_at = ("", ""), ts  # its error is not in the history, only in a Catch's output
-            self._line(run.scope, "fail", run.name, "a branch failed" if stype == "Parallel" else "an iteration failed")
+            d = _details(ev)
+            run.failure, run.failed_at = (str(d.get("error") or ""), str(d.get("cause") or "")), ts
+            # AWS's MapStateFailed and ParallelStateFailed usually have no error: a Catch's output or the
+            # execution's end has it
+            if d.get("error") or run.map_run_failed:  # a Map Run's failure: the line before says so
+                what = "failed"
+            else:
+                what = "a branch failed" if stype == "Parallel" else "an iteration failed"
+            self._line(run.scope, "fail", run.name, what + self._why(d))
         elif what == "Aborted":
             self._close(run)
             self._line(run.scope, "fail", run.name, "aborted")
@@ -255,6 +271,27 @@ class Progress:
             self._line(inner, "fail", "", f"iteration {what.lower()}")
         return run, run.scope
 
+    def _redriven(self, ev: dict[str, Any]) -> tuple[_Run | None, str]:
+        """ExecutionRedriven: the execution runs again from the top-level state its attempt did not finish (the
+        events after this one are that state's; the states in its branches that did not finish are over)."""
+        self.status = None  # the execution runs again after the end of its earlier attempt
+        again = [r for r in self._unfinished if r.parent is None]
+        for r in self._unfinished:
+            if r.parent is not None:
+                r.open = False
+        for r in again:
+            r.redriven = True
+        self._open, self._unfinished = again, []
+        self._line("", "retry", "", f"redriven (redrive {_details(ev).get('redriveCount', '?')})")
+        return (again[-1] if again else None), ""
+
+    def _again(self, run: _Run, ts: datetime | None) -> None:
+        """A state that was unfinished when the execution ended runs again after its redrive: not a retry."""
+        run.redriven, run.failure, run.failed_at, run.branches, run.starts = False, None, None, 0, 0
+        run.map_run_failed = False
+        run.entered = ts
+        self._line(run.scope, "enter", run.name, f"{run.type}  runs again (redriven)")
+
     def _retry(self, run: _Run, ts: datetime | None) -> None:
         """A state that failed runs again: its Retry."""
         assert run.failure is not None
@@ -263,28 +300,31 @@ class Progress:
         after = f" after {duration((ts - run.failed_at).total_seconds())}" if ts and run.failed_at else ""
         why = f" ({run.failure[0]})" if run.failure[0] else ""
         self._line(run.scope, "retry", run.name, f"retry {run.retries}{after}{why}")
-        run.failure, run.failed_at, run.branches = None, None, 0
+        run.failure, run.failed_at, run.branches, run.map_run_failed = None, None, 0, False
 
     def _inside(self, ev: dict[str, Any], etype: str, ts: datetime | None, run: _Run | None, scope: str) -> None:
-        """An event within a state (a task's failure, a retry, a wait), a Map Run's, or a redrive."""
+        """An event within a state (a task's failure, a retry, a wait), a Map Run's, or the execution's start."""
         name = run.name if run is not None else ""
         d = _details(ev)
-        if etype.endswith(("Failed", "TimedOut")) or etype == "MapRunAborted":
+        if etype.startswith("MapRun") and etype.endswith(("Failed", "TimedOut", "Aborted")):
+            # its error and cause when the event has them (AWS's MapRunFailed for a tolerated failure threshold
+            # exceeded has none: the Map state's failure, a Catch or the execution's end carries it)
+            if run is not None and etype == "MapRunFailed":
+                run.map_run_failed = True
+            said = f"Map Run {etype[6:].lower().replace('timedout', 'timed out')}"
+            self._line(scope, "fail", name, said + self._why(d))
+        elif etype.endswith(("Failed", "TimedOut")):
             error = str(d.get("error", etype))
             cause = d.get("cause")
-            if run is not None and not etype.startswith("MapRun"):
+            if run is not None:
                 run.failure, run.failed_at = (error, str(cause or "")), ts
-            where = f"Map Run {etype[6:].lower().replace('timedout', 'timed out')}: " if etype.startswith("MapRun") else ""
-            self._line(scope, "fail", name, where + error + (f": {self._cause(cause)}" if cause else ""))
+            self._line(scope, "fail", name, error + (f": {self._cause(cause)}" if cause else ""))
         elif etype in _ATTEMPTS and run is not None and run.failure is not None:
             self._retry(run, ts)
         elif etype in _WAITING:
             self._line(scope, "wait", name, _WAITING[etype])
         elif etype in ("MapRunStarted", "MapRunSucceeded", "MapRunRedriven"):
             self._line(scope, "info", name, f"Map Run {etype[6:].lower()} {d.get('mapRunArn', '')}".rstrip())
-        elif etype == "ExecutionRedriven":
-            self.status = None  # the execution runs again after the end of its earlier attempt
-            self._line("", "retry", "", f"redriven (redrive {d.get('redriveCount', '?')})")
         elif etype == "ExecutionStarted":
             self._line("", "enter", "", "execution started", d.get("input"), "in")
 
@@ -302,9 +342,7 @@ class Progress:
         if self.status == "SUCCEEDED":
             self._line("", "ok", "", text, d.get("output"), "out", bold=True)
             return
-        error, cause = d.get("error"), d.get("cause")
-        why = f": {error}" + (f": {self._cause(cause)}" if cause else "") if error else ""
-        self._line("", "fail", "", text + why, bold=True)
+        self._line("", "fail", "", text + self._why(d), bold=True)
 
     def ended(self, status: str) -> None:
         """The execution ended as ``status`` without an end event shown: say so, as the summary would."""
@@ -315,6 +353,12 @@ class Progress:
     @staticmethod
     def _join(scope: str, part: str) -> str:
         return f"{scope}/{part}" if scope else part
+
+    def _why(self, d: Mapping[str, Any]) -> str:
+        """``: error: cause`` of an event's details that have an error (``: cause`` with a cause alone), else ""."""
+        error, cause = d.get("error"), d.get("cause")
+        text = ": ".join([str(error)] * bool(error) + [self._cause(cause)] * bool(cause))
+        return f": {text}" if text else ""
 
     def _cause(self, cause: Any) -> str:
         """A cause, cut to one line: a Lambda function's JSON cause by its errorMessage."""

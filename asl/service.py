@@ -43,7 +43,8 @@ from .apiargs import (
 )
 from .clientshape import PaginatedClient, make_boto3_shaped
 from .diagnostics import Severity
-from .durable import Worker, parent_outcome
+from .durable import Worker, parent_outcome, reason
+from .durable import log as worker_log
 from .errors import ServiceError
 from .jsontext import dumps_checked
 from .mapruns import MapRunOperations
@@ -660,6 +661,8 @@ class StepFunctions(MapRunOperations, RedriveOperations, PaginatedClient):
         ex = self.store.stop_execution(before.arn, error, cause, now, parent)
         assert ex is not None
         if before.status == RUNNING:
+            # the worker log's line for it (a worker never sees an execution stopped while parked)
+            worker_log.info("%s: aborted by StopExecution%s", before.arn, reason(error, cause))
             self._abort_map_runs(before.arn, now)
         return {"stopDate": ex.stop or now}
 

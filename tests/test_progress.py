@@ -330,7 +330,8 @@ def test_watch_follows_an_execution_a_worker_runs_meanwhile(tmp_path: Path, fail
         assert re.fullmatch(r"\+[0-9.]+s ✔ SUCCEEDED in [0-9.]+s \(2 states\)", lines[-1]), out
     said = worker.stderr
     assert re.search(r"asl\.worker arn:aws:states:[^ ]+:execution:w:e1: started\n", said), said
-    ending = "failed FAILED in [0-9.]+s: Boom: it broke" if fail else "finished SUCCEEDED in [0-9.]+s"
+    ending = ("failed FAILED [0-9.]+s after its startDate: Boom: it broke" if fail else
+              "finished SUCCEEDED [0-9.]+s after its startDate")
     assert re.search(rf"asl\.worker arn:aws:states:[^ ]+:execution:w:e1: {ending}\n", said), said
     # once ended, watch prints the whole history and the status at once
     again = subprocess.run(asl_cmd("executions", "watch", "e1", "--store", str(store)), capture_output=True,
@@ -380,7 +381,7 @@ def test_worker_logs_started_parked_woken_and_finished(tmp_path: Path, caplog: p
     assert said[0] == "started"
     assert re.fullmatch(r"parked until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", said[1])
     assert said[2] == "woken after event 2"
-    assert re.fullmatch(r"failed FAILED in 1\.\d{3}s: Boom: a b", said[3])
+    assert re.fullmatch(r"failed FAILED 1\.\d{3}s after its startDate: Boom: a b", said[3])
 
 
 def test_worker_logs_an_execution_it_took_over_as_resumed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -399,4 +400,202 @@ def test_worker_logs_an_execution_it_took_over_as_resumed(tmp_path: Path, caplog
     said = worker_lines(caplog, arn)
     assert said[0] == f"taken over from {gone} (its process is gone)", said
     assert said[1] == "resumed after event 2 (taken over)"
-    assert re.fullmatch(r"finished SUCCEEDED in 1\.\d{3}s", said[2])
+    assert re.fullmatch(r"finished SUCCEEDED 1\.\d{3}s after its startDate", said[2])
+
+
+# -- found by a new-user trial ---------------------------------------------------------------------------------
+CRASH = "arn:aws:lambda:us-east-1:123456789012:function:crash"
+ROLE = "arn:aws:iam::123456789012:role/r"
+
+
+def history_lines(sfn: StepFunctions, arn: str) -> list[str]:
+    """``asl executions watch``'s lines for a finished execution, times left out (ASCII symbols)."""
+    out = io.StringIO()
+    progress = Progress(out)
+    for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+        progress.event(ev)
+    return [x.strip().split(" ", 1)[1] for x in out.getvalue().splitlines()]
+
+
+def test_a_redriven_state_runs_again_and_is_not_a_retry(tmp_path: Path) -> None:
+    """After ExecutionRedriven the state that failed runs again (AWS records no new StateEntered): that is the
+    redrive, not a Retry (the trial saw ``~ Crash  retry 1 after 2m53.6s (ValueError)`` and "2 retries")."""
+    sfn = StepFunctions(SQLiteStore(tmp_path / "store.db"))
+    calls: list[Any] = []
+
+    def crash(event: Any, context: Any) -> Any:
+        calls.append(event)
+        if len(calls) < 3:
+            raise ValueError("bad")
+        return event
+
+    definitions = {
+        "task": {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Crash"},
+                                            "Crash": {"Type": "Task", "Resource": CRASH, "End": True}}},
+        "par": {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "X", "States": {"X": {"Type": "Pass", "End": True}}},
+            {"StartAt": "Y", "States": {"Y": {"Type": "Task", "Resource": CRASH, "End": True}}}]}}}}
+    lines = {}
+    for name, definition in definitions.items():
+        calls.clear()
+        sm = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=sm, name="e1", input="{}")["executionArn"]
+        worker = Worker(sfn.store, {CRASH: crash})
+        worker.run_until_idle()
+        sfn.redrive_execution(executionArn=arn)
+        worker.run_until_idle()
+        lines[name] = history_lines(sfn, arn)
+    assert lines["task"][6:] == [
+        "~ redriven (redrive 1)",
+        "> Crash  Task  runs again (redriven)",
+        "x Crash  ValueError: bad",
+        "x FAILED in " + lines["task"][-1].split(" in ", 1)[1].split(" (")[0] + " (2 states): ValueError: bad",
+    ]
+    assert "retr" not in "\n".join(lines["task"])
+    par = lines["par"]
+    at = par.index("~ redriven (redrive 1)")
+    assert par[at + 1] == "> P  Parallel  runs again (redriven)", par
+    assert "retr" not in "\n".join(par)
+    assert par[-1].endswith("(4 states): ValueError: bad"), par
+
+
+def test_a_failed_map_run_shows_the_errors_its_events_carry_not_event_names() -> None:
+    """A Distributed Map whose Map Run exceeded its tolerated failures (the trial's history): AWS's MapRunFailed and
+    MapStateFailed carry no error, the execution's end does; no ``Map Run failed: MapRunFailed``, no "an iteration
+    failed" (no iteration is the cause); an error a MapRunFailed has (a reader's) is shown."""
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    events: list[dict[str, Any]] = [
+        {"type": "ExecutionStarted", "executionStartedEventDetails": {"input": "{}"}},
+        {"type": "MapStateEntered", "stateEnteredEventDetails": {"name": "Fan", "input": "{}"}},
+        {"type": "MapStateStarted", "mapStateStartedEventDetails": {"length": 3}},
+        {"type": "MapRunStarted", "mapRunStartedEventDetails": {"mapRunArn": "arn:mr"}},
+        {"type": "MapRunFailed", "mapRunFailedEventDetails": {}},
+        {"type": "MapStateFailed"},
+        {"type": "ExecutionFailed", "executionFailedEventDetails": {
+            "error": "States.ExceedToleratedFailureThreshold",
+            "cause": "The specified tolerated failure threshold was exceeded"}}]
+    for i, ev in enumerate(events):
+        ev.update(id=i + 1, previousEventId=i, timestamp=t0)
+
+    def shown(evs: list[dict[str, Any]]) -> list[str]:
+        out = io.StringIO()
+        progress = Progress(out)
+        for ev in evs:
+            progress.event(ev)
+        return [x.strip().split(" ", 1)[1] for x in out.getvalue().splitlines()]
+
+    assert shown(events)[3:] == [
+        "x Fan  Map Run failed",
+        "x Fan  failed",
+        "x FAILED in 0.000s (1 state): States.ExceedToleratedFailureThreshold: The specified tolerated failure "
+        "threshold was exceeded"]
+    events[4]["mapRunFailedEventDetails"] = {"error": "States.ItemReaderFailed", "cause": "no such key"}
+    assert shown(events)[3] == "x Fan  Map Run failed: States.ItemReaderFailed: no such key"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_no_colour_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asl.progress import colour_wanted
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert colour_wanted(_Terminal())
+    assert not colour_wanted(io.StringIO())  # not a terminal
+    monkeypatch.setenv("TERM", "dumb")  # Emacs's shell, some CI consoles: escape codes would show as text
+    assert not colour_wanted(_Terminal())
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not colour_wanted(_Terminal())
+
+
+def test_worker_durations_say_they_count_from_the_start_date(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The time in ``finished``/``failed`` is DescribeExecution's startDate to stopDate (StartExecution accepted it
+    before a worker took it): the line says so, and a redriven execution's adds the time since its redrive."""
+    sfn = StepFunctions(SQLiteStore(tmp_path / "store.db"))
+    calls: list[Any] = []
+
+    def crash(event: Any, context: Any) -> Any:
+        calls.append(event)
+        if len(calls) == 1:
+            raise ValueError("bad")
+        return event
+
+    sm = sfn.create_state_machine(name="w", definition=json.dumps({"StartAt": "C", "States": {
+        "C": {"Type": "Task", "Resource": CRASH, "End": True}}}), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=sm, name="e1", input="{}")["executionArn"]
+    time.sleep(0.3)  # accepted, not taken yet
+    with caplog.at_level(logging.INFO, logger="asl.worker"):
+        Worker(sfn.store, {CRASH: crash}).run_until_idle()
+        sfn.redrive_execution(executionArn=arn)
+        Worker(sfn.store, {CRASH: crash}).run_until_idle()
+    said = worker_lines(caplog, arn)
+    first = re.fullmatch(r"failed FAILED (\d+\.\d{3})s after its startDate: ValueError: bad", said[1])
+    assert first and float(first[1]) >= 0.3, said
+    assert re.fullmatch(r"finished SUCCEEDED \d+\.\d{3}s after its startDate \(0\.\d{3}s after its redrive\)",
+                        said[3]), said
+    d = sfn.describe_execution(executionArn=arn)
+    took = float(re.findall(r"(\d+\.\d{3})s after its startDate", said[3])[0])
+    assert abs(took - (d["stopDate"] - d["startDate"]).total_seconds()) < 0.002
+
+
+def test_worker_log_says_when_an_execution_is_stopped_while_parked(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """StopExecution of a parked execution: no worker sees it again, so the service that stopped it logs it (in
+    ``asl serve``'s log, beside the worker's lines)."""
+    sfn = StepFunctions(SQLiteStore(tmp_path / "store.db"))
+    sm = sfn.create_state_machine(name="w", definition=json.dumps({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 60, "End": True}}}), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=sm, name="e1")["executionArn"]
+    with caplog.at_level(logging.INFO, logger="asl.worker"):
+        Worker(sfn.store, inline_wait=0.1).run_until_idle()
+        sfn.stop_execution(executionArn=arn, error="Halt", cause="by\nhand")
+        sfn.stop_execution(executionArn=arn)  # stopped already: nothing more
+    said = worker_lines(caplog, arn)
+    assert said[0] == "started" and said[1].startswith("parked until ")
+    assert said[2:] == ["aborted by StopExecution: Halt: by hand"], said
+
+
+def test_worker_log_says_a_map_run_child_was_aborted_by_its_map_run(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A Distributed Map child still running when its Map Run fails is aborted by the Map Run: its worker's line
+    said "stopped or taken over by another worker", which reads like a lease problem."""
+    import threading
+
+    sfn = StepFunctions(SQLiteStore(tmp_path / "store.db"))
+    released = threading.Event()
+
+    def crash(event: Any, context: Any) -> Any:
+        if event == 0:
+            raise ValueError("bad item")
+        released.wait(30)  # until its Map Run has failed
+        return event
+
+    sm = sfn.create_state_machine(name="d", definition=json.dumps({"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map", "End": True, "ToleratedFailureCount": 0, "MaxConcurrency": 2,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "C",
+                          "States": {"C": {"Type": "Task", "Resource": CRASH, "End": True}}}}}}),
+        roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=sm, name="e1", input="[0, 1]")["executionArn"]
+    workers = [Worker(sfn.store, {CRASH: crash}, inline_wait=0.1, poll_interval=0.02) for _ in range(2)]
+    with caplog.at_level(logging.INFO, logger="asl.worker"):
+        threads = [threading.Thread(target=w.run_until_idle, kwargs={"timeout": 30}) for w in workers]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        released.set()
+        for t in threads:
+            t.join(60)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+    lines = [r.getMessage() for r in caplog.records if r.name == "asl.worker"]
+    child = [x for x in lines if "stopped the child executions" in x]
+    assert len(child) == 2, lines
+    why = "States.ExceedToleratedFailureThreshold: The Map Run failed, and stopped the child executions still running"
+    assert child[0].endswith(f": aborted by its Map Run: {why}"), child
+    assert child[1].endswith(f": aborted by its Map Run while it ran: {why}; dropped"), child
+    assert not any("taken over" in x for x in lines), lines
