@@ -8,18 +8,22 @@ from typing import Any
 
 import click
 
-from .cli import _STORE_HELP, _call, _execution_arn, _service, _store_errors
+from .cli_common import call as _call
+from .cli_common import execution_arn as _execution_arn
+from .cli_common import service as _service
+from .cli_common import store_errors as _store_errors
+from .cli_common import store_option
 
 PAGE = 100  # events a poll reads at most, once caught up: it reads the last page again
 
 
 @click.command("watch")
 @click.argument("execution")
-@click.option("--store", "store_path", envvar="ASL_STORE", type=click.Path(dir_okay=False), help=_STORE_HELP)
+@store_option
 @click.option("--interval", type=click.FloatRange(0.01, 60), default=0.5, show_default=True,
               help="Seconds between reads of the history while nothing new has come.")
 @click.option("-v", "--verbose", is_flag=True, help="Show each state's input and output too.")
-def _watch(execution: str, store_path: str | None, interval: float, verbose: bool) -> None:
+def watch(execution: str, store_path: str | None, interval: float, verbose: bool) -> None:
     """Follow EXECUTION (its ARN or name) until it ends: its history's events, as they arrive, as lines (states
     entered and exited, failures, retries, waits, and the final status).
 
@@ -50,5 +54,3 @@ def _watch(execution: str, store_path: str | None, interval: float, verbose: boo
         sys.exit(130)
     sys.exit(0 if final == "SUCCEEDED" else 1)
 
-
-watch: click.Command = _watch  # declared: asl.cli imports it while this module imports asl.cli
